@@ -1,0 +1,67 @@
+//! Command-line types (clap). Parsing only; `commands/` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "recipe",
+    version,
+    about = "Declarative cross-compilation of C libraries, Go shims and Python wheels",
+    after_help = "Examples:\n  recipe build dqlitepy --target armv7hf\n  recipe graph dqlitepy --target armv7hf --format dot\n  recipe lint\n  recipe shell dqlite --target aarch64"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Recipes directory [default: the `recipes/` of the project found by walking up from the current directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub recipes: Option<PathBuf>,
+    /// Cache directory for downloads, toolchains and sysroots [default: $RECIPE_CACHE or ~/.cache/recipe]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List recipes: name, version, build kind, license
+    #[command(after_help = "Example:\n  recipe list")]
+    List,
+
+    /// Print a recipe rendered for a target
+    #[command(after_help = "Example:\n  recipe show dqlite --target armv7hf")]
+    Show {
+        name: String,
+        #[arg(long, short)]
+        target: String,
+    },
+
+    /// Print the dependency graph of packages for a target
+    #[command(
+        after_help = "Examples:\n  recipe graph dqlitepy --target armv7hf\n  recipe graph dqlitepy --target aarch64 --format dot | dot -Tsvg > graph.svg"
+    )]
+    Graph {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, short)]
+        target: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: GraphFormat,
+    },
+
+    /// Check recipes: parse, render for every target, hashes, licenses, patch files
+    #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
+    Lint { names: Vec<String> },
+}

@@ -1,0 +1,27 @@
+//! One file per command; each takes resolved settings and returns an error
+//! for `main` to render.
+
+mod graph;
+mod lint;
+mod list;
+mod show;
+
+use crate::cli::{Cli, Command};
+use crate::error::Error;
+use crate::project::Project;
+use crate::settings::Settings;
+
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::List => list::run(&settings),
+        Command::Show { name, target } => show::run(&settings, &name, &target),
+        Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
+        Command::Lint { names } => lint::run(&settings, &names),
+    }
+}
+
+/// Loads the project; fatal errors (targets, sysroots, unreadable dirs) stop here.
+pub fn load(settings: &Settings) -> Result<Project, Error> {
+    Ok(Project::load(settings.paths.clone())?)
+}

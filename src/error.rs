@@ -1,0 +1,68 @@
+//! The top-level error of a command. Each layer keeps its own typed error;
+//! this enum only gathers them so `main` can render and pick an exit code.
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::recipe::RecipeErrors;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Recipe(#[from] RecipeErrors),
+
+    #[error("unknown target `{name}`")]
+    #[diagnostic(
+        code(recipe::unknown_target),
+        help("{}known targets: {known} (files in toolchains/)", suggestion.as_ref().map(|s| format!("did you mean `{s}`? ")).unwrap_or_default())
+    )]
+    UnknownTarget {
+        name: String,
+        known: String,
+        suggestion: Option<String>,
+    },
+
+    #[error("no recipe named `{name}`")]
+    #[diagnostic(
+        code(recipe::unknown_package),
+        help("{}run `recipe list` to see all recipes", suggestion.as_ref().map(|s| format!("did you mean `{s}`? ")).unwrap_or_default())
+    )]
+    UnknownPackage { name: String, suggestion: Option<String> },
+
+    #[error("no recipes directory found from {start}")]
+    #[diagnostic(
+        code(recipe::no_project),
+        help("run inside a project that has a `recipes/` directory, or pass `--recipes DIR`")
+    )]
+    NoProject { start: String },
+
+    #[error("{what}: {source}")]
+    #[diagnostic(code(recipe::io))]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    #[diagnostic(code(recipe::usage))]
+    Usage(String),
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// 2 for mistakes in how the command was called, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::UnknownTarget { .. } | Error::UnknownPackage { .. } | Error::Usage(_) | Error::NoProject { .. } => 2,
+            _ => 1,
+        }
+    }
+}

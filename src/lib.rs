@@ -1,0 +1,16 @@
+//! `recipe`: declarative, recipe-based cross-compilation.
+//!
+//! The module layout follows the pipeline:
+//! load (`recipe`, `project`) → render → plan (`graph`) → fetch → prepare →
+//! build → package → verify → report.
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod graph;
+pub mod project;
+pub mod recipe;
+pub mod render;
+pub mod settings;
+pub mod sysroot_def;
+pub mod target;

@@ -1,0 +1,201 @@
+//! A project: its recipes, targets and sysroots, loaded from disk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::recipe::RawRecipe;
+use crate::recipe::error::{RecipeError, RecipeErrors};
+use crate::recipe::parse::load_recipe;
+use crate::sysroot_def::SysrootDef;
+use crate::target::Target;
+
+/// Where a project's definition files live.
+#[derive(Debug, Clone)]
+pub struct ProjectPaths {
+    pub root: PathBuf,
+    pub recipes: PathBuf,
+    pub toolchains: PathBuf,
+    pub sysroots: PathBuf,
+}
+
+impl ProjectPaths {
+    /// `recipes` is the recipes directory; toolchains and sysroots sit beside it.
+    pub fn from_recipes_dir(recipes: &Path) -> ProjectPaths {
+        let recipes = std::path::absolute(recipes).unwrap_or_else(|_| recipes.to_path_buf());
+        let root = recipes.parent().map_or_else(|| recipes.clone(), Path::to_path_buf);
+        ProjectPaths {
+            toolchains: root.join("toolchains"),
+            sysroots: root.join("sysroots"),
+            recipes,
+            root,
+        }
+    }
+
+    /// Walks up from `start` to the first directory holding `recipes/`.
+    pub fn discover(start: &Path) -> Option<ProjectPaths> {
+        start
+            .ancestors()
+            .find(|dir| dir.join("recipes").is_dir())
+            .map(|dir| ProjectPaths::from_recipes_dir(&dir.join("recipes")))
+    }
+}
+
+pub struct Project {
+    pub paths: ProjectPaths,
+    pub recipes: BTreeMap<String, RawRecipe>,
+    /// Recipes that failed to load, by directory name, with their errors.
+    /// Commands fail only when they need one of these.
+    pub broken: BTreeMap<String, Vec<RecipeError>>,
+    pub targets: BTreeMap<String, Target>,
+    pub sysroots: BTreeMap<String, SysrootDef>,
+}
+
+fn kdl_files(dir: &Path) -> Result<Vec<PathBuf>, RecipeErrors> {
+    let mut out = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(RecipeError::Io {
+                path: dir.display().to_string(),
+                source: source.into(),
+            }
+            .into());
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "kdl") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn display_path(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
+impl Project {
+    /// Loads every definition. Broken recipes are kept aside in `broken`;
+    /// broken targets or sysroots fail the whole load.
+    pub fn load(paths: ProjectPaths) -> Result<Project, RecipeErrors> {
+        let mut errors = Vec::new();
+        let mut recipe_files = Vec::new();
+        match std::fs::read_dir(&paths.recipes) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    let file = entry.path().join("recipe.kdl");
+                    if file.is_file() {
+                        recipe_files.push((entry.file_name().to_string_lossy().into_owned(), file));
+                    }
+                }
+            }
+            Err(source) => errors.push(RecipeError::Io {
+                path: paths.recipes.display().to_string(),
+                source: source.into(),
+            }),
+        }
+        recipe_files.sort();
+        let parsed: Vec<(String, Result<RawRecipe, RecipeErrors>)> = recipe_files
+            .par_iter()
+            .map(|(dir_name, file)| {
+                let shown = display_path(&paths.root, file);
+                let result = load_recipe(file, &shown).and_then(|r| {
+                    if &r.name.value == dir_name {
+                        Ok(r)
+                    } else {
+                        Err(RecipeError::NameMismatch {
+                            src: r.file.named(),
+                            span: r.name.span,
+                            name: r.name.value.clone(),
+                            dir: dir_name.clone(),
+                            help: format!(
+                                "rename the package to `{dir_name}` or move the recipe to recipes/{}/",
+                                r.name.value
+                            ),
+                        }
+                        .into())
+                    }
+                });
+                (dir_name.clone(), result)
+            })
+            .collect();
+        let mut recipes = BTreeMap::new();
+        let mut broken = BTreeMap::new();
+        for (dir_name, result) in parsed {
+            match result {
+                Ok(r) => {
+                    recipes.insert(r.name.value.clone(), r);
+                }
+                Err(e) => {
+                    broken.insert(dir_name, e.errors);
+                }
+            }
+        }
+        let mut targets = BTreeMap::new();
+        match kdl_files(&paths.toolchains) {
+            Ok(files) => {
+                for f in files {
+                    match Target::load(&f, &display_path(&paths.root, &f)) {
+                        Ok(t) => {
+                            targets.insert(t.name.clone(), t);
+                        }
+                        Err(e) => errors.extend(e.errors),
+                    }
+                }
+            }
+            Err(e) => errors.extend(e.errors),
+        }
+        let mut sysroots = BTreeMap::new();
+        match kdl_files(&paths.sysroots) {
+            Ok(files) => {
+                for f in files {
+                    match SysrootDef::load(&f, &display_path(&paths.root, &f)) {
+                        Ok(s) => {
+                            sysroots.insert(s.name.clone(), s);
+                        }
+                        Err(e) => errors.extend(e.errors),
+                    }
+                }
+            }
+            Err(e) => errors.extend(e.errors),
+        }
+        if errors.is_empty() {
+            Ok(Project {
+                paths,
+                recipes,
+                broken,
+                targets,
+                sysroots,
+            })
+        } else {
+            Err(RecipeErrors { errors })
+        }
+    }
+
+    pub fn recipe_names(&self) -> impl Iterator<Item = &str> {
+        self.recipes.keys().map(String::as_str)
+    }
+}
+
+impl Project {
+    /// Errors of every broken recipe, for `lint` and batch reports.
+    pub fn take_broken(&mut self) -> Vec<RecipeError> {
+        std::mem::take(&mut self.broken).into_values().flatten().collect()
+    }
+
+    pub fn target(&self, name: &str) -> Result<&Target, crate::error::Error> {
+        self.targets
+            .get(name)
+            .ok_or_else(|| crate::error::Error::UnknownTarget {
+                name: name.to_string(),
+                known: self.targets.keys().cloned().collect::<Vec<_>>().join(", "),
+                suggestion: crate::recipe::error::closest(name, self.targets.keys().map(String::as_str))
+                    .map(str::to_string),
+            })
+    }
+}

@@ -1,0 +1,13 @@
+//! The recipe language: parse (`raw`, with spans) and the rendered model.
+
+pub mod decode;
+pub mod error;
+pub mod parse;
+pub mod raw;
+pub mod rendered;
+pub mod schema;
+
+pub use error::{RecipeError, RecipeErrors, SourceFile};
+pub use raw::RawRecipe;
+pub use rendered::Recipe;
+pub use schema::BuildKind;

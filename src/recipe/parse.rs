@@ -1,0 +1,544 @@
+//! recipe.kdl → `RawRecipe`, reporting every structural problem with a span.
+
+use std::path::Path;
+
+use kdl::{KdlNode, KdlValue};
+use miette::SourceSpan;
+
+use super::decode::{Decoder, Spanned, parse_document};
+use super::error::{RecipeError, RecipeErrors, SourceFile};
+use super::raw::*;
+use super::schema::{BuildKind, OptionShape};
+
+const TOP_NODES: &[&str] = &["package", "source", "patch", "depends", "host-depends", "build", "test"];
+const PACKAGE_NODES: &[&str] = &["version", "license", "homepage", "summary"];
+const SOURCE_NODES: &[&str] = &["file", "sha256", "mirror", "strip-components", "dest", "extract"];
+const SOURCE_PROPS: &[&str] = &["pypi", "debian", "path"];
+const TEST_NODES: &[&str] = &["run", "python", "requires"];
+
+/// Reads and parses `recipes/<name>/recipe.kdl`.
+pub fn load_recipe(path: &Path, display_name: &str) -> Result<RawRecipe, RecipeErrors> {
+    let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
+        path: path.display().to_string(),
+        source: source.into(),
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    parse_recipe(SourceFile::new(display_name, text), &dir)
+}
+
+pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErrors> {
+    let doc = parse_document(&file)?;
+    let mut d = Decoder::new(&file);
+    let mut package: Option<(Text, SourceSpan)> = None;
+    let mut meta = Meta::default();
+    let mut sources = Vec::new();
+    let mut patches = Vec::new();
+    let mut depends = Vec::new();
+    let mut host_depends = Vec::new();
+    let mut build = None;
+    let mut test = None;
+    let mut seen = Vec::new();
+
+    for node in doc.nodes() {
+        match node.name().value() {
+            "package" => {
+                if d.once(&mut seen, node) {
+                    package = parse_package(&mut d, node, &mut meta).map(|n| (n, node.span()));
+                }
+            }
+            "source" => sources.extend(parse_source(&mut d, node)),
+            "patch" => patches.extend(d.strings(node)),
+            "depends" => depends.extend(d.strings(node)),
+            "host-depends" => host_depends.extend(d.strings(node)),
+            "build" => {
+                if d.once(&mut seen, node) {
+                    build = parse_build(&mut d, node);
+                }
+            }
+            "test" => {
+                if d.once(&mut seen, node) {
+                    test = Some(parse_test(&mut d, node));
+                }
+            }
+            _ => d.unknown_node(node, "a recipe", TOP_NODES),
+        }
+    }
+
+    let whole = doc.span();
+    if package.is_none() && !seen.iter().any(|(n, _)| n == "package") {
+        d.missing(
+            (0, whole.len().min(1)).into(),
+            "package",
+            "the recipe",
+            "start the recipe with `package NAME { version \"…\" }`",
+        );
+    }
+    if let Some((name, span)) = &package
+        && meta.version.is_none()
+    {
+        {
+            d.missing(
+                *span,
+                "version",
+                &format!("package {}", name.value),
+                "add `version \"1.2.3\"` inside the package node",
+            );
+        }
+    }
+    if package.is_some() && !seen.iter().any(|(n, _)| n == "build") {
+        d.missing(
+            package.as_ref().map_or((0, 0).into(), |(_, s)| *s),
+            "build",
+            "the recipe",
+            "add a `build KIND { … }` node (autotools, cmake, make, go, python-wheel, script)",
+        );
+    }
+    check_names(&mut d, &depends);
+    check_names(&mut d, &host_depends);
+
+    if !d.errors.is_empty() {
+        return Err(RecipeErrors { errors: d.errors });
+    }
+    let (name, package_span) = package.ok_or_else(|| RecipeErrors { errors: Vec::new() })?;
+    let version = meta.version.ok_or_else(|| RecipeErrors { errors: Vec::new() })?;
+    let build = build.ok_or_else(|| RecipeErrors { errors: Vec::new() })?;
+    Ok(RawRecipe {
+        file: file.clone(),
+        dir: dir.to_path_buf(),
+        package_span,
+        name,
+        version,
+        license: meta.license,
+        homepage: meta.homepage,
+        summary: meta.summary,
+        sources,
+        patches,
+        depends,
+        host_depends,
+        build,
+        test,
+    })
+}
+
+#[derive(Default)]
+struct Meta {
+    version: Option<Text>,
+    license: Option<Text>,
+    homepage: Option<Text>,
+    summary: Option<Text>,
+}
+
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+fn check_names(d: &mut Decoder, names: &[Text]) {
+    for n in names {
+        if !is_valid_name(&n.value) {
+            d.invalid(
+                n.span,
+                "package name",
+                "names use lowercase letters, digits, `-`, `_` and `.`",
+                "package names must match the recipe directory name",
+            );
+        }
+    }
+}
+
+fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Text> {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 1);
+    let name = match d.positional(node).first() {
+        Some(e) => d.entry_string("package", e),
+        None => {
+            d.missing(node.span(), "a name", "`package`", "write it as `package NAME { … }`");
+            None
+        }
+    };
+    if let Some(n) = &name {
+        check_names(d, std::slice::from_ref(n));
+    }
+    let mut seen = Vec::new();
+    if let Some(children) = node.children() {
+        for child in children.nodes() {
+            let slot = match child.name().value() {
+                "version" => &mut meta.version,
+                "license" => &mut meta.license,
+                "homepage" => &mut meta.homepage,
+                "summary" => &mut meta.summary,
+                _ => {
+                    d.unknown_node(child, "`package`", PACKAGE_NODES);
+                    continue;
+                }
+            };
+            if d.once(&mut seen, child) {
+                *slot = d.single_string(child);
+            }
+        }
+    }
+    name
+}
+
+fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
+    d.check_props(node, SOURCE_PROPS);
+    d.check_max_args(node, 1);
+    let url = d.positional(node).first().and_then(|e| d.entry_string("source", e));
+    let mut origins: Vec<RawOrigin> = url.into_iter().map(RawOrigin::Url).collect();
+    for (prop, make) in [
+        ("pypi", RawOrigin::Pypi as fn(Text) -> RawOrigin),
+        ("debian", RawOrigin::Debian),
+        ("path", RawOrigin::Path),
+    ] {
+        if let Some(v) = d.prop_string(node, prop) {
+            origins.push(make(v));
+        }
+    }
+    if origins.len() > 1 {
+        d.invalid(
+            node.span(),
+            "source",
+            "more than one origin",
+            "give either a URL, `pypi=`, `debian=` or `path=`; add others as `mirror` nodes",
+        );
+    }
+    let origin = match origins.into_iter().next() {
+        Some(o) => o,
+        None => {
+            d.missing(
+                node.name().span(),
+                "URL",
+                "`source`",
+                "write `source \"https://…\" { sha256 \"…\" }`, or use `pypi=`, `debian=` or `path=`",
+            );
+            return None;
+        }
+    };
+    let mut src = RawSource {
+        span: node.span(),
+        origin,
+        file: None,
+        sha256: None,
+        mirrors: Vec::new(),
+        strip_components: None,
+        dest: None,
+        extract: None,
+    };
+    let mut seen = Vec::new();
+    if let Some(children) = node.children() {
+        for child in children.nodes() {
+            let name = child.name().value();
+            if name != "mirror" && SOURCE_NODES.contains(&name) && !d.once(&mut seen, child) {
+                continue;
+            }
+            match name {
+                "file" => src.file = d.single_string(child),
+                "sha256" => src.sha256 = d.single_string(child),
+                "dest" => src.dest = d.single_string(child),
+                "extract" => src.extract = d.single_bool(child),
+                "strip-components" => src.strip_components = d.single_int(child, 0, 16),
+                "mirror" => src.mirrors.extend(parse_mirror(d, child)),
+                _ => d.unknown_node(child, "`source`", SOURCE_NODES),
+            }
+        }
+    }
+    if let Some(sha) = &src.sha256 {
+        check_sha256(d, sha);
+    }
+    Some(src)
+}
+
+/// A sha256 must be 64 lowercase hex digits; an empty one is allowed through
+/// here so `recipe fetch` can print the computed value for the author.
+pub fn check_sha256(d: &mut Decoder, sha: &Text) {
+    let v = &sha.value;
+    if v.is_empty() {
+        return;
+    }
+    let reason = if v.len() != 64 {
+        Some(format!("{} characters, expected 64", v.len()))
+    } else if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some("not hexadecimal".to_string())
+    } else if v.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some("uppercase hex digits".to_string())
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        d.errors.push(RecipeError::BadSha256 {
+            src: d.file.named(),
+            span: sha.span,
+            value: v.clone(),
+            reason,
+            help: "a sha256 is 64 lowercase hex digits; leave it empty (\"\") and run `recipe fetch` to print the right one".into(),
+        });
+    }
+}
+
+fn parse_mirror(d: &mut Decoder, node: &KdlNode) -> Option<RawMirror> {
+    d.check_no_children(node);
+    let args = d.positional(node);
+    let first = args.first()?;
+    let kind = d.entry_string("mirror", first)?;
+    match kind.value.as_str() {
+        "debian" => {
+            d.check_props(node, &["package"]);
+            d.check_max_args(node, 1);
+            match d.prop_string(node, "package") {
+                Some(p) => Some(RawMirror::Debian(p)),
+                None => {
+                    d.missing(
+                        node.span(),
+                        "package",
+                        "`mirror debian`",
+                        "write `mirror debian package=SRCPKG`",
+                    );
+                    None
+                }
+            }
+        }
+        "pypi" => {
+            d.check_props(node, &["project"]);
+            d.check_max_args(node, 1);
+            match d.prop_string(node, "project") {
+                Some(p) => Some(RawMirror::Pypi(p)),
+                None => {
+                    d.missing(
+                        node.span(),
+                        "project",
+                        "`mirror pypi`",
+                        "write `mirror pypi project=NAME`",
+                    );
+                    None
+                }
+            }
+        }
+        url if url.contains("://") => {
+            d.check_props(node, &[]);
+            d.check_max_args(node, 1);
+            Some(RawMirror::Url(kind))
+        }
+        _ => {
+            d.invalid(
+                kind.span,
+                "mirror",
+                "not a URL, `debian` or `pypi`",
+                "write `mirror \"https://…\"`, `mirror debian package=SRCPKG` or `mirror pypi project=NAME`",
+            );
+            None
+        }
+    }
+}
+
+fn parse_build(d: &mut Decoder, node: &KdlNode) -> Option<RawBuild> {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 1);
+    let kind_text = match d.positional(node).first() {
+        Some(e) => d.entry_string("build", e)?,
+        None => {
+            d.missing(node.span(), "a build kind", "`build`", "write `build autotools { … }`");
+            return None;
+        }
+    };
+    let Some(kind) = BuildKind::parse(&kind_text.value) else {
+        let names: Vec<&str> = BuildKind::ALL.iter().map(|k| k.name()).collect();
+        let help = match super::error::closest(&kind_text.value, names.iter().copied()) {
+            Some(c) => format!("did you mean `{c}`? build kinds: {}", names.join(", ")),
+            None => format!("build kinds: {}", names.join(", ")),
+        };
+        d.errors.push(RecipeError::UnknownBuildKind {
+            src: d.file.named(),
+            span: kind_text.span,
+            kind: kind_text.value,
+            help,
+        });
+        return None;
+    };
+    let mut build = RawBuild {
+        span: node.span(),
+        kind: Spanned::new(kind, kind_text.span),
+        options: Vec::new(),
+        env: Vec::new(),
+    };
+    let mut seen = Vec::new();
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        let name = child.name().value();
+        if name == "env" {
+            build.env.extend(d.string_props(child));
+            continue;
+        }
+        let Some(spec) = kind.option(name) else {
+            let mut known: Vec<&str> = kind.options().map(|o| o.name).collect();
+            known.push("env");
+            d.unknown_node(child, &format!("`build {kind}`"), &known);
+            continue;
+        };
+        let value = match spec.shape {
+            OptionShape::Bool => d
+                .once(&mut seen, child)
+                .then(|| d.single_bool(child))
+                .flatten()
+                .map(RawOptionValue::Bool),
+            OptionShape::Str => d
+                .once(&mut seen, child)
+                .then(|| d.single_string(child))
+                .flatten()
+                .map(RawOptionValue::Str),
+            OptionShape::List => Some(RawOptionValue::List(d.strings(child))),
+        };
+        if let Some(value) = value {
+            let name = Spanned::new(name.to_string(), child.name().span());
+            // Repeated list nodes append to the first one.
+            match (build.options.iter_mut().find(|o| o.name.value == name.value), value) {
+                (
+                    Some(RawOption {
+                        value: RawOptionValue::List(existing),
+                        ..
+                    }),
+                    RawOptionValue::List(more),
+                ) => existing.extend(more),
+                (_, value) => build.options.push(RawOption { name, value }),
+            }
+        }
+    }
+    Some(build)
+}
+
+fn parse_test(d: &mut Decoder, node: &KdlNode) -> RawTest {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 0);
+    let mut test = RawTest {
+        span: node.span(),
+        steps: Vec::new(),
+        requires: Vec::new(),
+    };
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        let kind = match child.name().value() {
+            "run" => TestStepKind::Run,
+            "python" => TestStepKind::Python,
+            "requires" => {
+                test.requires.extend(d.strings(child));
+                continue;
+            }
+            _ => {
+                d.unknown_node(child, "`test`", TEST_NODES);
+                continue;
+            }
+        };
+        if let Some(command) = d.single_string(child) {
+            test.steps.push(RawTestStep { kind, command });
+        }
+    }
+    if test.steps.is_empty() {
+        d.missing(
+            node.span(),
+            "a step",
+            "`test`",
+            "add `run \"…\"` or `python \"tests/x.py\"`",
+        );
+    }
+    test
+}
+
+/// Used by the target and sysroot loaders too.
+pub fn entry_is_string(v: &KdlValue) -> bool {
+    matches!(v, KdlValue::String(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RawRecipe, RecipeErrors> {
+        parse_recipe(SourceFile::new("t/recipe.kdl", text), Path::new("/nonexistent"))
+    }
+
+    fn kinds(text: &str) -> Vec<&'static str> {
+        match parse(text) {
+            Ok(_) => vec![],
+            Err(e) => e.errors.iter().map(|e| e.kind()).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_a_full_recipe() {
+        let r = parse(
+            r#"
+package dqlite {
+    version "1.18.7"
+    license "LGPL-3.0-only"
+}
+source "https://example.invalid/v{{ version }}.tar.gz" {
+    file "dqlite_{{ version }}.orig.tar.gz"
+    sha256 "cf244ef937d419edd93aed3960d8222b38f09af82acca78fde586c3d04c35a52"
+    mirror debian package=dqlite
+    strip-components 1
+}
+patch "patches/a.patch" "patches/b.patch"
+depends libuv sqlite
+depends lz4
+build autotools {
+    autoreconf #true
+    configure "--enable-static"
+    configure "--with-pic"
+    env CFLAGS="-O2"
+}
+test {
+    run "$RUN ./x"
+}
+"#,
+        )
+        .expect("valid recipe");
+        assert_eq!(r.name.value, "dqlite");
+        assert_eq!(r.version.value, "1.18.7");
+        assert_eq!(r.depends.len(), 3);
+        assert_eq!(r.patches.len(), 2);
+        assert_eq!(r.sources[0].mirrors.len(), 1);
+        let build = r.build;
+        assert_eq!(build.kind.value, BuildKind::Autotools);
+        match &build.options[1].value {
+            RawOptionValue::List(l) => assert_eq!(l.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(build.env[0].0.value, "CFLAGS");
+    }
+
+    #[test]
+    fn reports_several_errors_at_once() {
+        let k = kinds("package x {\n}\nfrobnicate 1\nbuild ninja\n");
+        assert!(k.contains(&"missing-field"), "{k:?}");
+        assert!(k.contains(&"unknown-node"), "{k:?}");
+        assert!(k.contains(&"unknown-build-kind"), "{k:?}");
+    }
+
+    #[test]
+    fn rejects_bad_hashes_and_unknown_options() {
+        assert_eq!(
+            kinds("package x { version \"1\" }\nsource \"http://a/b\" { sha256 \"abc\" }\n"),
+            ["bad-sha256"]
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nbuild make { configure \"x\" }\n"),
+            ["unknown-node"]
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nsource \"http://a/b\" colour=1\n"),
+            ["unknown-property"]
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nbuild make\nbuild make\n"),
+            ["duplicate"]
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(is_valid_name("dqlitepy-shim"));
+        assert!(!is_valid_name("Bad Name"));
+        assert!(!is_valid_name("-x"));
+    }
+}

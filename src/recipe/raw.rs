@@ -1,0 +1,107 @@
+//! The recipe as written: every value keeps its span for diagnostics.
+//! Nothing here is rendered yet; see `render` for the concrete recipe.
+
+use std::path::PathBuf;
+
+use miette::SourceSpan;
+
+use super::decode::Spanned;
+use super::error::SourceFile;
+use super::schema::BuildKind;
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Clone)]
+pub struct RawRecipe {
+    pub file: SourceFile,
+    /// The recipe's directory (holds `patches/` and `files/`).
+    pub dir: PathBuf,
+    pub package_span: SourceSpan,
+    pub name: Text,
+    pub version: Text,
+    pub license: Option<Text>,
+    pub homepage: Option<Text>,
+    pub summary: Option<Text>,
+    pub sources: Vec<RawSource>,
+    pub patches: Vec<Text>,
+    pub depends: Vec<Text>,
+    pub host_depends: Vec<Text>,
+    pub build: RawBuild,
+    pub test: Option<RawTest>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RawOrigin {
+    /// `source "https://…"`
+    Url(Text),
+    /// `source pypi="project"`: an sdist or wheel from the configured Python index.
+    Pypi(Text),
+    /// `source debian="srcpkg"`: a file from the configured Debian archive's pool.
+    Debian(Text),
+    /// `source path="files/shim"`: a file or directory inside the recipe directory.
+    Path(Text),
+}
+
+#[derive(Debug, Clone)]
+pub enum RawMirror {
+    Url(Text),
+    Debian(Text),
+    Pypi(Text),
+}
+
+#[derive(Debug, Clone)]
+pub struct RawSource {
+    pub span: SourceSpan,
+    pub origin: RawOrigin,
+    pub file: Option<Text>,
+    pub sha256: Option<Text>,
+    pub mirrors: Vec<RawMirror>,
+    pub strip_components: Option<Spanned<i64>>,
+    pub dest: Option<Text>,
+    pub extract: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RawOptionValue {
+    Bool(Spanned<bool>),
+    Str(Text),
+    List(Vec<Text>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RawOption {
+    pub name: Text,
+    pub value: RawOptionValue,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawBuild {
+    pub span: SourceSpan,
+    pub kind: Spanned<BuildKind>,
+    pub options: Vec<RawOption>,
+    pub env: Vec<(Text, Text)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestStepKind {
+    /// A shell command on the build machine; `$RUN` runs a target program
+    /// (under qemu when the target is emulated).
+    Run,
+    /// A Python script from the recipe directory, run by the target's Python
+    /// with the package's wheel installed.
+    Python,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawTestStep {
+    pub kind: TestStepKind,
+    pub command: Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawTest {
+    pub span: SourceSpan,
+    pub steps: Vec<RawTestStep>,
+    pub requires: Vec<Text>,
+}

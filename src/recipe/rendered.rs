@@ -1,0 +1,110 @@
+//! The recipe rendered for one target: concrete values, no templates, no spans.
+//! Everything after `render` consumes this.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::raw::TestStepKind;
+use super::schema::BuildKind;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Origin {
+    Url { url: String },
+    Pypi { project: String },
+    Debian { package: String },
+    Path { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Mirror {
+    Url { url: String },
+    Debian { package: String },
+    Pypi { project: String },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct Source {
+    pub origin: Origin,
+    /// Name of the downloaded file in the cache and work dir.
+    pub file: String,
+    /// Expected sha256; empty means "not known yet" (fetch prints it).
+    pub sha256: String,
+    pub mirrors: Vec<Mirror>,
+    pub strip_components: u32,
+    /// Where the source lands inside the package's source tree ("" = root).
+    pub dest: String,
+    pub extract: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+#[serde(untagged)]
+pub enum OptionValue {
+    Bool(bool),
+    Str(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct Build {
+    pub kind: BuildKind,
+    pub options: BTreeMap<String, OptionValue>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Build {
+    pub fn flag(&self, name: &str, default: bool) -> bool {
+        match self.options.get(name) {
+            Some(OptionValue::Bool(b)) => *b,
+            _ => default,
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.options.get(name) {
+            Some(OptionValue::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn list(&self, name: &str) -> &[String] {
+        match self.options.get(name) {
+            Some(OptionValue::List(l)) => l,
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct TestStep {
+    pub kind: TestStepKind,
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct Test {
+    pub steps: Vec<TestStep>,
+    /// Extra distribution packages the test runtime needs on the target.
+    pub requires: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct Recipe {
+    pub name: String,
+    pub version: String,
+    pub license: Option<String>,
+    pub homepage: Option<String>,
+    pub summary: Option<String>,
+    pub target: String,
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub sources: Vec<Source>,
+    pub patches: Vec<PathBuf>,
+    pub depends: Vec<String>,
+    pub host_depends: Vec<String>,
+    pub build: Build,
+    pub test: Option<Test>,
+}

@@ -1,0 +1,298 @@
+//! Render a raw recipe for one target: every string goes through minijinja in
+//! strict mode, so an undefined variable is an error pointing at its template.
+
+use std::collections::BTreeMap;
+
+use miette::SourceSpan;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::recipe::error::{RecipeError, RecipeErrors};
+use crate::recipe::raw::*;
+use crate::recipe::rendered::*;
+use crate::target::Target;
+
+/// Variables a recipe template can use.
+pub const VARIABLES: &str = "name, version, target.name, target.triple, target.arch, target.debian_arch, \
+target.cflags, target.go.arch, target.go.arm, target.python.platform, target.python.machine, \
+target.python.lib_dir, target.qemu, target.emulated";
+
+#[derive(Serialize)]
+struct TargetContext<'a> {
+    #[serde(flatten)]
+    target: &'a Target,
+    emulated: bool,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    name: &'a str,
+    version: &'a str,
+    target: TargetContext<'a>,
+}
+
+struct Renderer<'a> {
+    env: Environment<'static>,
+    ctx: minijinja::Value,
+    raw: &'a RawRecipe,
+    errors: Vec<RecipeError>,
+}
+
+impl Renderer<'_> {
+    fn text(&mut self, t: &Text) -> String {
+        let s = &t.value;
+        if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
+            return s.clone();
+        }
+        match self.env.render_str(s, &self.ctx) {
+            Ok(out) => out,
+            Err(err) => {
+                self.errors.push(template_error(self.raw, t, &err));
+                String::new()
+            }
+        }
+    }
+
+    fn opt(&mut self, t: &Option<Text>) -> Option<String> {
+        t.as_ref().map(|t| self.text(t))
+    }
+
+    fn texts(&mut self, ts: &[Text]) -> Vec<String> {
+        ts.iter().map(|t| self.text(t)).collect()
+    }
+}
+
+/// Narrows the span to the failing expression when the string is written
+/// plainly (no escapes), so the caret sits under `{{ nope }}`.
+fn template_error(raw: &RawRecipe, t: &Text, err: &minijinja::Error) -> RecipeError {
+    let written = raw
+        .file
+        .text
+        .get(t.span.offset()..t.span.offset() + t.span.len())
+        .unwrap_or("");
+    let plain = written.len() == t.value.len() + 2 && written.starts_with('"');
+    let span: SourceSpan = match (err.range(), plain) {
+        (Some(r), true) => (t.span.offset() + 1 + r.start, r.end.saturating_sub(r.start).max(1)).into(),
+        _ => t.span,
+    };
+    let expr = err
+        .range()
+        .and_then(|r| t.value.get(r))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let (message, label, help) = match err.kind() {
+        minijinja::ErrorKind::UndefinedError => (
+            if expr.is_empty() {
+                "undefined variable".to_string()
+            } else {
+                format!("undefined variable `{expr}`")
+            },
+            "undefined".to_string(),
+            format!("variables available in recipes: {VARIABLES}"),
+        ),
+        _ => (
+            err.detail().map_or_else(|| err.kind().to_string(), |d| d.to_string()),
+            "invalid template".to_string(),
+            "templates use minijinja syntax: `{{ version }}`, `{% if target.emulated %}…{% endif %}`".to_string(),
+        ),
+    };
+    RecipeError::Template {
+        src: raw.file.named(),
+        span,
+        message,
+        label,
+        help,
+    }
+}
+
+fn default_file(origin: &Origin) -> Option<String> {
+    match origin {
+        Origin::Url { url } => {
+            let path = url.split(['?', '#']).next().unwrap_or(url);
+            path.rsplit('/').next().filter(|s| !s.is_empty()).map(str::to_string)
+        }
+        Origin::Path { path } => path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        Origin::Pypi { .. } | Origin::Debian { .. } => None,
+    }
+}
+
+fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
+    let origin = match &s.origin {
+        RawOrigin::Url(u) => Origin::Url { url: r.text(u) },
+        RawOrigin::Pypi(p) => Origin::Pypi { project: r.text(p) },
+        RawOrigin::Debian(p) => Origin::Debian { package: r.text(p) },
+        RawOrigin::Path(p) => Origin::Path {
+            path: r.raw.dir.join(r.text(p)),
+        },
+    };
+    let file = match r.opt(&s.file).or_else(|| default_file(&origin)) {
+        Some(f) => f,
+        None => {
+            r.errors.push(RecipeError::MissingField {
+                src: r.raw.file.named(),
+                span: s.span,
+                field: "file".into(),
+                context: "source".into(),
+                help: "pypi and debian sources name the file to fetch: `file \"name-{{ version }}.tar.gz\"`".into(),
+            });
+            String::new()
+        }
+    };
+    let mirrors = s
+        .mirrors
+        .iter()
+        .map(|m| match m {
+            RawMirror::Url(u) => Mirror::Url { url: r.text(u) },
+            RawMirror::Debian(p) => Mirror::Debian { package: r.text(p) },
+            RawMirror::Pypi(p) => Mirror::Pypi { project: r.text(p) },
+        })
+        .collect();
+    let is_path = matches!(origin, Origin::Path { .. });
+    Source {
+        file,
+        sha256: r.opt(&s.sha256).unwrap_or_default(),
+        mirrors,
+        strip_components: s
+            .strip_components
+            .as_ref()
+            .map_or(if is_path { 0 } else { 1 }, |v| v.value as u32),
+        dest: r.opt(&s.dest).unwrap_or_default(),
+        extract: s.extract.as_ref().is_none_or(|e| e.value),
+        origin,
+    }
+}
+
+fn render_build(r: &mut Renderer, b: &RawBuild) -> Build {
+    let mut options = BTreeMap::new();
+    for o in &b.options {
+        let v = match &o.value {
+            RawOptionValue::Bool(b) => OptionValue::Bool(b.value),
+            RawOptionValue::Str(s) => OptionValue::Str(r.text(s)),
+            RawOptionValue::List(l) => OptionValue::List(r.texts(l)),
+        };
+        options.insert(o.name.value.clone(), v);
+    }
+    let env = b.env.iter().map(|(k, v)| (k.value.clone(), r.text(v))).collect();
+    Build {
+        kind: b.kind.value,
+        options,
+        env,
+    }
+}
+
+/// Renders `raw` for `target`.
+pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let ctx = minijinja::Value::from(minijinja::value::Serde(Context {
+        name: &raw.name.value,
+        version: &raw.version.value,
+        target: TargetContext {
+            target,
+            emulated: target.emulated(),
+        },
+    }));
+    let mut r = Renderer {
+        env,
+        ctx,
+        raw,
+        errors: Vec::new(),
+    };
+    let sources = raw.sources.iter().map(|s| render_source(&mut r, s)).collect();
+    let patches = raw.patches.iter().map(|p| raw.dir.join(r.text(p))).collect();
+    let build = render_build(&mut r, &raw.build);
+    let test = raw.test.as_ref().map(|t| Test {
+        steps: t
+            .steps
+            .iter()
+            .map(|s| TestStep {
+                kind: s.kind,
+                command: r.text(&s.command),
+            })
+            .collect(),
+        requires: r.texts(&t.requires),
+    });
+    let recipe = Recipe {
+        name: raw.name.value.clone(),
+        version: raw.version.value.clone(),
+        license: r.opt(&raw.license),
+        homepage: r.opt(&raw.homepage),
+        summary: r.opt(&raw.summary),
+        target: target.name.clone(),
+        dir: raw.dir.clone(),
+        sources,
+        patches,
+        depends: raw.depends.iter().map(|d| d.value.clone()).collect(),
+        host_depends: raw.host_depends.iter().map(|d| d.value.clone()).collect(),
+        build,
+        test,
+    };
+    if r.errors.is_empty() {
+        Ok(recipe)
+    } else {
+        Err(RecipeErrors { errors: r.errors })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipe::SourceFile;
+    use crate::recipe::parse::parse_recipe;
+    use crate::target::*;
+    use std::path::Path;
+
+    pub fn armv7() -> Target {
+        Target {
+            name: "armv7hf".into(),
+            triple: "arm-linux-gnueabihf".into(),
+            arch: "arm".into(),
+            debian_arch: "armhf".into(),
+            cflags: vec![],
+            ldflags: vec![],
+            go: GoTarget {
+                arch: "arm".into(),
+                arm: Some("7".into()),
+            },
+            python: PythonTarget {
+                platform: "linux_armv7l".into(),
+                machine: "armv7l".into(),
+                lib_dir: "linux-armv7".into(),
+            },
+            qemu: Some("qemu-arm".into()),
+            toolchain: ToolchainSource::Host,
+            sysroot: "debian-trixie".into(),
+            elf: ElfExpect {
+                machine: "arm".into(),
+                class: 32,
+            },
+        }
+    }
+
+    fn raw(text: &str) -> RawRecipe {
+        parse_recipe(SourceFile::new("r.kdl", text), Path::new("/r")).expect("valid")
+    }
+
+    #[test]
+    fn renders_variables() {
+        let r = raw(
+            "package foo { version \"1.2\" }\nsource \"https://h/foo-{{ version }}-{{ target.triple }}.tar.gz\"\nbuild script { step \"echo {{ target.python.lib_dir }}\" }\n",
+        );
+        let out = render(&r, &armv7()).expect("renders");
+        assert_eq!(out.sources[0].file, "foo-1.2-arm-linux-gnueabihf.tar.gz");
+        assert_eq!(out.build.list("step"), ["echo linux-armv7"]);
+        assert_eq!(out.sources[0].strip_components, 1);
+    }
+
+    #[test]
+    fn undefined_variable_points_into_the_template() {
+        let text = "package foo { version \"1\" }\nbuild script { step \"echo {{ target.triplet }}\" }\n";
+        let err = render(&raw(text), &armv7()).expect_err("undefined");
+        let RecipeError::Template { span, message, .. } = &err.errors[0] else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("target.triplet"), "{message}");
+        assert_eq!(&text[span.offset()..span.offset() + span.len()], "target.triplet");
+    }
+}
