@@ -61,7 +61,46 @@ pub enum Command {
         format: GraphFormat,
     },
 
+    /// Build packages and everything they depend on, in parallel and incrementally
+    #[command(
+        after_help = "Examples:\n  recipe build dqlitepy --target armv7hf\n  recipe build dqlite --target armv7hf,aarch64 -j 4 --explain\n  recipe build --all --target armv7hf,aarch64,x86_64 --keep-going"
+    )]
+    Build(BuildCmd),
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },
+}
+
+#[derive(Debug, Args)]
+pub struct BuildCmd {
+    /// Packages to build (with their dependencies)
+    pub names: Vec<String>,
+    /// Build every recipe
+    #[arg(long)]
+    pub all: bool,
+    /// Target(s), comma-separated (`host` builds for this machine)
+    #[arg(long, short, value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
+    /// Packages built at once and total job slots shared through the make jobserver [default: cores]
+    #[arg(long, short)]
+    pub jobs: Option<usize>,
+    /// Keep building what does not depend on a failure
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Never touch the network; sources must be in the cache (`recipe fetch`)
+    #[arg(long)]
+    pub offline: bool,
+    /// Rebuild this package even if unchanged (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub force: Vec<String>,
+    /// Print why each package is rebuilt
+    #[arg(long)]
+    pub explain: bool,
+    /// Work directory [default: <project>/build]
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// Artifact directory [default: <project>/out]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }

@@ -48,6 +48,13 @@ pub enum Error {
     #[error("{0}")]
     #[diagnostic(code(recipe::usage))]
     Usage(String),
+
+    #[error("{count} package(s) failed or were skipped")]
+    #[diagnostic(
+        code(recipe::build_failed),
+        help("see the errors above; each names its log and a `recipe shell` command")
+    )]
+    BuildFailed { count: usize },
 }
 
 impl Error {

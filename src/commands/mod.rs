@@ -1,6 +1,7 @@
 //! One file per command; each takes resolved settings and returns an error
 //! for `main` to render.
 
+pub mod build;
 mod graph;
 mod lint;
 mod list;
@@ -18,6 +19,36 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { name, target } => show::run(&settings, &name, &target),
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
+        Command::Build(b) => {
+            let reports = build::run(
+                &settings,
+                build::BuildArgs {
+                    names: b.names,
+                    all: b.all,
+                    targets: b.target,
+                    jobs: b.jobs,
+                    keep_going: b.keep_going,
+                    offline: b.offline,
+                    force: b.force,
+                    explain: b.explain,
+                    build_dir: b.build_dir,
+                    out_dir: b.out_dir,
+                },
+            )?;
+            let failed = reports
+                .iter()
+                .filter(|r| {
+                    !matches!(
+                        r.outcome,
+                        crate::scheduler::Outcome::Built { .. } | crate::scheduler::Outcome::Cached { .. }
+                    )
+                })
+                .count();
+            if failed > 0 {
+                return Err(crate::error::Error::BuildFailed { count: failed });
+            }
+            Ok(())
+        }
     }
 }
 

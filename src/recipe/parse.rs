@@ -518,7 +518,7 @@ test {
     #[test]
     fn rejects_bad_hashes_and_unknown_options() {
         assert_eq!(
-            kinds("package x { version \"1\" }\nsource \"http://a/b\" { sha256 \"abc\" }\n"),
+            kinds("package x { version \"1\" }\nsource \"http://a/b\" { sha256 \"abc\" }\nbuild make\n"),
             ["bad-sha256"]
         );
         assert_eq!(
@@ -526,7 +526,7 @@ test {
             ["unknown-node"]
         );
         assert_eq!(
-            kinds("package x { version \"1\" }\nsource \"http://a/b\" colour=1\n"),
+            kinds("package x { version \"1\" }\nsource \"http://a/b\" colour=1\nbuild make\n"),
             ["unknown-property"]
         );
         assert_eq!(

@@ -1,0 +1,105 @@
+//! Activate a target for building: provision its toolchain and sysroot and
+//! compose the base environment every build step of that target gets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::graph::HOST;
+use crate::project::Project;
+use crate::target::{ElfExpect, GoTarget, PythonTarget, Target, ToolchainSource};
+
+/// A target ready to build for.
+#[derive(Debug, Clone)]
+pub struct TargetEnv {
+    pub target: Target,
+    pub vars: BTreeMap<String, String>,
+    /// The target's base sysroot; `None` for host tools.
+    pub base_sysroot: Option<PathBuf>,
+    /// Identity of toolchain + sysroot, part of every package key.
+    pub identity: String,
+}
+
+/// GNU triple of the build machine.
+pub fn build_triple() -> String {
+    format!("{}-linux-gnu", std::env::consts::ARCH)
+}
+
+/// The build machine itself, for `host-depends` tools.
+pub fn host_target() -> Target {
+    let arch = std::env::consts::ARCH.to_string();
+    Target {
+        name: HOST.to_string(),
+        triple: build_triple(),
+        arch: arch.clone(),
+        debian_arch: String::new(),
+        cflags: Vec::new(),
+        ldflags: Vec::new(),
+        go: GoTarget {
+            arch: String::new(),
+            arm: None,
+        },
+        python: PythonTarget {
+            platform: format!("linux_{arch}"),
+            machine: arch.clone(),
+            lib_dir: format!("linux-{arch}"),
+        },
+        qemu: None,
+        toolchain: ToolchainSource::Host,
+        sysroot: String::new(),
+        elf: ElfExpect {
+            machine: arch,
+            class: 64,
+        },
+    }
+}
+
+/// Variables every child process gets, whatever the target.
+pub fn base_vars(host_prefix: &Path) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("PATH".into(), format!("{}/bin:/usr/bin:/bin", host_prefix.display()));
+    v.insert("LANG".into(), "C.UTF-8".into());
+    v.insert("LC_ALL".into(), "C.UTF-8".into());
+    v.insert("TZ".into(), "UTC".into());
+    // Reproducible timestamps in archives, headers and wheels.
+    v.insert("SOURCE_DATE_EPOCH".into(), "315532800".into());
+    v.insert("SHELL".into(), "/bin/sh".into());
+    v
+}
+
+pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
+    let mut vars = base_vars(host_prefix);
+    vars.insert("HOME".into(), home.display().to_string());
+    for (k, v) in [
+        ("CC", "gcc"),
+        ("CXX", "g++"),
+        ("AR", "ar"),
+        ("RANLIB", "ranlib"),
+        ("STRIP", "strip"),
+    ] {
+        vars.insert(k.into(), v.into());
+    }
+    vars.insert("CFLAGS".into(), "-O2".into());
+    vars.insert(
+        "PKG_CONFIG_PATH".into(),
+        format!("{}/lib/pkgconfig", host_prefix.display()),
+    );
+    TargetEnv {
+        target: host_target(),
+        vars,
+        base_sysroot: None,
+        identity: format!("host:{}", build_triple()),
+    }
+}
+
+/// Provisions (if needed) and activates `name`.
+pub fn activate(project: &Project, name: &str, host_prefix: &Path, home: &Path) -> Result<TargetEnv, Error> {
+    if name == HOST {
+        return Ok(activate_host(host_prefix, home));
+    }
+    let target = project.target(name)?;
+    Err(Error::Usage(format!(
+        "target `{}` needs a provisioned toolchain, which this build cannot provide yet",
+        target.name
+    )))
+}

@@ -1,0 +1,155 @@
+//! Builders: one file per build kind. Each runs in the package's own work
+//! directory with an explicit environment and installs into its own staging
+//! directory (`DESTDIR`), never into a shared sysroot.
+
+mod autotools;
+mod cmake;
+mod go;
+mod make;
+mod python_wheel;
+mod script;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+use thiserror::Error;
+
+use crate::process::{Log, ProcessError, Step};
+use crate::recipe::{BuildKind, Recipe};
+use crate::target::Target;
+
+#[derive(Debug, Error, Diagnostic)]
+pub enum BuildError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Step(Box<ProcessError>),
+    #[error("{what}: {source}")]
+    #[diagnostic(code(recipe::build_io))]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{message}")]
+    #[diagnostic(code(recipe::build), help("{help}"))]
+    Invalid { message: String, help: String },
+}
+
+impl From<ProcessError> for BuildError {
+    fn from(e: ProcessError) -> Self {
+        BuildError::Step(Box::new(e))
+    }
+}
+
+impl BuildError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> BuildError {
+        BuildError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>, help: impl Into<String>) -> BuildError {
+        BuildError::Invalid {
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+/// Where one package builds.
+#[derive(Debug, Clone)]
+pub struct BuildDirs {
+    /// `build/<target>/<name>`
+    pub root: PathBuf,
+    /// The prepared (extracted, patched) source tree.
+    pub src: PathBuf,
+    /// Staging directory the package installs into (`DESTDIR`).
+    pub dest: PathBuf,
+    /// Base sysroot plus the staged outputs of the package's dependencies.
+    pub sysroot: PathBuf,
+}
+
+/// Everything a builder needs; the environment is already complete.
+pub struct BuildCtx<'a> {
+    pub recipe: &'a Recipe,
+    pub target: &'a Target,
+    /// Building a host tool for the build machine (prefix = `host_prefix`).
+    pub host_build: bool,
+    pub host_prefix: &'a Path,
+    pub build_triple: &'a str,
+    pub dirs: &'a BuildDirs,
+    pub env: BTreeMap<String, String>,
+    pub log: &'a Log,
+    pub jobserver: &'a jobserver::Client,
+    /// Staged output directories of the direct and indirect dependencies.
+    pub deps: &'a [(String, PathBuf)],
+    /// Where finished artifacts (wheels) are copied.
+    pub out_dir: &'a Path,
+}
+
+impl BuildCtx<'_> {
+    /// Directory the build runs in: the source tree or its `subdir`.
+    pub fn work_dir(&self) -> PathBuf {
+        match self.recipe.build.text("subdir") {
+            Some(sub) => self.dirs.src.join(sub),
+            None => self.dirs.src.clone(),
+        }
+    }
+
+    pub fn shell(&self, script: &str, cwd: &Path) -> Result<(), BuildError> {
+        let step = Step::shell(script, cwd, &self.env);
+        Ok(self.log.run(&step, |cmd| self.jobserver.configure_make(cmd))?)
+    }
+
+    pub fn run(&self, program: &str, args: Vec<String>, cwd: &Path) -> Result<(), BuildError> {
+        let step = Step {
+            program,
+            args,
+            cwd,
+            env: &self.env,
+        };
+        Ok(self.log.run(&step, |cmd| self.jobserver.configure_make(cmd))?)
+    }
+
+    /// `make` with the shared jobserver, unless the recipe opts out.
+    pub fn make(&self, args: &[String], cwd: &Path) -> Result<(), BuildError> {
+        let mut all = Vec::new();
+        if !self.recipe.build.flag("parallel", true) {
+            all.push("-j1".to_string());
+        }
+        all.extend(args.iter().cloned());
+        self.run("make", all, cwd)
+    }
+
+    /// Prefix the package is configured for.
+    pub fn prefix(&self) -> String {
+        if self.host_build {
+            self.host_prefix.display().to_string()
+        } else {
+            "/usr".to_string()
+        }
+    }
+}
+
+/// Runs the recipe's build kind, then its `post-install` steps.
+pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+    std::fs::create_dir_all(&ctx.dirs.dest).map_err(|e| BuildError::io("cannot create the staging directory", e))?;
+    let work = ctx.work_dir();
+    for step in ctx.recipe.build.list("pre-build") {
+        ctx.shell(step, &work)?;
+    }
+    match ctx.recipe.build.kind {
+        BuildKind::Autotools => autotools::build(ctx)?,
+        BuildKind::Cmake => cmake::build(ctx)?,
+        BuildKind::Make => make::build(ctx)?,
+        BuildKind::Go => go::build(ctx)?,
+        BuildKind::PythonWheel => python_wheel::build(ctx)?,
+        BuildKind::Script => script::build(ctx)?,
+    }
+    for step in ctx.recipe.build.list("post-install") {
+        ctx.shell(step, &work)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Build keys and stamps: what a package's result depends on, and whether the
+//! recorded result still matches. Dependencies enter a key through the digest
+//! of their staged output, so a rebuild with identical output stops there
+//! (early cutoff).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Bumped when builders change in ways that change outputs.
+pub const BUILDER_VERSION: &str = "1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInputs {
+    /// The rendered recipe as JSON.
+    pub recipe: serde_json::Value,
+    /// Patch files and path sources: path relative to the recipe dir → sha256.
+    pub files: BTreeMap<String, String>,
+    /// Identity of the toolchain + sysroot for the target.
+    pub toolchain: String,
+    /// Dependency (`name@target`) → digest of its staged output.
+    pub deps: BTreeMap<String, String>,
+    pub builder: String,
+}
+
+impl KeyInputs {
+    pub fn key(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stamp {
+    pub key: String,
+    pub inputs: KeyInputs,
+    pub output_digest: String,
+    pub duration_ms: u64,
+}
+
+pub fn stamp_path(build_root: &Path, target: &str, name: &str) -> PathBuf {
+    build_root.join(target).join(".stamps").join(format!("{name}.json"))
+}
+
+pub fn read_stamp(path: &Path) -> Option<Stamp> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Written last, atomically: an interrupted build leaves no stamp.
+pub fn write_stamp(path: &Path, stamp: &Stamp) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(stamp).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Digest of a file or directory tree: relative paths, types, the executable
+/// bit, contents and symlink targets. Timestamps and owners are left out so
+/// identical builds give identical digests.
+pub fn tree_digest(root: &Path) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let meta = std::fs::symlink_metadata(root)?;
+    if meta.is_file() {
+        h.update(b"F");
+        h.update(sha256_file(root)?.as_bytes());
+        return Ok(hex::encode(h.finalize()));
+    }
+    let mut stack = vec![root.to_path_buf()];
+    let mut entries = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(path.clone());
+            }
+            entries.push((path, ft));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, ft) in entries {
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        h.update(rel.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        if ft.is_symlink() {
+            h.update(b"L");
+            h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+        } else if ft.is_dir() {
+            h.update(b"D");
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let exec = std::fs::metadata(&path)?.permissions().mode() & 0o111 != 0;
+            h.update(if exec { b"X" } else { b"F" });
+            h.update(sha256_file(&path)?.as_bytes());
+        }
+        h.update([0]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Why `new` differs from the recorded `old`, in words, for `--explain`.
+pub fn explain(old: Option<&KeyInputs>, new: &KeyInputs) -> Vec<String> {
+    let Some(old) = old else {
+        return vec!["never built (no stamp)".to_string()];
+    };
+    let mut why = Vec::new();
+    let mut paths = Vec::new();
+    json_diff("", &old.recipe, &new.recipe, &mut paths);
+    for p in paths.iter().take(5) {
+        why.push(format!("recipe changed: {p}"));
+    }
+    if paths.len() > 5 {
+        why.push(format!("… and {} more recipe changes", paths.len() - 5));
+    }
+    map_diff("file", &old.files, &new.files, &mut why);
+    if old.toolchain != new.toolchain {
+        why.push("toolchain or sysroot changed".to_string());
+    }
+    for (dep, digest) in &new.deps {
+        match old.deps.get(dep) {
+            None => why.push(format!("new dependency {dep}")),
+            Some(d) if d != digest => why.push(format!("dependency {dep} produced different output")),
+            _ => {}
+        }
+    }
+    for dep in old.deps.keys().filter(|d| !new.deps.contains_key(*d)) {
+        why.push(format!("dependency {dep} removed"));
+    }
+    if old.builder != new.builder {
+        why.push(format!("builder version {} → {}", old.builder, new.builder));
+    }
+    if why.is_empty() {
+        why.push("inputs unchanged".to_string());
+    }
+    why
+}
+
+fn map_diff(what: &str, old: &BTreeMap<String, String>, new: &BTreeMap<String, String>, why: &mut Vec<String>) {
+    for (k, v) in new {
+        match old.get(k) {
+            None => why.push(format!("{what} {k} added")),
+            Some(o) if o != v => why.push(format!("{what} {k} changed")),
+            _ => {}
+        }
+    }
+    for k in old.keys().filter(|k| !new.contains_key(*k)) {
+        why.push(format!("{what} {k} removed"));
+    }
+}
+
+fn json_diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => json_diff(&p, va, vb, out),
+                    _ => out.push(p),
+                }
+            }
+        }
+        _ if a != b => out.push(if path.is_empty() { "(root)".into() } else { path.into() }),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> KeyInputs {
+        KeyInputs {
+            recipe: serde_json::json!({"version": "1", "build": {"options": {"configure": ["--a"]}}}),
+            files: BTreeMap::from([("patches/a.patch".into(), "aa".into())]),
+            toolchain: "t1".into(),
+            deps: BTreeMap::from([("libuv@armv7hf".into(), "d1".into())]),
+            builder: BUILDER_VERSION.into(),
+        }
+    }
+
+    #[test]
+    fn key_changes_with_any_input() {
+        let a = inputs();
+        let mut b = a.clone();
+        assert_eq!(a.key(), b.key());
+        b.deps.insert("libuv@armv7hf".into(), "d2".into());
+        assert_ne!(a.key(), b.key());
+    }
+
+    #[test]
+    fn explain_names_the_change() {
+        let a = inputs();
+        let mut b = a.clone();
+        b.recipe["build"]["options"]["configure"] = serde_json::json!(["--b"]);
+        b.deps.insert("libuv@armv7hf".into(), "d2".into());
+        let why = explain(Some(&a), &b);
+        assert!(
+            why.iter().any(|w| w == "recipe changed: build.options.configure"),
+            "{why:?}"
+        );
+        assert!(why.iter().any(|w| w.contains("libuv@armv7hf")), "{why:?}");
+        assert_eq!(explain(None, &b), ["never built (no stamp)"]);
+    }
+
+    #[test]
+    fn tree_digest_ignores_mtime_but_not_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("a");
+        std::fs::write(&f, "x").expect("write");
+        let d1 = tree_digest(dir.path()).expect("digest");
+        std::fs::write(&f, "x").expect("rewrite");
+        assert_eq!(d1, tree_digest(dir.path()).expect("digest"));
+        std::fs::write(&f, "y").expect("write");
+        assert_ne!(d1, tree_digest(dir.path()).expect("digest"));
+    }
+}

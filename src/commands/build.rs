@@ -1,0 +1,228 @@
+//! `recipe build`: plan, render, activate targets, schedule, summarise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::activate::{self, TargetEnv, host_target};
+use crate::builders::BuildError;
+use crate::error::Error;
+use crate::graph::{HOST, NodeId, plan};
+use crate::job::Layout;
+use crate::process::Log;
+use crate::progress::Progress;
+use crate::recipe::Recipe;
+use crate::render::render;
+use crate::scheduler::{NodeReport, Options, Outcome, Run};
+use crate::settings::Settings;
+
+pub struct BuildArgs {
+    pub names: Vec<String>,
+    pub all: bool,
+    pub targets: Vec<String>,
+    pub jobs: Option<usize>,
+    pub keep_going: bool,
+    pub offline: bool,
+    pub force: Vec<String>,
+    pub explain: bool,
+    pub build_dir: Option<PathBuf>,
+    pub out_dir: Option<PathBuf>,
+}
+
+pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
+    let root = &settings.paths.root;
+    let build_root = build_dir.map_or_else(|| root.join("build"), Path::to_path_buf);
+    Layout {
+        host_prefix: build_root.join(HOST).join("prefix"),
+        out_root: out_dir.map_or_else(|| root.join("out"), Path::to_path_buf),
+        build_root,
+    }
+}
+
+pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Error> {
+    let BuildArgs {
+        names,
+        all,
+        targets,
+        jobs,
+        keep_going,
+        offline,
+        force,
+        explain,
+        build_dir,
+        out_dir,
+    } = args;
+    let project = super::load(settings)?;
+    let names: Vec<String> = if all {
+        project.recipes.keys().cloned().collect()
+    } else {
+        names
+    };
+    if names.is_empty() {
+        return Err(Error::Usage("name at least one package to build, or pass --all".into()));
+    }
+    for t in &targets {
+        if t != HOST {
+            project.target(t)?;
+        }
+    }
+    let plan = plan(&project, &names, &targets)?;
+    let mut recipes = BTreeMap::new();
+    let host = host_target();
+    for ix in &plan.order {
+        let id = plan.node(*ix).clone();
+        let target = if id.target == HOST {
+            &host
+        } else {
+            project.target(&id.target)?
+        };
+        let recipe = render(&project.recipes[&id.name], target)?;
+        recipes.insert(id, recipe);
+    }
+    let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
+    std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
+    let _lock = lock_build_dir(&layout.build_root)?;
+
+    let home = layout.build_root.join(HOST).join("home");
+    std::fs::create_dir_all(&home).map_err(|e| Error::io("cannot create the build home", e))?;
+    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
+    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
+    for t in used_targets {
+        let env = activate::activate(&project, &t, &layout.host_prefix, &home)?;
+        envs.insert(t, env);
+    }
+    let cache = settings.cache.clone();
+    let prepare = move |recipe: &Recipe, dest: &Path, log: &Log| prepare_sources(&cache, offline, recipe, dest, log);
+    let options = Options {
+        jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        keep_going,
+        force: force.into_iter().collect(),
+        explain,
+    };
+    let progress = Progress::new();
+    let reports = Run {
+        plan: &plan,
+        recipes: &recipes,
+        envs: &envs,
+        layout: &layout,
+        prepare: &prepare,
+        options: &options,
+    }
+    .execute(&progress)
+    .map_err(|e| Error::io("build scheduler", e))?;
+    progress.finish();
+    print_summary(&reports);
+    Ok(reports)
+}
+
+/// One build at a time per build directory; a second one waits.
+fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
+    let path = root.join(".lock");
+    let file = std::fs::File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
+    if file.try_lock().is_err() {
+        eprintln!("waiting for another `recipe build` using {} …", root.display());
+        file.lock()
+            .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+    }
+    Ok(file)
+}
+
+/// Sources that live in the recipe directory; downloaded sources go through
+/// the fetch cache.
+fn prepare_sources(_cache: &Path, _offline: bool, recipe: &Recipe, dest: &Path, log: &Log) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dest).map_err(|e| BuildError::io("cannot create the source dir", e))?;
+    for s in &recipe.sources {
+        match &s.origin {
+            crate::recipe::rendered::Origin::Path { path } => {
+                let to = dest.join(&s.dest);
+                log.note(&format!("# copying {}", path.display()))?;
+                if path.is_dir() {
+                    crate::job::link_tree(path, &to).map_err(|e| BuildError::io("cannot copy a path source", e))?;
+                    // Hard links would let a build modify the recipe's own files.
+                    copy_instead_of_link(&to).map_err(|e| BuildError::io("cannot copy a path source", e))?;
+                } else {
+                    std::fs::create_dir_all(&to).map_err(|e| BuildError::io("cannot create the source dir", e))?;
+                    std::fs::copy(path, to.join(&s.file))
+                        .map_err(|e| BuildError::io("cannot copy a path source", e))?;
+                }
+            }
+            _ => {
+                return Err(BuildError::invalid(
+                    format!("source {} of {} needs the download cache", s.file, recipe.name),
+                    "downloaded sources are not supported by this build yet",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_instead_of_link(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let p = entry.path();
+        if ft.is_dir() {
+            copy_instead_of_link(&p)?;
+        } else if ft.is_file() {
+            let data = std::fs::read(&p)?;
+            let perms = std::fs::metadata(&p)?.permissions();
+            std::fs::remove_file(&p)?;
+            std::fs::write(&p, data)?;
+            std::fs::set_permissions(&p, perms)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn print_summary(reports: &[NodeReport]) {
+    let rows: Vec<[String; 4]> = reports
+        .iter()
+        .map(|r| {
+            let (status, detail) = match &r.outcome {
+                Outcome::Built { .. } => ("built", String::new()),
+                Outcome::Cached { .. } => ("cached", String::new()),
+                Outcome::Failed { error } => ("FAILED", error.clone()),
+                Outcome::Skipped { because } => ("skipped", because.clone()),
+            };
+            let duration = if r.duration_ms > 0 {
+                format!("{:.1}s", r.duration_ms as f64 / 1000.0)
+            } else {
+                "-".into()
+            };
+            [
+                NodeId {
+                    name: r.name.clone(),
+                    target: r.target.clone(),
+                }
+                .to_string(),
+                status.to_string(),
+                duration,
+                detail,
+            ]
+        })
+        .collect();
+    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(7).max(7);
+    eprintln!("\n{:<w0$}  {:<7}  {:>8}  ", "PACKAGE", "STATUS", "TIME");
+    for r in &rows {
+        eprintln!("{:<w0$}  {:<7}  {:>8}  {}", r[0], r[1], r[2], r[3]);
+    }
+    let failed = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .count();
+    let built = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Built { .. }))
+        .count();
+    let cached = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Cached { .. }))
+        .count();
+    let skipped = reports.len() - failed - built - cached;
+    eprintln!("{built} built, {cached} cached, {failed} failed, {skipped} skipped");
+    for r in reports {
+        for a in &r.artifacts {
+            eprintln!("artifact: {}", a.display());
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! ELF facts the packaging and verification steps need: machine, class,
+//! float ABI, NEEDED, RPATH/RUNPATH, and the highest glibc symbol version.
+
+use std::path::Path;
+
+use goblin::elf::Elf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfInfo {
+    /// Machine name as the target files spell it: arm, aarch64, x86_64, …
+    pub machine: String,
+    pub class: u8,
+    /// ARM EABI hard-float flag, when the file says.
+    pub hard_float: Option<bool>,
+    pub shared: bool,
+    pub soname: Option<String>,
+    pub needed: Vec<String>,
+    pub rpaths: Vec<String>,
+    pub runpaths: Vec<String>,
+    /// Highest `GLIBC_2.N` version needed, as (2, N).
+    pub glibc: Option<(u32, u32)>,
+}
+
+const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
+const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
+
+fn machine_name(m: u16) -> String {
+    use goblin::elf::header::*;
+    match m {
+        EM_ARM => "arm".into(),
+        EM_AARCH64 => "aarch64".into(),
+        EM_X86_64 => "x86_64".into(),
+        EM_386 => "i386".into(),
+        EM_RISCV => "riscv".into(),
+        other => format!("machine-{other}"),
+    }
+}
+
+/// `Ok(None)` for files that are not ELF.
+pub fn inspect(path: &Path) -> std::io::Result<Option<ElfInfo>> {
+    let bytes = std::fs::read(path)?;
+    Ok(inspect_bytes(&bytes))
+}
+
+pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
+    if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
+        return None;
+    }
+    let elf = Elf::parse(bytes).ok()?;
+    let machine = machine_name(elf.header.e_machine);
+    let hard_float = (elf.header.e_machine == goblin::elf::header::EM_ARM).then(|| {
+        let flags = elf.header.e_flags;
+        flags & EF_ARM_ABI_FLOAT_HARD != 0 && flags & EF_ARM_ABI_FLOAT_SOFT == 0
+    });
+    let mut glibc = None;
+    if let Some(verneed) = &elf.verneed {
+        for need in verneed.iter() {
+            for aux in need.iter() {
+                let Some(name) = elf.dynstrtab.get_at(aux.vna_name) else {
+                    continue;
+                };
+                if let Some(v) = name.strip_prefix("GLIBC_")
+                    && let Some(parsed) = parse_version(v)
+                {
+                    glibc = glibc.max(Some(parsed));
+                }
+            }
+        }
+    }
+    Some(ElfInfo {
+        machine,
+        class: if elf.is_64 { 64 } else { 32 },
+        hard_float,
+        shared: elf.header.e_type == goblin::elf::header::ET_DYN,
+        soname: elf.soname.map(str::to_string),
+        needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+        rpaths: elf.rpaths.iter().map(|s| s.to_string()).collect(),
+        runpaths: elf.runpaths.iter().map(|s| s.to_string()).collect(),
+        glibc,
+    })
+}
+
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    Some((major, minor))
+}
+
+/// Libraries every Linux system provides; never bundled (the manylinux
+/// policies' allowed list).
+pub fn is_system_library(soname: &str) -> bool {
+    const SYSTEM: &[&str] = &[
+        "libc.so.6",
+        "libm.so.6",
+        "libdl.so.2",
+        "librt.so.1",
+        "libpthread.so.0",
+        "libgcc_s.so.1",
+        "libstdc++.so.6",
+        "libresolv.so.2",
+        "libutil.so.1",
+        "libcrypt.so.1",
+        "ld-linux-armhf.so.3",
+        "ld-linux-aarch64.so.1",
+        "ld-linux-x86-64.so.2",
+    ];
+    SYSTEM.contains(&soname)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_elf_is_none() {
+        assert_eq!(inspect_bytes(b"#!/bin/sh\n"), None);
+    }
+
+    #[test]
+    fn reads_the_test_binary_itself() {
+        let exe = std::env::current_exe().expect("current exe");
+        let info = inspect(&exe).expect("readable").expect("is ELF");
+        assert_eq!(info.class, 64);
+        assert!(info.needed.iter().any(|n| n.starts_with("libc.so")), "{info:?}");
+        assert!(info.glibc.is_some());
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(parse_version("2.34"), Some((2, 34)));
+        assert_eq!(parse_version("2"), Some((2, 0)));
+        assert_eq!(parse_version("x"), None);
+    }
+}

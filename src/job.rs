@@ -1,0 +1,331 @@
+//! One package build: directories, the per-package sysroot, the builder,
+//! staging and the stamp. Nothing is visible to dependents until the build
+//! succeeded: the new staging dir replaces the old one only at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::activate::TargetEnv;
+use crate::builders::{self, BuildCtx, BuildDirs, BuildError};
+use crate::cache::{self, KeyInputs, Stamp};
+use crate::process::Log;
+use crate::recipe::Recipe;
+use crate::recipe::rendered::Origin;
+
+/// Per-run locations shared by all jobs.
+pub struct Layout {
+    pub build_root: PathBuf,
+    pub out_root: PathBuf,
+    pub host_prefix: PathBuf,
+}
+
+impl Layout {
+    pub fn package_dir(&self, target: &str, name: &str) -> PathBuf {
+        self.build_root.join(target).join(name)
+    }
+
+    /// Where a package's finished, staged output lives.
+    pub fn staged(&self, target: &str, name: &str) -> PathBuf {
+        self.package_dir(target, name).join("dest")
+    }
+
+    pub fn log_path(&self, target: &str, name: &str) -> PathBuf {
+        self.package_dir(target, name).join("build.log")
+    }
+}
+
+/// Hashes of the files a recipe reads from its own directory.
+pub fn recipe_files(recipe: &Recipe) -> std::io::Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let rel = |p: &Path| p.strip_prefix(&recipe.dir).unwrap_or(p).display().to_string();
+    for p in &recipe.patches {
+        files.insert(rel(p), cache::sha256_file(p)?);
+    }
+    for s in &recipe.sources {
+        if let Origin::Path { path } = &s.origin {
+            files.insert(rel(path), cache::tree_digest(path)?);
+        }
+    }
+    Ok(files)
+}
+
+pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, String>) -> std::io::Result<KeyInputs> {
+    Ok(KeyInputs {
+        recipe: serde_json::to_value(recipe).map_err(std::io::Error::other)?,
+        files: recipe_files(recipe)?,
+        toolchain: env.identity.clone(),
+        deps,
+        builder: cache::BUILDER_VERSION.to_string(),
+    })
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |e| BuildError::io(what, e)
+}
+
+/// Hard-links (or copies, across file systems) `from` into `to`, merging.
+pub fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let dest = to.join(entry.file_name());
+        if ft.is_dir() {
+            link_tree(&entry.path(), &dest)?;
+        } else {
+            if dest.symlink_metadata().is_ok() {
+                std::fs::remove_file(&dest)?;
+            }
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+            } else if std::fs::hard_link(entry.path(), &dest).is_err() {
+                std::fs::copy(entry.path(), &dest)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// libtool archives and build-sysroot paths in pkg-config files would leak
+/// this machine's paths into dependents; drop the former, rewrite the latter.
+fn sanitize_staged(dest: &Path, sysroot: &Path) -> std::io::Result<()> {
+    let sysroot_str = sysroot.display().to_string();
+    let mut stack = vec![dest.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let p = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() && p.extension().is_some_and(|e| e == "la") {
+                std::fs::remove_file(&p)?;
+            } else if ft.is_file() && p.extension().is_some_and(|e| e == "pc") {
+                let text = std::fs::read_to_string(&p)?;
+                if text.contains(&sysroot_str) {
+                    std::fs::write(&p, text.replace(&sysroot_str, ""))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub struct JobInput<'a> {
+    pub recipe: &'a Recipe,
+    pub env: &'a TargetEnv,
+    pub layout: &'a Layout,
+    pub inputs: KeyInputs,
+    /// Staged outputs of all (transitive) dependencies, in build order.
+    pub deps: Vec<(String, PathBuf)>,
+    pub jobserver: &'a jobserver::Client,
+    pub prepare: &'a (dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync),
+}
+
+pub struct JobOutput {
+    pub digest: String,
+    pub duration_ms: u64,
+    pub artifacts: Vec<PathBuf>,
+}
+
+pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
+    let started = Instant::now();
+    let recipe = job.recipe;
+    let target = job.env.target.name.as_str();
+    let root = job.layout.package_dir(target, &recipe.name);
+    let host_build = job.env.base_sysroot.is_none();
+    let dirs = BuildDirs {
+        src: root.join("src"),
+        dest: root.join("dest.new"),
+        sysroot: root.join("sysroot"),
+        root: root.clone(),
+    };
+    for d in [&dirs.src, &dirs.dest, &dirs.sysroot] {
+        remove_dir_if_exists(d).map_err(io(format!("cannot clean {}", d.display())))?;
+    }
+    std::fs::create_dir_all(&root).map_err(io(format!("cannot create {}", root.display())))?;
+    let log = Log::create(job.layout.log_path(target, &recipe.name))?;
+    log.note(&format!("# {} {} for {}", recipe.name, recipe.version, target))?;
+
+    (job.prepare)(recipe, &dirs.src, &log)?;
+
+    // The package sees the base sysroot plus exactly its dependencies.
+    if let Some(base) = &job.env.base_sysroot {
+        link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
+        for (_, staged) in &job.deps {
+            link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;
+        }
+    } else {
+        std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
+    }
+
+    let mut env = job.env.vars.clone();
+    let sysroot = dirs.sysroot.display().to_string();
+    env.insert("DESTDIR".into(), dirs.dest.display().to_string());
+    env.insert(
+        "PREFIX".into(),
+        if host_build {
+            job.layout.host_prefix.display().to_string()
+        } else {
+            "/usr".into()
+        },
+    );
+    env.insert("SYSROOT".into(), sysroot.clone());
+    env.insert("RECIPE_SYSROOT".into(), sysroot.clone());
+    if !host_build {
+        let triple = &job.env.target.triple;
+        env.insert("PKG_CONFIG_SYSROOT_DIR".into(), sysroot.clone());
+        env.insert(
+            "PKG_CONFIG_LIBDIR".into(),
+            format!("{sysroot}/usr/lib/pkgconfig:{sysroot}/usr/lib/{triple}/pkgconfig:{sysroot}/usr/share/pkgconfig"),
+        );
+        env.insert("PKG_CONFIG_PATH".into(), String::new());
+    }
+    for (k, v) in &recipe.build.env {
+        let expanded = expand(v, &env);
+        env.insert(k.clone(), expanded);
+    }
+
+    let out_dir = job.layout.out_root.join(target);
+    let build_triple = crate::activate::build_triple();
+    let ctx = BuildCtx {
+        recipe,
+        target: &job.env.target,
+        host_build,
+        host_prefix: &job.layout.host_prefix,
+        build_triple: &build_triple,
+        dirs: &dirs,
+        env,
+        log: &log,
+        jobserver: job.jobserver,
+        deps: &job.deps,
+        out_dir: &out_dir,
+    };
+    builders::build(&ctx)?;
+
+    sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
+    let staged = job.layout.staged(target, &recipe.name);
+    remove_dir_if_exists(&staged).map_err(io("cannot replace the previous staged output"))?;
+    std::fs::rename(&dirs.dest, &staged).map_err(io("cannot move the staged output into place"))?;
+    let digest = cache::tree_digest(&staged).map_err(io("cannot hash the staged output"))?;
+
+    // Host tools become usable by later builds through the shared host prefix.
+    if host_build {
+        let inside = staged.join(
+            job.layout
+                .host_prefix
+                .strip_prefix("/")
+                .unwrap_or(&job.layout.host_prefix),
+        );
+        if inside.is_dir() {
+            link_tree(&inside, &job.layout.host_prefix).map_err(io("cannot install into the host prefix"))?;
+        }
+    }
+    let artifacts = publish_artifacts(&staged, &out_dir).map_err(io("cannot copy artifacts to the output dir"))?;
+    let _ = std::fs::remove_dir_all(&dirs.sysroot);
+
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let stamp = Stamp {
+        key: job.inputs.key(),
+        inputs: job.inputs,
+        output_digest: digest.clone(),
+        duration_ms,
+    };
+    cache::write_stamp(&cache::stamp_path(&job.layout.build_root, target, &recipe.name), &stamp)
+        .map_err(io("cannot write the build stamp"))?;
+    log.note(&format!(
+        "# done in {:.1}s, output {digest}",
+        duration_ms as f64 / 1000.0
+    ))?;
+    Ok(JobOutput {
+        digest,
+        duration_ms,
+        artifacts,
+    })
+}
+
+/// Wheels are the deliverables: copy them to `out/<target>/`.
+pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let wheels = staged.join("usr/share/wheels");
+    if let Ok(entries) = std::fs::read_dir(&wheels) {
+        std::fs::create_dir_all(out_dir)?;
+        for e in entries.flatten() {
+            let dest = out_dir.join(e.file_name());
+            std::fs::copy(e.path(), &dest)?;
+            out.push(dest);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `$VAR` and `${VAR}` from the environment being built; unknown ones expand
+/// to nothing, as in sh.
+pub fn expand(value: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let braced = chars.peek() == Some(&'{');
+        if braced {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphanumeric() || n == '_' {
+                name.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        if braced && chars.peek() == Some(&'}') {
+            chars.next();
+        }
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(env.get(&name).map_or("", String::as_str));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_variables() {
+        let env = BTreeMap::from([("CFLAGS".to_string(), "-O2".to_string())]);
+        assert_eq!(expand("$CFLAGS -g ${CFLAGS} $NOPE$", &env), "-O2 -g -O2 $");
+    }
+
+    #[test]
+    fn sanitize_drops_la_and_rewrites_pc() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lib = dir.path().join("usr/lib/pkgconfig");
+        std::fs::create_dir_all(&lib).expect("mkdir");
+        std::fs::write(dir.path().join("usr/lib/libx.la"), "x").expect("la");
+        std::fs::write(lib.join("x.pc"), "Libs.private: -L/b/sysroot/usr/lib -luv\n").expect("pc");
+        sanitize_staged(dir.path(), Path::new("/b/sysroot")).expect("sanitize");
+        assert!(!dir.path().join("usr/lib/libx.la").exists());
+        assert_eq!(
+            std::fs::read_to_string(lib.join("x.pc")).expect("pc"),
+            "Libs.private: -L/usr/lib -luv\n"
+        );
+    }
+}

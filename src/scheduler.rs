@@ -1,0 +1,303 @@
+//! Runs a plan: up to `jobs` packages at once, all sharing one GNU make
+//! jobserver of `jobs` tokens (each running package holds one), so total
+//! parallelism stays `jobs`. Unchanged packages are skipped by key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use petgraph::stable_graph::NodeIndex;
+
+use crate::activate::TargetEnv;
+use crate::builders::BuildError;
+use crate::cache;
+use crate::graph::{NodeId, Plan};
+use crate::job::{self, JobInput, Layout};
+use crate::process::Log;
+use crate::progress::Progress;
+use crate::recipe::Recipe;
+
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub force: BTreeSet<String>,
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    Built { digest: String },
+    Cached { digest: String },
+    Failed { error: String },
+    Skipped { because: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    pub key: String,
+    /// Why it was rebuilt (or "unchanged").
+    pub reasons: Vec<String>,
+    pub log: PathBuf,
+    pub artifacts: Vec<PathBuf>,
+}
+
+pub type Prepare = dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync;
+
+pub struct Run<'a> {
+    pub plan: &'a Plan,
+    pub recipes: &'a BTreeMap<NodeId, Recipe>,
+    pub envs: &'a BTreeMap<String, TargetEnv>,
+    pub layout: &'a Layout,
+    pub prepare: &'a Prepare,
+    pub options: &'a Options,
+}
+
+enum State {
+    Waiting,
+    Done(String),
+    Failed,
+}
+
+struct Finished {
+    ix: NodeIndex,
+    result: Result<job::JobOutput, BuildError>,
+}
+
+/// All transitive dependencies of `ix` in plan order.
+fn transitive_deps(plan: &Plan, ix: NodeIndex) -> Vec<NodeIndex> {
+    let mut seen = BTreeSet::new();
+    let mut stack = plan.deps(ix);
+    while let Some(d) = stack.pop() {
+        if seen.insert(d) {
+            stack.extend(plan.deps(d));
+        }
+    }
+    plan.order.iter().copied().filter(|i| seen.contains(i)).collect()
+}
+
+impl Run<'_> {
+    pub fn execute(&self, progress: &Progress) -> Result<Vec<NodeReport>, std::io::Error> {
+        let jobs = self.options.jobs.max(1);
+        let jobserver = jobserver::Client::new(jobs)?;
+        let plan = self.plan;
+        let mut state: BTreeMap<NodeIndex, State> = plan.order.iter().map(|ix| (*ix, State::Waiting)).collect();
+        let mut reports: BTreeMap<NodeIndex, NodeReport> = BTreeMap::new();
+        let mut pending: BTreeMap<NodeIndex, (crate::cache::KeyInputs, Vec<String>)> = BTreeMap::new();
+        let mut running = 0usize;
+        let mut stop = false;
+        let (tx, rx) = mpsc::channel::<Finished>();
+        progress.start(plan.len());
+
+        std::thread::scope(|scope| -> Result<(), std::io::Error> {
+            loop {
+                // Dispatch everything ready, in plan order, while slots are free.
+                for ix in plan.order.iter().copied() {
+                    if stop || running >= jobs {
+                        break;
+                    }
+                    if !matches!(state.get(&ix), Some(State::Waiting)) || pending.contains_key(&ix) {
+                        continue;
+                    }
+                    let deps = plan.deps(ix);
+                    if deps.iter().any(|d| matches!(state.get(d), Some(State::Waiting))) {
+                        continue;
+                    }
+                    let id = plan.node(ix).clone();
+                    if let Some(failed) = deps.iter().find(|d| matches!(state.get(d), Some(State::Failed))) {
+                        let because = format!("dependency {} failed", plan.node(*failed));
+                        progress.skipped(&id, &because);
+                        reports.insert(
+                            ix,
+                            self.report(&id, Outcome::Skipped { because }, 0, String::new(), vec![], vec![]),
+                        );
+                        state.insert(ix, State::Failed);
+                        continue;
+                    }
+                    let recipe = &self.recipes[&id];
+                    let env = &self.envs[&id.target];
+                    let dep_digests: BTreeMap<String, String> = deps
+                        .iter()
+                        .filter_map(|d| match state.get(d) {
+                            Some(State::Done(digest)) => Some((plan.node(*d).to_string(), digest.clone())),
+                            _ => None,
+                        })
+                        .collect();
+                    let inputs = job::key_inputs(recipe, env, dep_digests)?;
+                    let key = inputs.key();
+                    let stamp = cache::read_stamp(&cache::stamp_path(&self.layout.build_root, &id.target, &id.name));
+                    let staged = self.layout.staged(&id.target, &id.name);
+                    let forced = self.options.force.contains(&id.name);
+                    let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key) && staged.is_dir() && !forced;
+                    if up_to_date {
+                        let digest = stamp.map(|s| s.output_digest).unwrap_or_default();
+                        progress.cached(&id);
+                        let artifacts = job::publish_artifacts(&staged, &self.layout.out_root.join(&id.target))?;
+                        reports.insert(
+                            ix,
+                            self.report(
+                                &id,
+                                Outcome::Cached { digest: digest.clone() },
+                                0,
+                                key,
+                                vec!["unchanged".into()],
+                                artifacts,
+                            ),
+                        );
+                        state.insert(ix, State::Done(digest));
+                        continue;
+                    }
+                    let mut reasons = if forced {
+                        vec!["forced (--force)".to_string()]
+                    } else {
+                        cache::explain(stamp.as_ref().map(|s| &s.inputs), &inputs)
+                    };
+                    if !forced && stamp.as_ref().is_some_and(|s| s.key == key) {
+                        reasons = vec!["staged output missing".to_string()];
+                    }
+                    if self.options.explain {
+                        progress.explain(&id, &reasons);
+                    }
+                    let dep_dirs: Vec<(String, PathBuf)> = transitive_deps(plan, ix)
+                        .into_iter()
+                        // Host tools live in the host prefix, not in target sysroots.
+                        .filter(|d| plan.node(*d).target == id.target)
+                        .map(|d| {
+                            let n = plan.node(d);
+                            (n.name.clone(), self.layout.staged(&n.target, &n.name))
+                        })
+                        .collect();
+                    pending.insert(ix, (inputs.clone(), reasons));
+                    running += 1;
+                    progress.started(&id);
+                    let tx = tx.clone();
+                    let jobserver = &jobserver;
+                    let layout = self.layout;
+                    let prepare = self.prepare;
+                    scope.spawn(move || {
+                        // The package's own job slot: held for the whole build.
+                        let token = jobserver.acquire();
+                        let result = match token {
+                            Ok(_token) => job::run(JobInput {
+                                recipe,
+                                env,
+                                layout,
+                                inputs,
+                                deps: dep_dirs,
+                                jobserver,
+                                prepare,
+                            }),
+                            Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
+                        };
+                        let _ = tx.send(Finished { ix, result });
+                    });
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok(done) = rx.recv_timeout(Duration::from_millis(200)) else {
+                    progress.tick();
+                    continue;
+                };
+                running -= 1;
+                let id = plan.node(done.ix).clone();
+                let (inputs, reasons) = pending.remove(&done.ix).unwrap_or_else(|| (empty_inputs(), vec![]));
+                let key = inputs.key();
+                match done.result {
+                    Ok(out) => {
+                        progress.built(&id, out.duration_ms);
+                        reports.insert(
+                            done.ix,
+                            self.report(
+                                &id,
+                                Outcome::Built {
+                                    digest: out.digest.clone(),
+                                },
+                                out.duration_ms,
+                                key,
+                                reasons,
+                                out.artifacts,
+                            ),
+                        );
+                        state.insert(done.ix, State::Done(out.digest));
+                    }
+                    Err(err) => {
+                        let log = self.layout.log_path(&id.target, &id.name);
+                        progress.failed(&id, &err, &log);
+                        let first = first_line(&err);
+                        reports.insert(
+                            done.ix,
+                            self.report(&id, Outcome::Failed { error: first }, 0, key, reasons, vec![]),
+                        );
+                        state.insert(done.ix, State::Failed);
+                        if !self.options.keep_going {
+                            stop = true;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        // Whatever never started (after a failure without --keep-going).
+        for ix in plan.order.iter() {
+            if !reports.contains_key(ix) {
+                let id = plan.node(*ix);
+                reports.insert(
+                    *ix,
+                    self.report(
+                        id,
+                        Outcome::Skipped {
+                            because: "build stopped after a failure".into(),
+                        },
+                        0,
+                        String::new(),
+                        vec![],
+                        vec![],
+                    ),
+                );
+            }
+        }
+        Ok(plan.order.iter().filter_map(|ix| reports.remove(ix)).collect())
+    }
+
+    fn report(
+        &self,
+        id: &NodeId,
+        outcome: Outcome,
+        duration_ms: u64,
+        key: String,
+        reasons: Vec<String>,
+        artifacts: Vec<PathBuf>,
+    ) -> NodeReport {
+        NodeReport {
+            name: id.name.clone(),
+            target: id.target.clone(),
+            outcome,
+            duration_ms,
+            key,
+            reasons,
+            log: self.layout.log_path(&id.target, &id.name),
+            artifacts,
+        }
+    }
+}
+
+fn empty_inputs() -> cache::KeyInputs {
+    cache::KeyInputs {
+        recipe: serde_json::Value::Null,
+        files: BTreeMap::new(),
+        toolchain: String::new(),
+        deps: BTreeMap::new(),
+        builder: String::new(),
+    }
+}
+
+fn first_line(err: &BuildError) -> String {
+    err.to_string().lines().next().unwrap_or_default().to_string()
+}
