@@ -190,6 +190,19 @@ pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
         );
         env.insert("PKG_CONFIG_PATH".into(), String::new());
     }
+    if recipe.build.flag("rpath-origin", false)
+        && matches!(
+            recipe.build.kind,
+            crate::recipe::BuildKind::Autotools | crate::recipe::BuildKind::Make
+        )
+    {
+        // LDFLAGS pass through make (`$$` → `$`) and then sh (`\$` → `$`).
+        let ldflags = env.get("LDFLAGS").cloned().unwrap_or_default();
+        env.insert(
+            "LDFLAGS".into(),
+            format!("{ldflags} -Wl,-rpath,\\$$ORIGIN").trim().to_string(),
+        );
+    }
     for (k, v) in &recipe.build.env {
         let expanded = expand(v, &env);
         env.insert(k.clone(), expanded);

@@ -20,6 +20,10 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     if let Some(tc) = ctx.env.get("RECIPE_CMAKE_TOOLCHAIN").filter(|_| !ctx.host_build) {
         args.push(format!("-DCMAKE_TOOLCHAIN_FILE={tc}"));
     }
+    if ctx.recipe.build.flag("rpath-origin", false) {
+        args.push("-DCMAKE_INSTALL_RPATH=$ORIGIN".to_string());
+        args.push("-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON".to_string());
+    }
     args.extend(ctx.recipe.build.list("args").iter().cloned());
     ctx.run("cmake", args, &src)?;
     ctx.make(&[], &build_dir)?;

@@ -4,6 +4,18 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn modules_txt_is_read_per_module() {
+        let text = "# github.com/a/b v1.0.0\n## explicit; go 1.13\ngithub.com/a/b\ngithub.com/a/b/c\n# x.org/y v0.1.0\n## explicit\nx.org/y\n";
+        let got = super::vendored_packages(text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, ["github.com/a/b", "github.com/a/b/c"]);
+        assert_eq!(got[1].0, "x.org/y");
+    }
+}
+
 use super::{BuildCtx, BuildError};
 
 /// `vendor "MODULE=PATH"`: PATH is inside the source tree, or, when absolute,
@@ -15,29 +27,46 @@ fn vendor_source(ctx: &BuildCtx, path: &str) -> PathBuf {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies one Go package's own files (not subpackages, not tests, not
+/// go.mod) into the vendor tree.
+fn copy_package(from: &Path, to: &Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(to)?;
+    let mut n = 0;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        let ft = entry.file_type()?;
-        let dest = to.join(entry.file_name());
-        if ft.is_dir() {
-            copy_tree(&entry.path(), &dest)?;
-        } else if ft.is_symlink() {
-            let link = std::fs::read_link(entry.path())?;
-            let _ = std::fs::remove_file(&dest);
-            std::os::unix::fs::symlink(link, dest)?;
-        } else {
-            std::fs::copy(entry.path(), dest)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let wanted =
+            [".go", ".c", ".h", ".s", ".S"].iter().any(|ext| name.ends_with(ext)) && !name.ends_with("_test.go");
+        if wanted && entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))?;
+            n += 1;
         }
     }
-    Ok(())
+    Ok(n)
+}
+
+/// `vendor-modules.txt` (the future `vendor/modules.txt`): module → packages.
+fn vendored_packages(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let module = rest.split_whitespace().next().unwrap_or("").to_string();
+            out.push((module, Vec::new()));
+        } else if !line.starts_with('#')
+            && !line.trim().is_empty()
+            && let Some((_, pkgs)) = out.last_mut()
+        {
+            pkgs.push(line.trim().to_string());
+        }
+    }
+    out
 }
 
 pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     let work = ctx.work_dir();
     let opts = &ctx.recipe.build;
     let vendor_dir = work.join("vendor");
+    let mut sources = std::collections::BTreeMap::new();
     for spec in opts.list("vendor") {
         let Some((module, path)) = spec.split_once('=') else {
             return Err(BuildError::invalid(
@@ -52,12 +81,38 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
                 "absolute paths are looked up in the package's sysroot (base + dependencies); add the package providing it to `depends`",
             ));
         }
-        copy_tree(&from, &vendor_dir.join(module))
-            .map_err(|e| BuildError::io(format!("cannot vendor {module} from {}", from.display()), e))?;
+        sources.insert(module.to_string(), from);
     }
     let modules_txt = work.join("vendor-modules.txt");
-    if modules_txt.is_file() {
-        std::fs::create_dir_all(&vendor_dir).map_err(|e| BuildError::io("cannot create vendor/", e))?;
+    if !sources.is_empty() {
+        let text = std::fs::read_to_string(&modules_txt).map_err(|e| {
+            BuildError::io(
+                format!(
+                    "vendoring needs {} (the vendor/modules.txt to use)",
+                    modules_txt.display()
+                ),
+                e,
+            )
+        })?;
+        for (module, packages) in vendored_packages(&text) {
+            let Some(root) = sources.get(&module) else {
+                return Err(BuildError::invalid(
+                    format!("vendor-modules.txt lists {module}, but no `vendor` entry says where it is"),
+                    format!("add `vendor \"{module}=PATH\"` to the build node"),
+                ));
+            };
+            for pkg in packages {
+                let rel = pkg.strip_prefix(&module).unwrap_or("").trim_start_matches('/');
+                let copied = copy_package(&root.join(rel), &vendor_dir.join(&pkg))
+                    .map_err(|e| BuildError::io(format!("cannot vendor package {pkg}"), e))?;
+                if copied == 0 {
+                    return Err(BuildError::invalid(
+                        format!("vendored package {pkg} has no Go files in {}", root.join(rel).display()),
+                        "check the module path in the `vendor` entry",
+                    ));
+                }
+            }
+        }
         std::fs::copy(&modules_txt, vendor_dir.join("modules.txt"))
             .map_err(|e| BuildError::io("cannot install vendor/modules.txt", e))?;
     }
@@ -86,6 +141,9 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     }
     // No build id: identical inputs give identical outputs.
     let mut ldflags = vec!["-buildid=".to_string()];
+    if opts.flag("rpath-origin", false) {
+        ldflags.push("-extldflags=-Wl,-rpath,$ORIGIN".to_string());
+    }
     ldflags.extend(opts.list("ldflags").iter().cloned());
     args.push(format!("-ldflags={}", ldflags.join(" ")));
     args.push("-o".into());

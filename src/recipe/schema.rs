@@ -50,6 +50,11 @@ const COMMON: &[OptionSpec] = &[
         List,
         "shell commands run after installing, with $DESTDIR set",
     ),
+    opt(
+        "rpath-origin",
+        Bool,
+        "link with a run path of $ORIGIN, so libraries bundled side by side find each other",
+    ),
 ];
 
 const AUTOTOOLS: &[OptionSpec] = &[
