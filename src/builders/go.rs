@@ -4,18 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn modules_txt_is_read_per_module() {
-        let text = "# github.com/a/b v1.0.0\n## explicit; go 1.13\ngithub.com/a/b\ngithub.com/a/b/c\n# x.org/y v0.1.0\n## explicit\nx.org/y\n";
-        let got = super::vendored_packages(text);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].1, ["github.com/a/b", "github.com/a/b/c"]);
-        assert_eq!(got[1].0, "x.org/y");
-    }
-}
-
 use super::{BuildCtx, BuildError};
 
 /// `vendor "MODULE=PATH"`: PATH is inside the source tree, or, when absolute,
@@ -163,4 +151,16 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
             .map_err(|e| BuildError::io("cannot install the header", e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn modules_txt_is_read_per_module() {
+        let text = "# github.com/a/b v1.0.0\n## explicit; go 1.13\ngithub.com/a/b\ngithub.com/a/b/c\n# x.org/y v0.1.0\n## explicit\nx.org/y\n";
+        let got = super::vendored_packages(text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].1, ["github.com/a/b", "github.com/a/b/c"]);
+        assert_eq!(got[1].0, "x.org/y");
+    }
 }
