@@ -190,6 +190,14 @@ pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
         );
         env.insert("PKG_CONFIG_PATH".into(), String::new());
     }
+    if !host_build {
+        // Debug info and __FILE__ must not name this machine's directories.
+        let maps = format!("-ffile-prefix-map={}=. -ffile-prefix-map={sysroot}=", root.display());
+        for var in ["CFLAGS", "CXXFLAGS", "CGO_CFLAGS"] {
+            let old = env.get(var).cloned().unwrap_or_else(|| "-O2".into());
+            env.insert(var.into(), format!("{old} {maps}"));
+        }
+    }
     if recipe.build.flag("rpath-origin", false)
         && matches!(
             recipe.build.kind,
@@ -226,6 +234,18 @@ pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
     builders::build(&ctx)?;
 
     sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
+    if !host_build {
+        let forbidden = crate::verify::Forbidden {
+            paths: vec![
+                job.layout.build_root.display().to_string(),
+                dirs.sysroot.display().to_string(),
+            ],
+        };
+        // A failing output never replaces the previous good one.
+        let checked = crate::verify::verify_staged(&dirs.dest, &job.env.target, &forbidden)
+            .map_err(|e| BuildError::invalid(e.to_string(), e.help))?;
+        log.note(&format!("# verified {checked} binaries and wheels"))?;
+    }
     let staged = job.layout.staged(target, &recipe.name);
     remove_dir_if_exists(&staged).map_err(io("cannot replace the previous staged output"))?;
     std::fs::rename(&dirs.dest, &staged).map_err(io("cannot move the staged output into place"))?;

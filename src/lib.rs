@@ -22,4 +22,5 @@ pub mod scheduler;
 pub mod settings;
 pub mod sysroot_def;
 pub mod target;
+pub mod verify;
 pub mod wheel;
