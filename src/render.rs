@@ -118,6 +118,7 @@ fn default_file(origin: &Origin) -> Option<String> {
 }
 
 fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
+    let errors_before = r.errors.len();
     let origin = match &s.origin {
         RawOrigin::Url(u) => Origin::Url { url: r.text(u) },
         RawOrigin::Pypi(p) => Origin::Pypi { project: r.text(p) },
@@ -128,12 +129,14 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
     };
     let file = match r.opt(&s.file).or_else(|| default_file(&origin)) {
         Some(f) => f,
+        // A template error in the origin already explains the empty name.
+        None if r.errors.len() > errors_before => String::new(),
         None => {
             r.errors.push(RecipeError::MissingField {
                 src: r.raw.file.named(),
                 span: s.span,
-                field: "file".into(),
-                context: "source".into(),
+                field: "`file`".into(),
+                context: "`source`".into(),
                 help: "pypi and debian sources name the file to fetch: `file \"name-{{ version }}.tar.gz\"`".into(),
             });
             String::new()
@@ -294,5 +297,14 @@ mod tests {
         };
         assert!(message.contains("target.triplet"), "{message}");
         assert_eq!(&text[span.offset()..span.offset() + span.len()], "target.triplet");
+    }
+
+    #[test]
+    fn template_error_in_the_url_is_reported_once() {
+        // The URL renders to nothing; that must not add a "missing `file`" error.
+        let text = "package foo { version \"1\" }\nsource \"https://h/{{ nope }}.tar.gz\"\nbuild make\n";
+        let err = render(&raw(text), &armv7()).expect_err("undefined");
+        let kinds: Vec<_> = err.errors.iter().map(RecipeError::kind).collect();
+        assert_eq!(kinds, ["template"]);
     }
 }

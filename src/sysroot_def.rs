@@ -60,7 +60,7 @@ impl SysrootDef {
                 }
                 _ => d.missing(
                     node.span(),
-                    "a name, `debian suite=…` and `packages`",
+                    "a name, `debian suite=…` or `packages`",
                     "`sysroot`",
                     "write `sysroot NAME { debian suite=\"trixie\"; packages \"libc6-dev\" … }`",
                 ),
@@ -72,7 +72,7 @@ impl SysrootDef {
                 if d.errors.is_empty() {
                     d.missing(
                         (0, 0).into(),
-                        "sysroot",
+                        "`sysroot`",
                         "the sysroot file",
                         "write `sysroot NAME { … }`",
                     );

@@ -102,7 +102,7 @@ impl Target {
         if target.is_none() && d.errors.is_empty() {
             d.missing(
                 (0, 0).into(),
-                "target",
+                "`target`",
                 "the target file",
                 "write `target NAME { triple \"…\" … }`",
             );
@@ -150,7 +150,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                 d.check_max_args(child, 0);
                 let a = d.prop_string(child, "arch");
                 if a.is_none() {
-                    d.missing(child.span(), "arch", "`go`", "write `go arch=\"arm\" arm=\"7\"`");
+                    d.missing(child.span(), "`arch=`", "`go`", "write `go arch=\"arm\" arm=\"7\"`");
                 }
                 go = a.map(|a| GoTarget {
                     arch: a.value,
@@ -173,7 +173,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                     }
                     _ => d.missing(
                         child.span(),
-                        "platform, machine and lib-dir",
+                        "`platform=`, `machine=` or `lib-dir=`",
                         "`python`",
                         "write `python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\"`",
                     ),
@@ -209,7 +209,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                             }
                             _ => d.missing(
                                 child.span(),
-                                "suite and packages",
+                                "`suite=` or `packages`",
                                 "`toolchain debian`",
                                 "write `toolchain debian suite=\"bookworm\" { packages \"gcc-…\" }`",
                             ),
@@ -237,7 +237,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                     }
                     _ => d.missing(
                         child.span(),
-                        "machine and class",
+                        "`machine=` or `class=` (32 or 64)",
                         "`elf`",
                         "write `elf machine=\"arm\" class=32`",
                     ),
@@ -247,10 +247,15 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
         }
     }
     let name = name?;
-    let ctx = format!("target {}", name.value);
+    let ctx = format!("target `{}`", name.value);
     let mut need = |v: bool, field: &str| {
         if !v {
-            d.missing(node.span(), field, &ctx, &format!("add `{field}` to the target"));
+            d.missing(
+                node.span(),
+                &format!("`{field}`"),
+                &ctx,
+                &format!("add `{field}` to the target"),
+            );
         }
     };
     need(triple.is_some(), "triple");

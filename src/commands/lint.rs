@@ -70,8 +70,8 @@ fn check_recipe(project: &Project, raw: &RawRecipe) -> Vec<RecipeError> {
         None => errors.push(RecipeError::MissingField {
             src: src(),
             span: raw.package_span,
-            field: "license".into(),
-            context: format!("package {}", raw.name.value),
+            field: "`license`".into(),
+            context: format!("package `{}`", raw.name.value),
             help: "add an SPDX expression, e.g. `license \"MIT\"`".into(),
         }),
         Some(l) if l.value.trim().is_empty() => errors.push(RecipeError::InvalidValue {
@@ -89,8 +89,8 @@ fn check_recipe(project: &Project, raw: &RawRecipe) -> Vec<RecipeError> {
             errors.push(RecipeError::MissingField {
                 src: src(),
                 span: s.sha256.as_ref().map_or(s.span, |h| h.span),
-                field: "sha256".into(),
-                context: "source".into(),
+                field: "`sha256`".into(),
+                context: "`source`".into(),
                 help: "run `recipe fetch` to download it: the error prints the computed sha256 to paste here".into(),
             });
         }

@@ -53,12 +53,15 @@ pub fn parse_document(file: &SourceFile) -> Result<KdlDocument, RecipeErrors> {
             let message = first
                 .and_then(|d| d.message.clone())
                 .unwrap_or_else(|| "invalid KDL".to_string());
-            let label = first
+            let mut label = first
                 .and_then(|d| d.label.clone())
                 .unwrap_or_else(|| "here".to_string());
             let mut help = first.and_then(|d| d.help.clone());
-            if let Some(hint) = v1_hint(&file.text, span) {
-                help = Some(hint);
+            if let Some(word) = v1_keyword(&file.text, span) {
+                label = format!("KDL 1 `{word}`; KDL 2 writes `#{word}`");
+                help = Some(format!(
+                    "KDL 2 writes keywords with a `#`: use `#{word}` instead of `{word}` (or quote it: \"{word}\" if you meant a string)"
+                ));
             }
             Err(RecipeErrors::from(RecipeError::Syntax {
                 src: file.named(),
@@ -73,7 +76,7 @@ pub fn parse_document(file: &SourceFile) -> Result<KdlDocument, RecipeErrors> {
 
 /// KDL 1 habits (`true`, `false`, `null` written bare) are the most common
 /// syntax error; the parser's own message does not mention them.
-fn v1_hint(text: &str, span: SourceSpan) -> Option<String> {
+fn v1_keyword(text: &str, span: SourceSpan) -> Option<&'static str> {
     let start = span.offset().min(text.len());
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
@@ -83,9 +86,7 @@ fn v1_hint(text: &str, span: SourceSpan) -> Option<String> {
             .split(|c: char| c.is_whitespace() || c == '=' || c == '{' || c == ';')
             .any(|w| w == word);
         if bare {
-            return Some(format!(
-                "KDL 2 writes keywords with a `#`: use `#{word}` instead of `{word}` (or quote it: \"{word}\" if you meant a string)"
-            ));
+            return Some(word);
         }
     }
     None
@@ -176,6 +177,7 @@ impl<'a> Decoder<'a> {
         });
     }
 
+    /// `field` and `context` appear verbatim in "{context} is missing {field}".
     pub fn missing(&mut self, span: SourceSpan, field: &str, context: &str, help: &str) {
         self.errors.push(RecipeError::MissingField {
             src: self.file.named(),

@@ -79,12 +79,13 @@ pub enum RecipeError {
         help: String,
     },
 
-    #[error("`{context}` is missing `{field}`")]
+    /// `context` and `field` are shown as written: quote node names with backticks.
+    #[error("{context} is missing {field}")]
     #[diagnostic(code(recipe::missing_field))]
     MissingField {
         #[source_code]
         src: NamedSource<Arc<String>>,
-        #[label("`{field}` required here")]
+        #[label("{field} required here")]
         span: SourceSpan,
         field: String,
         context: String,

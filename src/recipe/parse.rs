@@ -68,7 +68,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
     if package.is_none() && !seen.iter().any(|(n, _)| n == "package") {
         d.missing(
             (0, whole.len().min(1)).into(),
-            "package",
+            "`package`",
             "the recipe",
             "start the recipe with `package NAME { version \"…\" }`",
         );
@@ -79,8 +79,8 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         {
             d.missing(
                 *span,
-                "version",
-                &format!("package {}", name.value),
+                "`version`",
+                &format!("package `{}`", name.value),
                 "add `version \"1.2.3\"` inside the package node",
             );
         }
@@ -88,7 +88,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
     if package.is_some() && !seen.iter().any(|(n, _)| n == "build") {
         d.missing(
             package.as_ref().map_or((0, 0).into(), |(_, s)| *s),
-            "build",
+            "`build`",
             "the recipe",
             "add a `build KIND { … }` node (autotools, cmake, make, go, python-wheel, script)",
         );
@@ -208,10 +208,12 @@ fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
     }
     let origin = match origins.into_iter().next() {
         Some(o) => o,
+        // A misspelt origin (`pypy=`) is already reported as an unknown property.
+        None if node.entries().iter().any(|e| e.name().is_some()) => return None,
         None => {
             d.missing(
                 node.name().span(),
-                "URL",
+                "a URL",
                 "`source`",
                 "write `source \"https://…\" { sha256 \"…\" }`, or use `pypi=`, `debian=` or `path=`",
             );
@@ -293,7 +295,7 @@ fn parse_mirror(d: &mut Decoder, node: &KdlNode) -> Option<RawMirror> {
                 None => {
                     d.missing(
                         node.span(),
-                        "package",
+                        "`package=`",
                         "`mirror debian`",
                         "write `mirror debian package=SRCPKG`",
                     );
@@ -309,7 +311,7 @@ fn parse_mirror(d: &mut Decoder, node: &KdlNode) -> Option<RawMirror> {
                 None => {
                     d.missing(
                         node.span(),
-                        "project",
+                        "`project=`",
                         "`mirror pypi`",
                         "write `mirror pypi project=NAME`",
                     );
@@ -532,6 +534,11 @@ test {
         assert_eq!(
             kinds("package x { version \"1\" }\nbuild make\nbuild make\n"),
             ["duplicate"]
+        );
+        // A misspelt origin is one error, not also "missing a URL".
+        assert_eq!(
+            kinds("package x { version \"1\" }\nsource pypy=\"x\"\nbuild make\n"),
+            ["unknown-property"]
         );
     }
 

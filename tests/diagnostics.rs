@@ -1,0 +1,301 @@
+//! Golden snapshots of recipe diagnostics, produced by the real binary on small
+//! broken projects. Each test also checks the exit code and that the report
+//! names the file and the line of the problem.
+
+mod common;
+
+use common::{Project, SHA, valid_recipe};
+
+/// Runs `args`, checks the exit code and that stderr points at `location`
+/// (`file:line:`), and snapshots stderr.
+macro_rules! check {
+    ($name:literal, $project:expr, $args:expr, code = $code:expr, at = $location:expr $(,)?) => {{
+        let out = $project.run($args);
+        out.code($code).stderr_contains($location);
+        insta::assert_snapshot!($name, out.stderr);
+        out
+    }};
+}
+
+const PKG: &str = "package foo {\n    version \"1.0.0\"\n    license \"MIT\"\n}\n";
+
+fn foo(rest: &str) -> Project {
+    Project::new().recipe("foo", &format!("{PKG}{rest}"))
+}
+
+#[test]
+fn kdl_syntax_error() {
+    check!(
+        "kdl_syntax_error",
+        Project::new().recipe(
+            "foo",
+            "package foo {\n    version \"1.0.0\"\n}\nbuild make {\n    make \"all\n}\n"
+        ),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+}
+
+#[test]
+fn kdl1_bare_boolean_suggests_hash_true() {
+    let out = check!(
+        "kdl1_bare_boolean",
+        foo("build autotools {\n    autoreconf true\n}\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    );
+    out.stderr_contains("#true");
+}
+
+#[test]
+fn unknown_top_level_node_suggests_closest() {
+    let out = check!(
+        "unknown_top_level_node",
+        foo("dependz libuv\nbuild make\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+    out.stderr_contains("did you mean `depends`?");
+}
+
+#[test]
+fn unknown_property_suggests_closest() {
+    let out = check!(
+        "unknown_property",
+        foo(&format!(
+            "source pypy=\"foo\" {{\n    sha256 \"{SHA}\"\n}}\nbuild make\n"
+        )),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+    out.stderr_contains("did you mean `pypi`?");
+}
+
+#[test]
+fn unknown_build_option_for_the_kind() {
+    let out = check!(
+        "unknown_build_option",
+        foo("build make {\n    configure \"--enable-foo\"\n}\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    );
+    out.stderr_contains("`build make`");
+}
+
+#[test]
+fn unknown_build_kind_suggests_closest() {
+    let out = check!(
+        "unknown_build_kind",
+        foo("build autotool {\n    configure \"--x\"\n}\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+    out.stderr_contains("did you mean `autotools`?");
+}
+
+#[test]
+fn missing_version() {
+    check!(
+        "missing_version",
+        Project::new().recipe("foo", "package foo {\n    license \"MIT\"\n}\nbuild make\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:1:",
+    );
+}
+
+#[test]
+fn missing_package_node() {
+    check!(
+        "missing_package_node",
+        Project::new().recipe("foo", "// no package node\nbuild make\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:1:",
+    );
+}
+
+#[test]
+fn duplicate_node_points_at_both() {
+    let out = check!(
+        "duplicate_node",
+        foo("build make\nbuild autotools\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+    out.stderr_contains("first defined here");
+}
+
+#[test]
+fn bad_sha256_wrong_length() {
+    check!(
+        "bad_sha256_length",
+        foo("source \"https://example.invalid/foo.tar.gz\" {\n    sha256 \"cf244ef937d4\"\n}\nbuild make\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    )
+    .stderr_contains("12 characters, expected 64");
+}
+
+#[test]
+fn bad_sha256_not_hex() {
+    let not_hex = SHA.replace('c', "x");
+    check!(
+        "bad_sha256_not_hex",
+        foo(&format!(
+            "source \"https://example.invalid/foo.tar.gz\" {{\n    sha256 \"{not_hex}\"\n}}\nbuild make\n"
+        )),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    )
+    .stderr_contains("not hexadecimal");
+}
+
+#[test]
+fn undefined_template_variable_has_caret_under_it() {
+    let out = check!(
+        "undefined_template_variable",
+        foo(&format!(
+            "source \"https://example.invalid/foo-{{{{ target.triplet }}}}.tar.gz\" {{\n    sha256 \"{SHA}\"\n}}\nbuild make\n"
+        )),
+        &["show", "foo", "--target", "armv7hf"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    );
+    // The caret line underlines exactly the expression.
+    let source_line = out
+        .stderr
+        .lines()
+        .position(|l| l.contains("source \"https://"))
+        .expect("source line quoted");
+    let carets = out.stderr.lines().nth(source_line + 1).expect("caret line");
+    let line = out.stderr.lines().nth(source_line).expect("line");
+    let start = line.find("target.triplet").expect("expression");
+    let underline: String = carets.chars().skip(start).take("target.triplet".len()).collect();
+    assert!(
+        underline.chars().all(|c| c != ' '),
+        "caret not under the variable:\n{line}\n{carets}"
+    );
+}
+
+#[test]
+fn unknown_dependency_suggests_closest() {
+    let out = check!(
+        "unknown_dependency",
+        Project::new()
+            .recipe("libuv", &valid_recipe("libuv", &[]))
+            .recipe("foo", &valid_recipe("foo", &["libuvv"])),
+        &["graph", "foo", "--target", "armv7hf"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:8:",
+    );
+    out.stderr_contains("did you mean `libuv`?");
+}
+
+#[test]
+fn dependency_cycle_names_every_package() {
+    let out = check!(
+        "dependency_cycle",
+        Project::new()
+            .recipe("app", &valid_recipe("app", &["alpha"]))
+            .recipe("alpha", &valid_recipe("alpha", &["beta"]))
+            .recipe("beta", &valid_recipe("beta", &["gamma"]))
+            .recipe("gamma", &valid_recipe("gamma", &["alpha"])),
+        &["graph", "app", "--target", "armv7hf"],
+        code = 1,
+        at = "recipe.kdl:8:",
+    );
+    for name in ["alpha", "beta", "gamma"] {
+        out.stderr_contains(name);
+    }
+}
+
+#[test]
+fn missing_patch_file() {
+    check!(
+        "missing_patch_file",
+        foo(&format!(
+            "source \"https://example.invalid/foo.tar.gz\" {{\n    sha256 \"{SHA}\"\n}}\npatch \"patches/0001-fix.patch\"\nbuild make\n"
+        )),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:8:",
+    )
+    .stderr_contains("patches/0001-fix.patch");
+}
+
+#[test]
+fn package_name_differs_from_directory() {
+    check!(
+        "name_mismatch",
+        Project::new().recipe("foo", &valid_recipe("bar", &[])),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:1:",
+    )
+    .stderr_contains("recipes/bar/");
+}
+
+#[test]
+fn quoted_boolean_is_a_type_error() {
+    check!(
+        "wrong_value_type",
+        foo("build autotools {\n    autoreconf \"true\"\n}\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    )
+    .stderr_contains("#true");
+}
+
+#[test]
+fn missing_sha256_is_a_lint_error() {
+    check!(
+        "missing_sha256",
+        foo("source \"https://example.invalid/foo.tar.gz\"\nbuild make\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:5:",
+    )
+    .stderr_contains("sha256");
+}
+
+#[test]
+fn unknown_target_on_the_command_line_is_a_usage_error() {
+    let out = Project::new()
+        .recipe("foo", &valid_recipe("foo", &[]))
+        .run(&["graph", "foo", "--target", "armv7h"]);
+    out.code(2).stderr_contains("did you mean `armv7hf`?");
+    insta::assert_snapshot!("unknown_target", out.stderr);
+}
+
+#[test]
+fn unknown_package_on_the_command_line_is_a_usage_error() {
+    let out = Project::new()
+        .recipe("foo", &valid_recipe("foo", &[]))
+        .run(&["show", "fooo", "--target", "armv7hf"]);
+    out.code(2).stderr_contains("did you mean `foo`?");
+    insta::assert_snapshot!("unknown_package", out.stderr);
+}
+
+#[test]
+fn several_problems_are_reported_in_one_run() {
+    let out = Project::new()
+        .recipe("foo", "package foo {\n}\nfrobnicate 1\nbuild ninja\n")
+        .recipe("bar", &valid_recipe("bar", &[]))
+        .run(&["lint"]);
+    out.code(1)
+        .stderr_contains("3 problems found")
+        .stderr_contains("recipes/foo/recipe.kdl:1:")
+        .stderr_contains("recipes/foo/recipe.kdl:3:")
+        .stderr_contains("recipes/foo/recipe.kdl:4:");
+}
