@@ -14,16 +14,45 @@ fn in_repo(args: &[&str]) -> Output {
     Output::new(cmd, None)
 }
 
-/// The reference graph: package → its direct dependencies.
+/// The reference graph: package → its direct dependencies. Names ending in
+/// `@host` are host tools (built for the build machine).
 const REFERENCE: &[(&str, &[&str])] = &[
     ("dqlitepy", &["dqlitepy-shim"]),
     ("dqlitepy-shim", &["dqlite", "go-dqlite"]),
-    ("dqlite", &["libuv", "lz4", "sqlite"]),
+    (
+        "dqlite",
+        &[
+            "libuv",
+            "lz4",
+            "sqlite",
+            "automake@host",
+            "libtool@host",
+            "pkgconf@host",
+        ],
+    ),
     ("go-dqlite", &[]),
-    ("libuv", &[]),
+    ("libuv", &["automake@host", "libtool@host", "pkgconf@host"]),
     ("lz4", &[]),
-    ("sqlite", &[]),
+    ("sqlite", &["pkgconf@host"]),
+    ("automake@host", &["autoconf@host"]),
+    ("autoconf@host", &["m4@host"]),
+    ("libtool@host", &["m4@host"]),
+    ("m4@host", &[]),
+    ("pkgconf@host", &[]),
 ];
+
+/// `name@host` → (`name`, `host`); plain names are for armv7hf.
+fn node_id(n: &str) -> String {
+    if n.contains('@') {
+        n.to_string()
+    } else {
+        format!("{n}@armv7hf")
+    }
+}
+
+fn bare(n: &str) -> &str {
+    n.split('@').next().unwrap_or(n)
+}
 
 #[test]
 fn list_shows_the_real_recipes() {
@@ -78,7 +107,7 @@ fn graph_prints_the_reference_graph() {
     assert!(tree.starts_with("dqlitepy 0.1.0 (python-wheel)  [armv7hf]\n"), "{tree}");
     for (name, _) in REFERENCE {
         assert!(
-            tree.contains(&format!("── {name} ")) || *name == "dqlitepy",
+            tree.contains(&format!("── {} ", bare(name))) || *name == "dqlitepy",
             "{name} not in tree:\n{tree}"
         );
     }
@@ -97,7 +126,7 @@ fn graph_prints_the_reference_graph() {
     for (name, deps) in REFERENCE {
         for dep in *deps {
             assert!(
-                position(dep) < position(name),
+                position(bare(dep)) < position(bare(name)),
                 "{dep} must come before {name}: {order:?}"
             );
         }
@@ -150,14 +179,11 @@ fn graph_dot_is_valid_and_has_every_edge() {
     let out = in_repo(&["graph", "dqlitepy", "--target", "armv7hf", "--format", "dot"]);
     out.code(0);
     let (nodes, edges) = parse_dot(&out.stdout);
-    let expected_nodes: BTreeSet<String> = REFERENCE.iter().map(|(n, _)| format!("{n}@armv7hf")).collect();
+    let expected_nodes: BTreeSet<String> = REFERENCE.iter().map(|(n, _)| node_id(n)).collect();
     assert_eq!(nodes, expected_nodes);
     let expected_edges: BTreeSet<(String, String)> = REFERENCE
         .iter()
-        .flat_map(|(n, deps)| {
-            deps.iter()
-                .map(move |d| (format!("{n}@armv7hf"), format!("{d}@armv7hf")))
-        })
+        .flat_map(|(n, deps)| deps.iter().map(move |d| (node_id(n), node_id(d))))
         .collect();
     assert_eq!(edges, expected_edges);
 }
