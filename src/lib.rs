@@ -22,5 +22,6 @@ pub mod scheduler;
 pub mod settings;
 pub mod sysroot_def;
 pub mod target;
+pub mod testrun;
 pub mod verify;
 pub mod wheel;
