@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::recipe::RawRecipe;
+use crate::recipe::SourceFile;
 use crate::recipe::error::{RecipeError, RecipeErrors};
-use crate::recipe::parse::load_recipe;
+use crate::recipe::parse::parse_recipe;
+use crate::recipe::parse_cache::{ParseCache, text_hash};
 use crate::sysroot_def::SysrootDef;
 use crate::target::Target;
 
@@ -83,6 +85,12 @@ impl Project {
     /// Loads every definition. Broken recipes are kept aside in `broken`;
     /// broken targets or sysroots fail the whole load.
     pub fn load(paths: ProjectPaths) -> Result<Project, RecipeErrors> {
+        Project::load_with_cache(paths, None)
+    }
+
+    /// Like `load`, reusing (and refreshing) the parse cache under `cache`
+    /// when given: unchanged recipe files are not parsed again.
+    pub fn load_with_cache(paths: ProjectPaths, cache: Option<&Path>) -> Result<Project, RecipeErrors> {
         let mut errors = Vec::new();
         let mut recipe_files = Vec::new();
         match std::fs::read_dir(&paths.recipes) {
@@ -100,11 +108,36 @@ impl Project {
             }),
         }
         recipe_files.sort();
-        let parsed: Vec<(String, Result<RawRecipe, RecipeErrors>)> = recipe_files
+        let parse_cache = cache.map(|c| ParseCache::open(c, &paths.recipes));
+        let parsed: Vec<(String, String, Result<RawRecipe, RecipeErrors>)> = recipe_files
             .par_iter()
             .map(|(dir_name, file)| {
                 let shown = display_path(&paths.root, file);
-                let result = load_recipe(file, &shown).and_then(|r| {
+                let (hash, loaded) = match std::fs::read_to_string(file) {
+                    Ok(text) => {
+                        let hash = text_hash(&text);
+                        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+                        let cached = parse_cache.as_ref().and_then(|c| c.get(dir_name, &hash));
+                        let loaded = match cached {
+                            Some(mut r) => {
+                                r.file = SourceFile::new(shown.clone(), text);
+                                r.dir = dir;
+                                Ok(r)
+                            }
+                            None => parse_recipe(SourceFile::new(shown.clone(), text), &dir),
+                        };
+                        (hash, loaded)
+                    }
+                    Err(source) => (
+                        String::new(),
+                        Err(RecipeError::Io {
+                            path: file.display().to_string(),
+                            source: source.into(),
+                        }
+                        .into()),
+                    ),
+                };
+                let result = loaded.and_then(|r| {
                     if &r.name.value == dir_name {
                         Ok(r)
                     } else {
@@ -121,12 +154,19 @@ impl Project {
                         .into())
                     }
                 });
-                (dir_name.clone(), result)
+                (dir_name.clone(), hash, result)
             })
             .collect();
+        if let Some(c) = parse_cache {
+            c.store(
+                parsed
+                    .iter()
+                    .filter_map(|(name, hash, r)| r.as_ref().ok().map(|r| (name.as_str(), hash.as_str(), r))),
+            );
+        }
         let mut recipes = BTreeMap::new();
         let mut broken = BTreeMap::new();
-        for (dir_name, result) in parsed {
+        for (dir_name, _, result) in parsed {
             match result {
                 Ok(r) => {
                     recipes.insert(r.name.value.clone(), r);

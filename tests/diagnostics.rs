@@ -299,3 +299,17 @@ fn several_problems_are_reported_in_one_run() {
         .stderr_contains("recipes/foo/recipe.kdl:3:")
         .stderr_contains("recipes/foo/recipe.kdl:4:");
 }
+
+#[test]
+fn diagnostics_are_the_same_from_the_parse_cache() {
+    // The recipe parses (so the second run takes it from the parse cache) but
+    // fails to render: spans must still point into the file.
+    let p = foo(&format!(
+        "source \"https://example.invalid/foo-{{{{ nope }}}}.tar.gz\" {{\n    sha256 \"{SHA}\"\n}}\nbuild make\n"
+    ));
+    let first = p.run(&["show", "foo", "--target", "armv7hf"]);
+    first.code(1).stderr_contains("recipes/foo/recipe.kdl:5:40");
+    let second = p.run(&["show", "foo", "--target", "armv7hf"]);
+    second.code(1);
+    assert_eq!(first.stderr, second.stderr);
+}

@@ -54,5 +54,5 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 /// Loads the project; fatal errors (targets, sysroots, unreadable dirs) stop here.
 pub fn load(settings: &Settings) -> Result<Project, Error> {
-    Ok(Project::load(settings.paths.clone())?)
+    Ok(Project::load_with_cache(settings.paths.clone(), Some(&settings.cache))?)
 }

@@ -9,10 +9,26 @@ use miette::SourceSpan;
 use super::error::{RecipeError, RecipeErrors, SourceFile, closest};
 
 /// A value together with where it was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Spanned<T> {
     pub value: T,
+    #[serde(with = "span_serde")]
     pub span: SourceSpan,
+}
+
+/// Spans as `[offset, length]`, for the parse cache.
+pub mod span_serde {
+    use miette::SourceSpan;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(span: &SourceSpan, s: S) -> Result<S::Ok, S::Error> {
+        (span.offset(), span.len()).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SourceSpan, D::Error> {
+        let (offset, len) = <(usize, usize)>::deserialize(d)?;
+        Ok((offset, len).into())
+    }
 }
 
 impl<T> Spanned<T> {

@@ -7,7 +7,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 use thiserror::Error;
 
 /// The text of a definition file, shared by every diagnostic that points into it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SourceFile {
     pub name: String,
     pub text: Arc<String>,

@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod error;
 pub mod parse;
+pub mod parse_cache;
 pub mod raw;
 pub mod rendered;
 pub mod schema;

@@ -4,18 +4,23 @@
 use std::path::PathBuf;
 
 use miette::SourceSpan;
+use serde::{Deserialize, Serialize};
 
-use super::decode::Spanned;
+use super::decode::{Spanned, span_serde};
 use super::error::SourceFile;
 use super::schema::BuildKind;
 
 pub type Text = Spanned<String>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawRecipe {
+    /// Not serialized: the parse cache re-reads the file (its hash is the key).
+    #[serde(skip)]
     pub file: SourceFile,
     /// The recipe's directory (holds `patches/` and `files/`).
+    #[serde(skip)]
     pub dir: PathBuf,
+    #[serde(with = "span_serde")]
     pub package_span: SourceSpan,
     pub name: Text,
     pub version: Text,
@@ -30,7 +35,7 @@ pub struct RawRecipe {
     pub test: Option<RawTest>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RawOrigin {
     /// `source "https://…"`
     Url(Text),
@@ -42,15 +47,16 @@ pub enum RawOrigin {
     Path(Text),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RawMirror {
     Url(Text),
     Debian(Text),
     Pypi(Text),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawSource {
+    #[serde(with = "span_serde")]
     pub span: SourceSpan,
     pub origin: RawOrigin,
     pub file: Option<Text>,
@@ -61,28 +67,29 @@ pub struct RawSource {
     pub extract: Option<Spanned<bool>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum RawOptionValue {
     Bool(Spanned<bool>),
     Str(Text),
     List(Vec<Text>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawOption {
     pub name: Text,
     pub value: RawOptionValue,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawBuild {
+    #[serde(with = "span_serde")]
     pub span: SourceSpan,
     pub kind: Spanned<BuildKind>,
     pub options: Vec<RawOption>,
     pub env: Vec<(Text, Text)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TestStepKind {
     /// A shell command on the build machine; `$RUN` runs a target program
@@ -93,14 +100,15 @@ pub enum TestStepKind {
     Python,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawTestStep {
     pub kind: TestStepKind,
     pub command: Text,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawTest {
+    #[serde(with = "span_serde")]
     pub span: SourceSpan,
     pub steps: Vec<RawTestStep>,
     pub requires: Vec<Text>,

@@ -121,7 +121,10 @@ pub fn recipe_cmd(cwd: &Path) -> Command {
     cmd.current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100")
-        .env("RECIPE_CACHE", cwd.join(".cache"))
+        .env(
+            "RECIPE_CACHE",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("recipe-cache"),
+        )
         .env_remove("FORCE_COLOR")
         .env_remove("CLICOLOR_FORCE")
         .env_remove("NO_GRAPHICS")
