@@ -37,6 +37,10 @@ pub enum Error {
     )]
     NoProject { start: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(Box<crate::fetch::FetchError>),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -48,6 +52,12 @@ pub enum Error {
     #[error("{0}")]
     #[diagnostic(code(recipe::usage))]
     Usage(String),
+}
+
+impl From<crate::fetch::FetchError> for Error {
+    fn from(e: crate::fetch::FetchError) -> Error {
+        Error::Fetch(Box::new(e))
+    }
 }
 
 impl Error {

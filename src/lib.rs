@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod fetch;
 pub mod graph;
 pub mod project;
 pub mod recipe;
