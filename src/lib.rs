@@ -4,6 +4,7 @@
 //! load (`recipe`, `project`) → render → plan (`graph`) → fetch → prepare →
 //! build → package → verify → report.
 
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod error;
