@@ -47,7 +47,7 @@ pub enum ArchiveError {
         reason: String,
     },
 
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     #[diagnostic(code(recipe::archive::io))]
     Io {
         what: &'static str,

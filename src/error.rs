@@ -41,6 +41,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Fetch(Box<crate::fetch::FetchError>),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Prepare(#[from] crate::prepare::PrepareError),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {

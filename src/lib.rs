@@ -10,6 +10,8 @@ pub mod commands;
 pub mod error;
 pub mod fetch;
 pub mod graph;
+pub mod patch;
+pub mod prepare;
 pub mod project;
 pub mod recipe;
 pub mod render;

@@ -68,7 +68,7 @@ impl Failure {
         match self {
             Failure::NotFound(s) | Failure::Transient(s) | Failure::Permanent(s) => s.clone(),
             Failure::Mismatch(m) => format!("sha256 mismatch: got {} ({} bytes)", m.actual, m.size),
-            Failure::Local(e) => e.to_string(),
+            Failure::Local(e) => chain(e),
         }
     }
 }

@@ -72,6 +72,10 @@ pub enum FetchError {
     )]
     AllFailed { file: String, attempts: Vec<Attempt> },
 
+    #[error("{failed} of {total} sources could not be fetched (errors above)")]
+    #[diagnostic(code(recipe::fetch::several))]
+    Several { failed: usize, total: usize },
+
     #[error("`{file}` has no URL to download it from")]
     #[diagnostic(
         code(recipe::fetch::no_url),
@@ -167,7 +171,7 @@ pub enum FetchError {
     #[diagnostic(code(recipe::fetch::client))]
     Client(String),
 
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     #[diagnostic(code(recipe::fetch::io))]
     Io {
         what: &'static str,

@@ -203,7 +203,7 @@ pub fn fetch_source(ctx: &FetchContext, source: &Source) -> Result<PathBuf, Fetc
                 attempts.push(Attempt {
                     url: what,
                     tries: 0,
-                    reason: err.to_string(),
+                    reason: error::chain(&err),
                 });
             }
             FetchError::AllFailed { file, attempts }
