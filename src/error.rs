@@ -37,6 +37,14 @@ pub enum Error {
     )]
     NoProject { start: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(Box<crate::fetch::FetchError>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Prepare(#[from] crate::prepare::PrepareError),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -55,6 +63,12 @@ pub enum Error {
         help("see the errors above; each names its log and a `recipe shell` command")
     )]
     BuildFailed { count: usize },
+}
+
+impl From<crate::fetch::FetchError> for Error {
+    fn from(e: crate::fetch::FetchError) -> Error {
+        Error::Fetch(Box::new(e))
+    }
 }
 
 impl Error {

@@ -48,14 +48,14 @@ pub struct NodeReport {
     pub artifacts: Vec<PathBuf>,
 }
 
-pub type Prepare = dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync;
+pub type Prepare<'p> = dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync + 'p;
 
 pub struct Run<'a> {
     pub plan: &'a Plan,
     pub recipes: &'a BTreeMap<NodeId, Recipe>,
     pub envs: &'a BTreeMap<String, TargetEnv>,
     pub layout: &'a Layout,
-    pub prepare: &'a Prepare,
+    pub prepare: &'a Prepare<'a>,
     pub options: &'a Options,
 }
 

@@ -24,6 +24,9 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Step(Box<ProcessError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Prepare(Box<crate::prepare::PrepareError>),
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::build_io))]
     Io {
@@ -39,6 +42,12 @@ pub enum BuildError {
 impl From<ProcessError> for BuildError {
     fn from(e: ProcessError) -> Self {
         BuildError::Step(Box::new(e))
+    }
+}
+
+impl From<crate::prepare::PrepareError> for BuildError {
+    fn from(e: crate::prepare::PrepareError) -> Self {
+        BuildError::Prepare(Box::new(e))
     }
 }
 

@@ -3,7 +3,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use crate::activate::{self, TargetEnv, host_target};
+use crate::fetch::progress::Plain;
+use crate::fetch::{FetchContext, FetchOptions};
+use crate::prepare::prepare_tree;
 use crate::builders::BuildError;
 use crate::error::Error;
 use crate::graph::{HOST, NodeId, plan};
@@ -90,8 +95,16 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         let env = activate::activate(&project, &t, &layout.host_prefix, &home)?;
         envs.insert(t, env);
     }
-    let cache = settings.cache.clone();
-    let prepare = move |recipe: &Recipe, dest: &Path, log: &Log| prepare_sources(&cache, offline, recipe, dest, log);
+    let fetch = FetchContext::new(
+        &settings.cache,
+        FetchOptions {
+            progress: Arc::new(Plain),
+            ..FetchOptions::from_user_config(offline)?
+        },
+    )?;
+    let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
+        Ok(prepare_tree(&fetch, recipe, dest, &log.path)?)
+    };
     let options = Options {
         jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         keep_going,
@@ -124,54 +137,6 @@ fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
             .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
     }
     Ok(file)
-}
-
-/// Sources that live in the recipe directory; downloaded sources go through
-/// the fetch cache.
-fn prepare_sources(_cache: &Path, _offline: bool, recipe: &Recipe, dest: &Path, log: &Log) -> Result<(), BuildError> {
-    std::fs::create_dir_all(dest).map_err(|e| BuildError::io("cannot create the source dir", e))?;
-    for s in &recipe.sources {
-        match &s.origin {
-            crate::recipe::rendered::Origin::Path { path } => {
-                let to = dest.join(&s.dest);
-                log.note(&format!("# copying {}", path.display()))?;
-                if path.is_dir() {
-                    crate::job::link_tree(path, &to).map_err(|e| BuildError::io("cannot copy a path source", e))?;
-                    // Hard links would let a build modify the recipe's own files.
-                    copy_instead_of_link(&to).map_err(|e| BuildError::io("cannot copy a path source", e))?;
-                } else {
-                    std::fs::create_dir_all(&to).map_err(|e| BuildError::io("cannot create the source dir", e))?;
-                    std::fs::copy(path, to.join(&s.file))
-                        .map_err(|e| BuildError::io("cannot copy a path source", e))?;
-                }
-            }
-            _ => {
-                return Err(BuildError::invalid(
-                    format!("source {} of {} needs the download cache", s.file, recipe.name),
-                    "downloaded sources are not supported by this build yet",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn copy_instead_of_link(dir: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let ft = entry.file_type()?;
-        let p = entry.path();
-        if ft.is_dir() {
-            copy_instead_of_link(&p)?;
-        } else if ft.is_file() {
-            let data = std::fs::read(&p)?;
-            let perms = std::fs::metadata(&p)?.permissions();
-            std::fs::remove_file(&p)?;
-            std::fs::write(&p, data)?;
-            std::fs::set_permissions(&p, perms)?;
-        }
-    }
-    Ok(())
 }
 
 pub fn print_summary(reports: &[NodeReport]) {

@@ -2,10 +2,12 @@
 //! for `main` to render.
 
 pub mod build;
+mod fetch;
 mod graph;
 mod lint;
 mod list;
 mod show;
+mod source;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -49,6 +51,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Fetch {
+            names,
+            all,
+            target,
+            offline,
+            jobs,
+        } => fetch::run(&settings, &names, all, target.as_deref(), offline, jobs),
+        Command::Source { name, target, offline } => source::run(&settings, &name, &target, offline),
     }
 }
 

@@ -1,0 +1,260 @@
+//! `recipe fetch` and `recipe source` as users run them, against a local
+//! server standing in for the Debian archive and the Python index (reached
+//! through RECIPE_DEBIAN_MIRROR and PIP_INDEX_URL, as a user would configure).
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use support::{Reply, Server, assert_cache_clean, sha256_hex};
+
+fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&b.into_inner().unwrap()).unwrap();
+    e.finish().unwrap()
+}
+
+const HELLO: &[u8] = b"int main(void)\n{\n    return 1;\n}\n";
+const GOOD_PATCH: &str =
+    "--- a/hello.c\n+++ b/hello.c\n@@ -1,4 +1,4 @@\n int main(void)\n {\n-    return 1;\n+    return 0;\n }\n";
+const BAD_PATCH: &str =
+    "--- a/hello.c\n+++ b/hello.c\n@@ -1,4 +1,4 @@\n int main(void)\n {\n-    return 42;\n+    return 0;\n }\n";
+
+struct Fixture {
+    server: Server,
+    dir: tempfile::TempDir,
+    alpha: Vec<u8>,
+}
+
+impl Fixture {
+    /// alpha: a dead upstream URL with a Debian mirror, and a patch.
+    /// beta: a Python index project, depending on alpha.
+    /// gamma: alpha's tarball with a patch that does not apply.
+    /// delta: a URL serving content that does not match its sha256.
+    fn new() -> Fixture {
+        let server = Server::start();
+        let alpha = tar_gz(&[("alpha-1.0/hello.c", HELLO)]);
+        let beta = tar_gz(&[("beta-2.0/setup.py", b"print('beta')\n")]);
+        server.route("/upstream/alpha-1.0.tar.gz", vec![Reply::Status(404)]);
+        server.route(
+            "/debian/pool/main/a/alpha/alpha_1.0.orig.tar.gz",
+            vec![Reply::Body(alpha.clone())],
+        );
+        let page = r#"{"meta":{"api-version":"1.0"},"name":"beta","files":[{"filename":"beta-2.0.tar.gz","url":"/files/beta-2.0.tar.gz","hashes":{}}]}"#;
+        server.route(
+            "/simple/beta/",
+            vec![Reply::Typed("application/vnd.pypi.simple.v1+json", page.into())],
+        );
+        server.route("/files/beta-2.0.tar.gz", vec![Reply::Body(beta.clone())]);
+        server.route("/delta.tar.gz", vec![Reply::Body(b"tampered".to_vec())]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for sub in ["toolchains", "sysroots"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+            for f in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
+                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).unwrap();
+            }
+        }
+        let alpha_source = format!(
+            "source \"{}\" {{\n    file \"alpha_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n    mirror debian package=\"alpha\"\n}}\n",
+            server.url("/upstream/alpha-1.0.tar.gz"),
+            sha256_hex(&alpha)
+        );
+        let write = |name: &str, text: String, patch: Option<&str>| {
+            let d = root.join("recipes").join(name);
+            std::fs::create_dir_all(d.join("patches")).unwrap();
+            std::fs::write(d.join("recipe.kdl"), text).unwrap();
+            if let Some(p) = patch {
+                std::fs::write(d.join("patches/fix.patch"), p).unwrap();
+            }
+        };
+        let pkg = |name: &str, version: &str| format!("package {name} {{\n    version \"{version}\"\n}}\n");
+        write(
+            "alpha",
+            format!(
+                "{}{alpha_source}patch \"patches/fix.patch\"\nbuild make\n",
+                pkg("alpha", "1.0")
+            ),
+            Some(GOOD_PATCH),
+        );
+        write(
+            "beta",
+            format!(
+                "{}source pypi=\"beta\" {{\n    file \"beta-{{{{ version }}}}.tar.gz\"\n    sha256 \"{}\"\n}}\ndepends alpha\nbuild make\n",
+                pkg("beta", "2.0"),
+                sha256_hex(&beta)
+            ),
+            None,
+        );
+        write(
+            "gamma",
+            format!(
+                "{}{alpha_source}patch \"patches/fix.patch\"\nbuild make\n",
+                pkg("gamma", "1.0")
+            ),
+            Some(BAD_PATCH),
+        );
+        write(
+            "delta",
+            format!(
+                "{}source \"{}\" {{\n    sha256 \"{}\"\n}}\nbuild make\n",
+                pkg("delta", "1.0"),
+                server.url("/delta.tar.gz"),
+                "ab".repeat(32)
+            ),
+            None,
+        );
+        std::fs::write(
+            dir.path().join("config.kdl"),
+            "fetch {\n    retries 2\n    connect-timeout 2\n    read-timeout 2\n}\n",
+        )
+        .unwrap();
+        Fixture { server, dir, alpha }
+    }
+
+    fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    fn recipe(&self) -> Command {
+        let mut c = Command::cargo_bin("recipe").unwrap();
+        c.current_dir(self.dir.path().join("project"))
+            .env("RECIPE_CACHE", self.cache())
+            .env("RECIPE_CONFIG", self.dir.path().join("config.kdl"))
+            .env("RECIPE_DEBIAN_MIRROR", self.server.url("/debian"))
+            .env("PIP_INDEX_URL", self.server.url("/simple"))
+            .env_remove("XDG_CACHE_HOME");
+        c
+    }
+}
+
+#[test]
+fn fetch_through_debian_and_python_mirrors_then_nothing() {
+    let f = Fixture::new();
+    f.recipe()
+        .args(["fetch", "beta", "--target", "armv7hf"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 sources").and(predicate::str::contains("0 failed")));
+    let first = f.server.requests();
+    assert!(
+        first.contains(&"/debian/pool/main/a/alpha/alpha_1.0.orig.tar.gz".to_string()),
+        "{first:?}"
+    );
+    assert!(first.contains(&"/files/beta-2.0.tar.gz".to_string()), "{first:?}");
+    assert_eq!(assert_cache_clean(&f.cache()), 2);
+    // Second run: everything cached, not a single request.
+    f.recipe()
+        .args(["fetch", "beta", "--target", "armv7hf"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("2 already cached").and(predicate::str::contains("0 HTTP requests")));
+    assert_eq!(f.server.requests(), first);
+    f.recipe().args(["fetch", "beta", "--offline"]).assert().success();
+    assert_eq!(f.server.requests(), first);
+}
+
+#[test]
+fn offline_without_the_file_names_it_and_touches_nothing() {
+    let f = Fixture::new();
+    f.recipe()
+        .args(["fetch", "alpha", "--target", "x86_64", "--offline"])
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(
+            predicate::str::contains("alpha_1.0.orig.tar.gz")
+                .and(predicate::str::contains("source of alpha"))
+                .and(predicate::str::contains("recipe fetch")),
+        );
+    assert!(f.server.requests().is_empty());
+    f.recipe()
+        .args(["source", "alpha", "--target", "x86_64", "--offline"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("recipe fetch"));
+    assert!(f.server.requests().is_empty());
+}
+
+#[test]
+fn wrong_hash_fails_with_both_hashes_and_caches_nothing() {
+    let f = Fixture::new();
+    f.recipe()
+        .args(["fetch", "delta", "-t", "x86_64"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("sha256 mismatch")
+                .and(predicate::str::contains("ab".repeat(32)))
+                .and(predicate::str::contains(sha256_hex(b"tampered")))
+                .and(predicate::str::contains("8 bytes")),
+        );
+    assert_eq!(assert_cache_clean(&f.cache()), 0);
+    assert_eq!(std::fs::read_dir(f.cache().join("quarantine")).unwrap().count(), 1);
+}
+
+#[test]
+fn source_prepares_a_patched_tree() {
+    let f = Fixture::new();
+    let out = f
+        .recipe()
+        .args(["source", "alpha", "--target", "aarch64"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let tree = PathBuf::from(String::from_utf8(out).unwrap().trim());
+    let patched = std::fs::read_to_string(tree.join("hello.c")).unwrap();
+    assert!(patched.contains("return 0;"), "{patched}");
+    let log = tree.parent().unwrap().join("logs/prepare.log");
+    assert!(std::fs::read_to_string(log).unwrap().contains("patching file hello.c"));
+    // Again: the tree is replaced, not patched twice.
+    f.recipe()
+        .args(["source", "alpha", "--target", "aarch64"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(tree.join("hello.c")).unwrap(), patched);
+    assert_eq!(assert_cache_clean(&f.cache()), 1);
+    assert!(!f.alpha.is_empty());
+}
+
+#[test]
+fn failing_patch_names_the_patch_the_hunk_and_the_log() {
+    let f = Fixture::new();
+    f.recipe()
+        .args(["source", "gamma", "--target", "x86_64"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("fix.patch")
+                .and(predicate::str::contains("hunk #1 of hello.c FAILED"))
+                .and(predicate::str::contains("prepare.log")),
+        );
+    let build = f.cache().join("build/x86_64/gamma");
+    assert!(!build.join("src").exists(), "no half-prepared tree");
+    let leftovers: Vec<_> = std::fs::read_dir(&build)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n != "logs")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let log = std::fs::read_to_string(build.join("logs/prepare.log")).unwrap();
+    assert!(log.contains("FAILED"), "{log}");
+}
