@@ -36,7 +36,10 @@ fn sha256sum(path: &Path) -> (String, Duration) {
 }
 
 fn main() {
-    let mib: usize = std::env::var("RECIPE_BENCH_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let mib: usize = std::env::var("RECIPE_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
     let base = std::env::var_os("RECIPE_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
     let dir = tempfile::tempdir_in(base).expect("bench dir");
     let file = dir.path().join("big.bin");
@@ -63,7 +66,18 @@ fn main() {
         let _ = std::fs::remove_dir_all(&cache);
     }
     println!("file: {mib} MiB");
-    println!("sha256sum:             {:>8.1} MB/s ({:.2}s)", mbps(best_sum), best_sum.as_secs_f64());
-    println!("fetch+verify+store:    {:>8.1} MB/s ({:.2}s)", mbps(best_fetch), best_fetch.as_secs_f64());
-    println!("ratio: {:.2}x of sha256sum", best_sum.as_secs_f64() / best_fetch.as_secs_f64());
+    println!(
+        "sha256sum:             {:>8.1} MB/s ({:.2}s)",
+        mbps(best_sum),
+        best_sum.as_secs_f64()
+    );
+    println!(
+        "fetch+verify+store:    {:>8.1} MB/s ({:.2}s)",
+        mbps(best_fetch),
+        best_fetch.as_secs_f64()
+    );
+    println!(
+        "ratio: {:.2}x of sha256sum",
+        best_sum.as_secs_f64() / best_fetch.as_secs_f64()
+    );
 }
