@@ -5,9 +5,9 @@
 //! build → package → verify → report.
 
 pub mod activate;
+pub mod archive;
 pub mod builders;
 pub mod cache;
-pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod elf;
@@ -15,10 +15,10 @@ pub mod error;
 pub mod fetch;
 pub mod graph;
 pub mod job;
-pub mod process;
-pub mod progress;
 pub mod patch;
 pub mod prepare;
+pub mod process;
+pub mod progress;
 pub mod project;
 pub mod recipe;
 pub mod render;

@@ -27,13 +27,22 @@ impl Runtime {
         let t = &self.target.triple;
         ["usr/lib", "lib"]
             .iter()
-            .flat_map(|d| [format!("{}/{d}/{t}", self.root.display()), format!("{}/{d}", self.root.display())])
+            .flat_map(|d| {
+                [
+                    format!("{}/{d}/{t}", self.root.display()),
+                    format!("{}/{d}", self.root.display()),
+                ]
+            })
             .collect::<Vec<_>>()
             .join(":")
     }
 
     fn loader(&self) -> Option<PathBuf> {
-        let candidates = ["lib64/ld-linux-x86-64.so.2", "lib/ld-linux-armhf.so.3", "lib/ld-linux-aarch64.so.1"];
+        let candidates = [
+            "lib64/ld-linux-x86-64.so.2",
+            "lib/ld-linux-armhf.so.3",
+            "lib/ld-linux-aarch64.so.1",
+        ];
         candidates.iter().map(|c| self.root.join(c)).find(|p| p.exists())
     }
 
@@ -75,10 +84,14 @@ impl Runtime {
 
 /// Unpacks a wheel the way an installer would (without pip), for PYTHONPATH.
 pub fn unpack_wheel(wheel: &Path, site: &Path) -> Result<(), BuildError> {
-    let entries = crate::wheel::read_entries(wheel).map_err(|e| BuildError::invalid(e.to_string(), "rebuild the wheel"))?;
+    let entries =
+        crate::wheel::read_entries(wheel).map_err(|e| BuildError::invalid(e.to_string(), "rebuild the wheel"))?;
     for (name, data, mode) in entries {
         if name.starts_with('/') || name.split('/').any(|c| c == "..") {
-            return Err(BuildError::invalid(format!("unsafe path {name} in {}", wheel.display()), "rebuild the wheel"));
+            return Err(BuildError::invalid(
+                format!("unsafe path {name} in {}", wheel.display()),
+                "rebuild the wheel",
+            ));
         }
         let dest = site.join(&name);
         if let Some(parent) = dest.parent() {
@@ -122,7 +135,10 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
     guest.insert("TMPDIR".to_string(), tmp.display().to_string());
     guest.insert("HOME".to_string(), tmp.display().to_string());
     if input.runtime.qemu.is_none() {
-        guest.insert("PYTHONHOME".to_string(), input.runtime.root.join("usr").display().to_string());
+        guest.insert(
+            "PYTHONHOME".to_string(),
+            input.runtime.root.join("usr").display().to_string(),
+        );
     }
     let join = |w: Vec<String>| w.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" ");
     let mut env = BTreeMap::new();

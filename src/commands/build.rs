@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::activate::{self, TargetEnv, host_target};
-use crate::fetch::progress::Plain;
-use crate::fetch::{FetchContext, FetchOptions};
-use crate::prepare::prepare_tree;
 use crate::builders::BuildError;
 use crate::error::Error;
+use crate::fetch::progress::Plain;
+use crate::fetch::{FetchContext, FetchOptions};
 use crate::graph::{HOST, NodeId, plan};
 use crate::job::Layout;
+use crate::prepare::prepare_tree;
 use crate::process::Log;
 use crate::progress::Progress;
 use crate::recipe::Recipe;

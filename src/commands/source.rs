@@ -20,9 +20,11 @@ pub fn run(settings: &Settings, name: &str, target: &str, offline: bool) -> Resu
         ..FetchOptions::from_user_config(offline)?
     };
     let ctx = FetchContext::new(&settings.cache, options)?;
-    let dir = settings.cache.join("build").join(&target.name).join(name);
+    // The same tree `recipe build` uses, so `recipe shell NAME` lands in it.
+    let layout = super::build::layout(settings, None, None);
+    let dir = layout.package_dir(&target.name, name);
     let dest = dir.join("src");
-    let log = dir.join("logs").join("prepare.log");
+    let log = dir.join("prepare.log");
     // One log per preparation: stale output from an earlier run misleads.
     let _ = std::fs::remove_file(&log);
     prepare_tree(&ctx, &recipe, &dest, &log)?;
