@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod debian;
 pub mod error;
 pub mod graph;
 pub mod project;
