@@ -1,0 +1,317 @@
+//! Shared machinery for everything provisioned from Debian packages into the
+//! cache (toolchains, sysroots, qemu, Go, target roots): the context, the
+//! crash-safe install protocol (lock → temp dir → stamp → rename), package
+//! download and extraction.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::debian::http::{Expect, download, matches};
+use crate::debian::index::Archive;
+use crate::debian::{DebianError, Exclusions, PackageEntry, PackageIndex, resolve};
+use crate::toolchain::ToolchainError;
+
+/// Name of the completion stamp inside every provisioned directory.
+pub const STAMP: &str = ".recipe-stamp.json";
+
+/// What provisioning needs: where the cache is and how to reach the archive.
+/// Cheap to share by reference across threads.
+pub struct ProvisionContext {
+    pub cache: PathBuf,
+    /// Re-download archive indexes even when recent copies are cached.
+    pub refresh: bool,
+    /// Print progress lines on stderr.
+    pub verbose: bool,
+    archive: OnceLock<Archive>,
+    indexes: Mutex<HashMap<(String, String), Arc<PackageIndex>>>,
+}
+
+impl ProvisionContext {
+    pub fn new(cache: impl Into<PathBuf>) -> ProvisionContext {
+        ProvisionContext {
+            cache: cache.into(),
+            refresh: false,
+            verbose: true,
+            archive: OnceLock::new(),
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The archive, resolved on first use so fully provisioned caches work
+    /// on machines without apt sources (and offline).
+    pub fn archive(&self) -> Result<&Archive, DebianError> {
+        if let Some(a) = self.archive.get() {
+            return Ok(a);
+        }
+        let a = Archive::new(&self.cache, self.refresh)?;
+        Ok(self.archive.get_or_init(|| a))
+    }
+
+    pub fn index(&self, suite: &str, arch: &str) -> Result<Arc<PackageIndex>, DebianError> {
+        let key = (suite.to_string(), arch.to_string());
+        if let Some(i) = self.indexes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(i);
+        }
+        self.note(format!("reading the {suite}/{arch} package index"));
+        let index = Arc::new(PackageIndex::load(self.archive()?, suite, arch, &self.log_path("debian"))?);
+        if let Ok(mut m) = self.indexes.lock() {
+            m.insert(key, index.clone());
+        }
+        Ok(index)
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.cache.join("logs").join(format!("{name}.log"))
+    }
+
+    pub fn note(&self, msg: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("  {}", msg.as_ref());
+        }
+    }
+}
+
+/// One installed package, as recorded in a stamp.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StampPackage {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl From<&PackageEntry> for StampPackage {
+    fn from(e: &PackageEntry) -> Self {
+        StampPackage {
+            name: e.name.clone(),
+            version: e.version.clone(),
+            arch: e.architecture.clone(),
+            sha256: e.sha256.clone(),
+            size: e.size,
+        }
+    }
+}
+
+/// Written last into a provisioned directory: its presence means complete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stamp {
+    /// toolchain, sysroot, qemu, go, root
+    pub kind: String,
+    pub name: String,
+    /// Stable identity: hash of package names, versions, sha256s and any
+    /// generated content (wrappers). Feeds build cache keys.
+    pub id: String,
+    pub suite: String,
+    pub packages: Vec<StampPackage>,
+    pub download_bytes: u64,
+    pub seconds: f64,
+    pub created_unix: u64,
+    /// Kind-specific facts (versions, paths), shown by `toolchain list`.
+    pub info: std::collections::BTreeMap<String, String>,
+}
+
+impl Stamp {
+    pub fn new(kind: &str, name: &str, suite: &str, packages: &[PackageEntry]) -> Stamp {
+        Stamp {
+            kind: kind.into(),
+            name: name.into(),
+            id: String::new(),
+            suite: suite.into(),
+            packages: packages.iter().map(StampPackage::from).collect(),
+            download_bytes: packages.iter().map(|p| p.size).sum(),
+            seconds: 0.0,
+            created_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            info: Default::default(),
+        }
+    }
+
+    /// Hash of the package set plus `extra` (generated files' content).
+    pub fn compute_id(&mut self, extra: &[&str]) {
+        let mut h = Sha256::new();
+        h.update(self.kind.as_bytes());
+        for p in &self.packages {
+            h.update(format!("\n{} {} {} {}", p.name, p.version, p.arch, p.sha256).as_bytes());
+        }
+        for e in extra {
+            h.update(b"\n--\n");
+            h.update(e.as_bytes());
+        }
+        self.id = hex::encode(h.finalize());
+    }
+
+    pub fn read(dir: &Path) -> Option<Stamp> {
+        let text = std::fs::read_to_string(dir.join(STAMP)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// Short hash for directory names: derived from the definition (not from the
+/// resolved versions), so an installed directory is found without the network.
+pub fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\0");
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ToolchainError {
+    let what = what.into();
+    move |source| ToolchainError::Io { what, source }
+}
+
+/// Installs `dir` exactly once: returns its stamp when complete; otherwise,
+/// under an exclusive lock (other processes wait), runs `build(tmp, dir)` in a
+/// fresh temp dir beside it, writes the stamp and renames the temp dir into
+/// place. An interrupted run leaves only a temp dir, removed next time.
+pub fn install_once<F>(ctx: &ProvisionContext, dir: &Path, build: F) -> Result<Stamp, ToolchainError>
+where
+    F: FnOnce(&Path, &Path) -> Result<Stamp, ToolchainError>,
+{
+    if let Some(s) = Stamp::read(dir) {
+        return Ok(s);
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
+    let lock_path = parent.join(format!(".{name}.lock"));
+    let lock = File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
+    lock.lock().map_err(io(format!("cannot lock {}", lock_path.display())))?;
+    // Someone else may have finished while we waited for the lock.
+    if let Some(s) = Stamp::read(dir) {
+        return Ok(s);
+    }
+    // Under the lock, leftovers are from interrupted runs.
+    for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&format!(".tmp-{name}-")) {
+            let _ = make_writable_and_remove(&e.path());
+        }
+    }
+    if dir.exists() {
+        make_writable_and_remove(dir).map_err(io(format!("cannot remove incomplete {}", dir.display())))?;
+    }
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(io(format!("cannot create {}", tmp.display())))?;
+    let started = Instant::now();
+    let result = build(&tmp, dir).and_then(|mut stamp| {
+        stamp.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        let json = serde_json::to_string_pretty(&stamp).map_err(|e| ToolchainError::Io {
+            what: "cannot serialize the stamp".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(tmp.join(STAMP), json).map_err(io(format!("cannot write the stamp in {}", tmp.display())))?;
+        std::fs::rename(&tmp, dir).map_err(io(format!("cannot rename {} to {}", tmp.display(), dir.display())))?;
+        Ok(stamp)
+    });
+    if result.is_err() {
+        let _ = make_writable_and_remove(&tmp);
+    }
+    drop(lock);
+    result
+}
+
+/// Removes a tree even when extracted packages left read-only directories.
+pub fn make_writable_and_remove(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
+        return Ok(());
+    }
+    fn walk(p: &Path) {
+        if let Ok(m) = std::fs::symlink_metadata(p)
+            && m.is_dir()
+        {
+            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                walk(&e.path());
+            }
+        }
+    }
+    walk(path);
+    std::fs::remove_dir_all(path)
+}
+
+/// Resolves a closure in `suite`/`arch`.
+pub fn resolve_packages(
+    ctx: &ProvisionContext,
+    suite: &str,
+    arch: &str,
+    roots: &[String],
+    excl: &Exclusions,
+    follow_deps: bool,
+) -> Result<Vec<PackageEntry>, ToolchainError> {
+    let index = ctx.index(suite, arch)?;
+    let mut pkgs = resolve(&index, roots, excl, follow_deps)?;
+    pkgs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pkgs)
+}
+
+/// Downloads (or finds in the cache) every package, verifying sha256 and size
+/// against the signed index. Returns local paths in the same order.
+pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Result<Vec<PathBuf>, ToolchainError> {
+    let pool = ctx.cache.join("debian").join("pool");
+    let missing: u64 = pkgs
+        .iter()
+        .filter(|p| !pool.join(deb_file_name(p)).is_file())
+        .map(|p| p.size)
+        .sum();
+    if missing > 0 {
+        ctx.note(format!("downloading {} packages ({})", pkgs.len(), human_bytes(missing)));
+    }
+    // Network-bound: a few parallel downloads even on 2 cores.
+    let results: Vec<Result<PathBuf, ToolchainError>> = pkgs
+        .par_iter()
+        .with_max_len(1)
+        .map(|p| {
+            let dest = pool.join(deb_file_name(p));
+            let expect = Expect {
+                sha256: &p.sha256,
+                size: p.size,
+            };
+            if !matches(&dest, expect) {
+                download(&ctx.archive()?.url(&p.filename), &dest, Some(expect))?;
+            }
+            Ok(dest)
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+/// `name_version_arch.deb`, with the epoch's colon dropped as in pool names.
+pub fn deb_file_name(p: &PackageEntry) -> String {
+    p.filename.rsplit('/').next().unwrap_or(&p.filename).to_string()
+}
+
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else {
+        format!("{:.0} kB", n as f64 / 1e3)
+    }
+}
+
+/// Bytes used by a tree (regular files; symlinks count as their own size).
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| disk_usage(&e.path()))
+        .sum()
+}
