@@ -61,6 +61,38 @@ pub enum Command {
         format: GraphFormat,
     },
 
+    /// Download and verify the sources of packages and their dependencies (for offline builds)
+    #[command(
+        after_help = "Examples:\n  recipe fetch dqlitepy --target armv7hf\n  recipe fetch --all\n  recipe fetch --all --offline   # check that everything is cached\n\nMirrors, retries and timeouts: ~/.config/recipe/config.kdl (or $RECIPE_CONFIG)"
+    )]
+    Fetch {
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Every recipe
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
+        /// Only the sources needed for this target [default: every target]
+        #[arg(long, short)]
+        target: Option<String>,
+        /// Never touch the network: fail on any source missing from the cache
+        #[arg(long)]
+        offline: bool,
+        /// Parallel downloads [default: `jobs` in the config file, else 4]
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+
+    /// Prepare a package's patched source tree and print its path
+    #[command(after_help = "Example:\n  cd $(recipe source dqlite --target armv7hf)")]
+    Source {
+        name: String,
+        #[arg(long, short)]
+        target: String,
+        /// Never touch the network
+        #[arg(long)]
+        offline: bool,
+    },
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },

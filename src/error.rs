@@ -37,6 +37,14 @@ pub enum Error {
     )]
     NoProject { start: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(Box<crate::fetch::FetchError>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Prepare(#[from] crate::prepare::PrepareError),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -48,6 +56,12 @@ pub enum Error {
     #[error("{0}")]
     #[diagnostic(code(recipe::usage))]
     Usage(String),
+}
+
+impl From<crate::fetch::FetchError> for Error {
+    fn from(e: crate::fetch::FetchError) -> Error {
+        Error::Fetch(Box::new(e))
+    }
 }
 
 impl Error {

@@ -4,11 +4,15 @@
 //! load (`recipe`, `project`) → render → plan (`graph`) → fetch → prepare →
 //! build → package → verify → report.
 
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod debian;
 pub mod error;
+pub mod fetch;
 pub mod graph;
+pub mod patch;
+pub mod prepare;
 pub mod project;
 pub mod recipe;
 pub mod render;

@@ -1,10 +1,12 @@
 //! One file per command; each takes resolved settings and returns an error
 //! for `main` to render.
 
+mod fetch;
 mod graph;
 mod lint;
 mod list;
 mod show;
+mod source;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -18,6 +20,14 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { name, target } => show::run(&settings, &name, &target),
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
+        Command::Fetch {
+            names,
+            all,
+            target,
+            offline,
+            jobs,
+        } => fetch::run(&settings, &names, all, target.as_deref(), offline, jobs),
+        Command::Source { name, target, offline } => source::run(&settings, &name, &target, offline),
     }
 }
 

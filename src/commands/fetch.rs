@@ -1,0 +1,155 @@
+//! `recipe fetch`: every source of the plan into the download cache, in parallel.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::fetch::progress::{Bars, Plain, human};
+use crate::fetch::{FetchContext, FetchError, FetchOptions, ProgressSink, cached_source, fetch_for_package};
+use crate::graph::{HOST, plan};
+use crate::project::Project;
+use crate::recipe::RecipeErrors;
+use crate::recipe::rendered::{Origin, Recipe, Source};
+use crate::render::render;
+use crate::settings::Settings;
+use crate::target::{Target, ToolchainSource};
+
+/// The target a `host` plan node is rendered for: a target named `host`, else
+/// one built with the build machine's own compiler, else the first one.
+fn host_target<'p>(project: &'p Project, fallback: &'p Target) -> &'p Target {
+    project
+        .targets
+        .get(HOST)
+        .or_else(|| {
+            project
+                .targets
+                .values()
+                .find(|t| matches!(t.toolchain, ToolchainSource::Host))
+        })
+        .unwrap_or(fallback)
+}
+
+/// Every recipe of the plan for `names` on `targets`, rendered.
+pub fn rendered_plan(project: &Project, names: &[String], targets: &[String]) -> Result<Vec<Recipe>, Error> {
+    let plan = plan(project, names, targets)?;
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for ix in &plan.order {
+        let node = plan.node(*ix);
+        let Some(raw) = project.recipes.get(&node.name) else {
+            continue;
+        };
+        let target = match project.targets.get(&node.target) {
+            Some(t) => t,
+            None if node.target == HOST => {
+                let first = project.target(&targets[0])?;
+                host_target(project, first)
+            }
+            None => project.target(&node.target)?,
+        };
+        match render(raw, target) {
+            Ok(r) => out.push(r),
+            Err(e) => errors.extend(e.errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(RecipeErrors { errors }.into())
+    }
+}
+
+/// Downloadable sources, each once (the same file may serve many targets).
+fn unique_sources(recipes: &[Recipe]) -> Vec<(String, Source)> {
+    let mut seen = std::collections::HashSet::new();
+    recipes
+        .iter()
+        .flat_map(|r| r.sources.iter().map(move |s| (r.name.clone(), s.clone())))
+        .filter(|(_, s)| !matches!(s.origin, Origin::Path { .. }))
+        .filter(|(_, s)| seen.insert((s.file.clone(), s.sha256.to_ascii_lowercase())))
+        .collect()
+}
+
+pub fn run(
+    settings: &Settings,
+    names: &[String],
+    all: bool,
+    target: Option<&str>,
+    offline: bool,
+    jobs: Option<usize>,
+) -> Result<(), Error> {
+    let project = super::load(settings)?;
+    let names: Vec<String> = if all {
+        project.recipe_names().map(str::to_string).collect()
+    } else {
+        names.to_vec()
+    };
+    let targets: Vec<String> = match target {
+        Some(t) => vec![project.target(t)?.name.clone()],
+        None => project.targets.keys().cloned().collect(),
+    };
+    if targets.is_empty() {
+        return Err(Error::Usage("no targets defined (toolchains/*.kdl)".into()));
+    }
+    let recipes = rendered_plan(&project, &names, &targets)?;
+    let sources = unique_sources(&recipes);
+
+    let config = crate::fetch::UserConfig::load()?;
+    let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() {
+        Arc::new(Bars::new())
+    } else {
+        Arc::new(Plain)
+    };
+    let ctx = FetchContext::new(
+        &settings.cache,
+        FetchOptions {
+            offline,
+            policy: config.policy,
+            mirrors: config.mirrors,
+            progress: progress.clone(),
+        },
+    )?;
+    let cached = sources.iter().filter(|(_, s)| cached_source(&ctx, s).is_some()).count();
+    let jobs = jobs.or(config.jobs).unwrap_or(4).max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {jobs} download threads: {e}")))?;
+    let started = Instant::now();
+    let results: Vec<Result<std::path::PathBuf, FetchError>> = pool.install(|| {
+        sources
+            .par_iter()
+            .map(|(package, source)| fetch_for_package(&ctx, package, source))
+            .collect()
+    });
+    let mut bytes = 0u64;
+    let mut failures: Vec<FetchError> = Vec::new();
+    for r in results {
+        match r {
+            Ok(p) => bytes += std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0),
+            Err(e) => failures.push(e),
+        }
+    }
+    let total = sources.len();
+    progress.message(&format!(
+        "{total} sources ({}): {cached} already cached, {} downloaded, {} failed; {} HTTP requests in {:.1}s",
+        human(bytes),
+        total - cached - failures.len(),
+        failures.len(),
+        ctx.requests(),
+        started.elapsed().as_secs_f64()
+    ));
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(failures.remove(0).into()),
+        n => {
+            for e in failures {
+                eprintln!("{:?}", miette::Report::new(e));
+            }
+            Err(FetchError::Several { failed: n, total }.into())
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `recipe source NAME --target T`: the patched source tree, for authors.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::fetch::progress::Plain;
+use crate::fetch::{FetchContext, FetchOptions};
+use crate::graph::check_requested;
+use crate::prepare::prepare_tree;
+use crate::render::render;
+use crate::settings::Settings;
+
+pub fn run(settings: &Settings, name: &str, target: &str, offline: bool) -> Result<(), Error> {
+    let project = super::load(settings)?;
+    check_requested(&project, &[name.to_string()])?;
+    let target = project.target(target)?;
+    let recipe = render(&project.recipes[name], target)?;
+    let options = FetchOptions {
+        progress: Arc::new(Plain),
+        ..FetchOptions::from_user_config(offline)?
+    };
+    let ctx = FetchContext::new(&settings.cache, options)?;
+    let dir = settings.cache.join("build").join(&target.name).join(name);
+    let dest = dir.join("src");
+    let log = dir.join("logs").join("prepare.log");
+    // One log per preparation: stale output from an earlier run misleads.
+    let _ = std::fs::remove_file(&log);
+    prepare_tree(&ctx, &recipe, &dest, &log)?;
+    println!("{}", dest.display());
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The content-addressed download cache.
+//!
+//! ```text
+//! <cache>/downloads/sha256/<hex>/<file>   verified files only, under their final name
+//! <cache>/downloads/tmp/                  downloads in progress (same filesystem: rename is atomic)
+//! <cache>/quarantine/<hex>-<file>         downloads that failed verification, never used
+//! ```
+//!
+//! A file appears under `sha256/` only by an atomic rename after its hash was
+//! checked, so its presence is proof of verification: a hit needs no re-hash.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::error::FetchError;
+
+#[derive(Debug, Clone)]
+pub struct DownloadCache {
+    root: PathBuf,
+}
+
+/// A file being written under `tmp/`; removed on drop unless persisted.
+pub struct TempFile {
+    pub path: PathBuf,
+    pub file: File,
+    persisted: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Checks an expected sha256 and returns it in lower case.
+pub fn normalize_sha256(file: &str, value: &str) -> Result<String, FetchError> {
+    let v = value.trim().to_ascii_lowercase();
+    if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(v)
+    } else {
+        Err(FetchError::BadSha256 {
+            file: file.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// A file name must stay inside its cache directory.
+pub fn check_file_name(file: &str) -> Result<(), FetchError> {
+    if file.is_empty() || file == "." || file == ".." || file.contains('/') || file.contains('\0') {
+        return Err(FetchError::BadFileName { file: file.to_string() });
+    }
+    Ok(())
+}
+
+impl DownloadCache {
+    /// `cache_dir` is the tool's cache directory (the one holding `downloads/`).
+    pub fn new(cache_dir: &Path) -> DownloadCache {
+        DownloadCache {
+            root: cache_dir.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn downloads(&self) -> PathBuf {
+        self.root.join("downloads")
+    }
+
+    /// Final place of a verified file (whether or not it exists yet).
+    pub fn path_for(&self, sha256: &str, file: &str) -> PathBuf {
+        self.downloads().join("sha256").join(sha256).join(file)
+    }
+
+    /// The verified file, if it is cached.
+    pub fn lookup(&self, sha256: &str, file: &str) -> Option<PathBuf> {
+        let p = self.path_for(sha256, file);
+        p.is_file().then_some(p)
+    }
+
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    /// A fresh, uniquely named temporary file for a download of `file`.
+    pub fn temp_file(&self, file: &str) -> Result<TempFile, FetchError> {
+        let dir = self.downloads().join("tmp");
+        std::fs::create_dir_all(&dir).map_err(|e| FetchError::io("cannot create", &dir, e))?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{file}.{}.{n}.part", std::process::id()));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| FetchError::io("cannot create", &path, e))?;
+        Ok(TempFile {
+            path,
+            file,
+            persisted: false,
+        })
+    }
+
+    /// Moves a verified temporary file to its final name. The data is synced
+    /// first so a crash cannot leave a short file under a verified name.
+    pub fn commit(&self, mut tmp: TempFile, sha256: &str, file: &str) -> Result<PathBuf, FetchError> {
+        tmp.file
+            .flush()
+            .map_err(|e| FetchError::io("cannot write", &tmp.path, e))?;
+        tmp.file
+            .sync_all()
+            .map_err(|e| FetchError::io("cannot sync", &tmp.path, e))?;
+        let dest = self.path_for(sha256, file);
+        let dir = dest.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
+        std::fs::rename(&tmp.path, &dest).map_err(|e| FetchError::io("cannot move into place", &dest, e))?;
+        tmp.persisted = true;
+        Ok(dest)
+    }
+
+    /// Moves a download that failed verification (or had nothing to be
+    /// verified against) out of the way, where nothing will use it.
+    pub fn quarantine(&self, mut tmp: TempFile, actual: &str, file: &str) -> Result<PathBuf, FetchError> {
+        let dir = self.quarantine_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| FetchError::io("cannot create", &dir, e))?;
+        let dest = dir.join(format!("{actual}-{file}"));
+        std::fs::rename(&tmp.path, &dest).map_err(|e| FetchError::io("cannot move to quarantine", &dest, e))?;
+        tmp.persisted = true;
+        Ok(dest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_is_checked_and_lowercased() {
+        let upper = "AB".repeat(32);
+        assert_eq!(normalize_sha256("f", &upper).ok(), Some("ab".repeat(32)));
+        assert!(normalize_sha256("f", "").is_err());
+        assert!(normalize_sha256("f", &"g".repeat(64)).is_err());
+        assert!(normalize_sha256("f", &"a".repeat(63)).is_err());
+    }
+
+    #[test]
+    fn file_names_cannot_escape() {
+        for bad in ["", ".", "..", "a/b", "../x"] {
+            assert!(check_file_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_file_name("x-1.0.tar.gz").is_ok());
+    }
+
+    #[test]
+    fn temp_files_vanish_unless_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path());
+        let t = cache.temp_file("a.tar").unwrap();
+        let p = t.path.clone();
+        assert!(p.exists());
+        drop(t);
+        assert!(!p.exists());
+        let t = cache.temp_file("a.tar").unwrap();
+        let hex = "0".repeat(64);
+        let dest = cache.commit(t, &hex, "a.tar").unwrap();
+        assert_eq!(cache.lookup(&hex, "a.tar"), Some(dest));
+    }
+}

@@ -1,0 +1,234 @@
+//! Fetch: sources into the content-addressed download cache, verified by
+//! sha256, through mirrors with retries, never touching the network offline.
+//!
+//! Entry points:
+//! - [`fetch_source`] for a rendered recipe source;
+//! - [`download_verified`] for any file known by URLs and sha256 (toolchain
+//!   and sysroot `.deb`s use it with the sha256 of the archive index).
+
+mod cache;
+pub mod config;
+pub mod debian_mirror;
+mod download;
+mod error;
+pub mod mirrors;
+pub mod progress;
+pub mod pypi;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once, OnceLock};
+
+pub use cache::{DownloadCache, check_file_name, normalize_sha256};
+pub use config::{MirrorSettings, UserConfig};
+pub use download::{RetryPolicy, download_verified};
+pub use error::{Attempt, FetchError, Mismatch};
+pub use progress::{ProgressSink, Silent, Transfer};
+
+use crate::recipe::rendered::{Origin, Source};
+
+/// Everything a download needs. Cheap to share across threads by reference.
+pub struct FetchContext {
+    client: reqwest::blocking::Client,
+    pub cache: DownloadCache,
+    /// Never touch the network: cache hits only.
+    pub offline: bool,
+    pub policy: RetryPolicy,
+    pub mirrors: MirrorSettings,
+    pub progress: Arc<dyn ProgressSink>,
+    requests: AtomicU64,
+    // Resolved on first use only: a run served from the cache asks nobody.
+    python_index: OnceLock<Result<String, String>>,
+    debian_archive: OnceLock<Option<String>>,
+}
+
+/// How to build a [`FetchContext`].
+pub struct FetchOptions {
+    pub offline: bool,
+    pub policy: RetryPolicy,
+    pub mirrors: MirrorSettings,
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            offline: false,
+            policy: RetryPolicy::default(),
+            mirrors: MirrorSettings::default(),
+            progress: Arc::new(Silent),
+        }
+    }
+}
+
+impl FetchOptions {
+    /// Options from the user's config file and environment (see [`config`]).
+    pub fn from_user_config(offline: bool) -> Result<FetchOptions, FetchError> {
+        let c = UserConfig::load()?;
+        Ok(FetchOptions {
+            offline,
+            policy: c.policy,
+            mirrors: c.mirrors,
+            progress: Arc::new(Silent),
+        })
+    }
+}
+
+/// rustls needs a process-wide crypto provider; ring builds fast and without C
+/// toolchain surprises. Installing twice is harmless (the second is ignored).
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+impl FetchContext {
+    /// `cache_dir` is the tool's cache directory; downloads go to `downloads/` in it.
+    pub fn new(cache_dir: &Path, options: FetchOptions) -> Result<FetchContext, FetchError> {
+        install_crypto_provider();
+        let FetchOptions {
+            offline,
+            policy,
+            mirrors,
+            progress,
+        } = options;
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            // In the blocking client this bounds the wait for the response
+            // head and each body read, not the whole transfer: a read timeout.
+            .timeout(policy.read_timeout)
+            .redirect(reqwest::redirect::Policy::limited(policy.max_redirects))
+            .user_agent(concat!("recipe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Client(error::chain(&e)))?;
+        Ok(FetchContext {
+            client,
+            cache: DownloadCache::new(cache_dir),
+            offline,
+            policy,
+            mirrors,
+            progress,
+            requests: AtomicU64::new(0),
+            python_index: OnceLock::new(),
+            debian_archive: OnceLock::new(),
+        })
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// HTTP requests made so far (index pages included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The Debian archive base URI, if one is configured anywhere.
+    pub fn debian_archive(&self) -> Option<&str> {
+        self.debian_archive
+            .get_or_init(|| {
+                self.mirrors
+                    .debian_archive
+                    .clone()
+                    .or_else(debian_mirror::archive_from_apt)
+            })
+            .as_deref()
+    }
+
+    /// The Python package index (simple API root).
+    pub fn python_index(&self) -> Result<&str, FetchError> {
+        self.python_index
+            .get_or_init(|| pypi::resolve_index(self.mirrors.python_index.as_deref()))
+            .as_deref()
+            .map_err(|reason| FetchError::NoPythonIndex {
+                reason: reason.to_string(),
+            })
+    }
+}
+
+/// The cached, verified file of `source`, if present; never touches the network.
+pub fn cached_source(ctx: &FetchContext, source: &Source) -> Option<PathBuf> {
+    match &source.origin {
+        Origin::Path { path } => Some(path.clone()),
+        _ => {
+            let hex = normalize_sha256(&source.file, &source.sha256).ok()?;
+            ctx.cache.lookup(&hex, &source.file)
+        }
+    }
+}
+
+/// Fetches one source and returns the path of its verified file in the
+/// download cache (or, for `path=` sources, the local path, unhashed).
+/// A cache hit makes no request; offline, a miss is an error naming the file.
+pub fn fetch_source(ctx: &FetchContext, source: &Source) -> Result<PathBuf, FetchError> {
+    if let Origin::Path { path } = &source.origin {
+        return match std::fs::symlink_metadata(path) {
+            Ok(_) => Ok(path.clone()),
+            Err(e) => Err(FetchError::io("cannot read local source", path, e)),
+        };
+    }
+    check_file_name(&source.file)?;
+    if let Some(hit) = cached_source(ctx, source) {
+        return Ok(hit);
+    }
+    if ctx.offline {
+        // Validate the hash first so a typo is reported as such.
+        if !source.sha256.is_empty() {
+            normalize_sha256(&source.file, &source.sha256)?;
+        }
+        return Err(FetchError::OfflineMissing {
+            file: source.file.clone(),
+            source_name: None,
+            cache: ctx.cache.downloads(),
+        });
+    }
+    let (urls, unresolved) = mirrors::candidate_urls(ctx, source);
+    if urls.is_empty() {
+        return Err(match unresolved.into_iter().next() {
+            Some((_, e)) => e,
+            None => FetchError::NoUrl {
+                file: source.file.clone(),
+            },
+        });
+    }
+    download_verified(ctx, &urls, &source.sha256, &source.file).map_err(|e| match e {
+        // Mirrors that could not even be turned into a URL belong in the list.
+        FetchError::AllFailed { file, mut attempts } => {
+            for (what, err) in unresolved {
+                attempts.push(Attempt {
+                    url: what,
+                    tries: 0,
+                    reason: error::chain(&err),
+                });
+            }
+            FetchError::AllFailed { file, attempts }
+        }
+        other => other,
+    })
+}
+
+/// [`fetch_source`] with the package named in the error.
+pub fn fetch_for_package(ctx: &FetchContext, package: &str, source: &Source) -> Result<PathBuf, FetchError> {
+    fetch_source(ctx, source).map_err(|e| match e {
+        FetchError::OfflineMissing { file, cache, .. } => FetchError::OfflineMissing {
+            file,
+            source_name: Some(package.to_string()),
+            cache,
+        },
+        other => {
+            use miette::Diagnostic;
+            let help = other.help().map(|h| h.to_string());
+            FetchError::Source {
+                package: package.to_string(),
+                file: source.file.clone(),
+                source: Box::new(other),
+                help,
+            }
+        }
+    })
+}
