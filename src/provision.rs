@@ -13,9 +13,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::debian::http::{Expect, download, matches};
+use crate::archive::make_writable_and_remove;
 use crate::debian::index::Archive;
 use crate::debian::{DebianError, Exclusions, PackageEntry, PackageIndex, resolve};
+use crate::fetch::{FetchContext, FetchOptions, download_verified};
 use crate::toolchain::ToolchainError;
 
 /// Name of the completion stamp inside every provisioned directory.
@@ -25,6 +26,8 @@ pub const STAMP: &str = ".recipe-stamp.json";
 /// Cheap to share by reference across threads.
 pub struct ProvisionContext {
     pub cache: PathBuf,
+    /// Downloads (content-addressed cache, retries, offline mode).
+    pub fetch: Arc<FetchContext>,
     /// Re-download archive indexes even when recent copies are cached.
     pub refresh: bool,
     /// Print progress lines on stderr.
@@ -34,14 +37,23 @@ pub struct ProvisionContext {
 }
 
 impl ProvisionContext {
-    pub fn new(cache: impl Into<PathBuf>) -> ProvisionContext {
+    /// A context sharing an existing download context (the scheduler's).
+    pub fn with_fetch(cache: impl Into<PathBuf>, fetch: Arc<FetchContext>) -> ProvisionContext {
         ProvisionContext {
             cache: cache.into(),
+            fetch,
             refresh: false,
             verbose: true,
             archive: OnceLock::new(),
             indexes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A context with its own download context from the user's config.
+    pub fn new(cache: impl Into<PathBuf>, offline: bool) -> Result<ProvisionContext, ToolchainError> {
+        let cache = cache.into();
+        let fetch = FetchContext::new(&cache, FetchOptions::from_user_config(offline)?)?;
+        Ok(ProvisionContext::with_fetch(cache, Arc::new(fetch)))
     }
 
     /// The archive, resolved on first use so fully provisioned caches work
@@ -50,7 +62,7 @@ impl ProvisionContext {
         if let Some(a) = self.archive.get() {
             return Ok(a);
         }
-        let a = Archive::new(&self.cache, self.refresh)?;
+        let a = Archive::new(&self.fetch, &self.cache, self.refresh)?;
         Ok(self.archive.get_or_init(|| a))
     }
 
@@ -60,7 +72,13 @@ impl ProvisionContext {
             return Ok(i);
         }
         self.note(format!("reading the {suite}/{arch} package index"));
-        let index = Arc::new(PackageIndex::load(self.archive()?, suite, arch, &self.log_path("debian"))?);
+        let index = Arc::new(PackageIndex::load(
+            self.archive()?,
+            &self.fetch,
+            suite,
+            arch,
+            &self.log_path("debian"),
+        )?);
         if let Ok(mut m) = self.indexes.lock() {
             m.insert(key, index.clone());
         }
@@ -101,7 +119,7 @@ impl From<&PackageEntry> for StampPackage {
 }
 
 /// Written last into a provisioned directory: its presence means complete.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Stamp {
     /// toolchain, sysroot, qemu, go, root
     pub kind: String,
@@ -128,9 +146,7 @@ impl Stamp {
             packages: packages.iter().map(StampPackage::from).collect(),
             download_bytes: packages.iter().map(|p| p.size).sum(),
             seconds: 0.0,
-            created_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
+            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             info: Default::default(),
         }
     }
@@ -183,11 +199,18 @@ where
         return Ok(s);
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     let lock_path = parent.join(format!(".{name}.lock"));
     let lock = File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
-    lock.lock().map_err(io(format!("cannot lock {}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        ctx.note(format!("waiting for another process provisioning {}", dir.display()));
+        lock.lock()
+            .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+    }
     // Someone else may have finished while we waited for the lock.
     if let Some(s) = Stamp::read(dir) {
         return Ok(s);
@@ -221,26 +244,6 @@ where
     result
 }
 
-/// Removes a tree even when extracted packages left read-only directories.
-pub fn make_writable_and_remove(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if std::fs::remove_dir_all(path).is_ok() || !path.exists() {
-        return Ok(());
-    }
-    fn walk(p: &Path) {
-        if let Ok(m) = std::fs::symlink_metadata(p)
-            && m.is_dir()
-        {
-            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
-            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-                walk(&e.path());
-            }
-        }
-    }
-    walk(path);
-    std::fs::remove_dir_all(path)
-}
-
 /// Resolves a closure in `suite`/`arch`.
 pub fn resolve_packages(
     ctx: &ProvisionContext,
@@ -256,35 +259,65 @@ pub fn resolve_packages(
     Ok(pkgs)
 }
 
-/// Downloads (or finds in the cache) every package, verifying sha256 and size
-/// against the signed index. Returns local paths in the same order.
+/// Downloads (or finds in the download cache) every package, verified by the
+/// sha256 of the signed index. Returns local paths in the same order.
 pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Result<Vec<PathBuf>, ToolchainError> {
-    let pool = ctx.cache.join("debian").join("pool");
-    let missing: u64 = pkgs
+    let missing: Vec<&PackageEntry> = pkgs
         .iter()
-        .filter(|p| !pool.join(deb_file_name(p)).is_file())
-        .map(|p| p.size)
-        .sum();
-    if missing > 0 {
-        ctx.note(format!("downloading {} packages ({})", pkgs.len(), human_bytes(missing)));
+        .filter(|p| ctx.fetch.cache.lookup(&p.sha256, &deb_file_name(p)).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let bytes = missing.iter().map(|p| p.size).sum();
+        ctx.note(format!(
+            "downloading {} of {} packages ({})",
+            missing.len(),
+            pkgs.len(),
+            human_bytes(bytes)
+        ));
     }
     // Network-bound: a few parallel downloads even on 2 cores.
     let results: Vec<Result<PathBuf, ToolchainError>> = pkgs
         .par_iter()
         .with_max_len(1)
         .map(|p| {
-            let dest = pool.join(deb_file_name(p));
-            let expect = Expect {
-                sha256: &p.sha256,
-                size: p.size,
-            };
-            if !matches(&dest, expect) {
-                download(&ctx.archive()?.url(&p.filename), &dest, Some(expect))?;
-            }
-            Ok(dest)
+            let url = ctx.archive()?.url(&p.filename);
+            Ok(download_verified(&ctx.fetch, &[url], &p.sha256, &deb_file_name(p))?)
         })
         .collect();
     results.into_iter().collect()
+}
+
+/// Extracts packages into `dest` (in parallel: different packages write
+/// different files). With `only`, just those paths.
+pub fn extract_packages(debs: &[PathBuf], dest: &Path, only: Option<&[&str]>) -> Result<(), ToolchainError> {
+    std::fs::create_dir_all(dest).map_err(ToolchainError::io(format!("cannot create {}", dest.display())))?;
+    debs.par_iter()
+        .with_max_len(1)
+        .try_for_each(|d| crate::debian::deb::extract_deb(d, dest, only))
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`; true on success.
+pub fn run_logged(cmd: &mut std::process::Command, log: &Path) -> Result<bool, ToolchainError> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(ToolchainError::io(format!("cannot create {}", dir.display())))?;
+    }
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(ToolchainError::io(format!("cannot open {}", log.display())))
+    };
+    let (out, err) = (open()?, open()?);
+    use std::io::Write as _;
+    let _ = writeln!(&out, "$ {cmd:?}");
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(ToolchainError::io(format!("cannot run {:?}", cmd.get_program())))?;
+    Ok(status.success())
 }
 
 /// `name_version_arch.deb`, with the epoch's colon dropped as in pool names.

@@ -24,7 +24,9 @@ pub struct Sysroot {
 /// The cache directory of a sysroot, named from its definition.
 pub fn sysroot_dir(ctx: &ProvisionContext, def: &SysrootDef, debian_arch: &str) -> PathBuf {
     let key = short_hash(&[FIXUP_VERSION, &def.suite, debian_arch, &def.packages.join(" ")]);
-    ctx.cache.join("sysroots").join(format!("{}-{debian_arch}-{key}", def.name))
+    ctx.cache
+        .join("sysroots")
+        .join(format!("{}-{debian_arch}-{key}", def.name))
 }
 
 /// Provisions (once) the sysroot `def` for `target`'s architecture.
@@ -68,7 +70,8 @@ pub fn fixup_root(root: &Path) -> Result<usize, ToolchainError> {
     for d in ["lib", "bin", "sbin", "lib32", "lib64", "libx32"] {
         let link = root.join(d);
         if root.join("usr").join(d).is_dir() && std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(format!("usr/{d}"), &link).map_err(io(format!("cannot link {}", link.display())))?;
+            std::os::unix::fs::symlink(format!("usr/{d}"), &link)
+                .map_err(io(format!("cannot link {}", link.display())))?;
         }
     }
     let inc = root.join("usr/local/include");
@@ -147,8 +150,14 @@ mod tests {
         std::fs::write(root.join("etc/localtime"), "tz").expect("write");
         std::os::unix::fs::symlink("/etc/localtime", root.join("usr/share/zoneinfo/localtime")).expect("link");
         assert_eq!(fixup_root(root).expect("fixup"), 1);
-        assert_eq!(std::fs::read_link(root.join("lib")).expect("lib link"), PathBuf::from("usr/lib"));
-        assert!(std::fs::symlink_metadata(root.join("bin")).is_err(), "no usr/bin, no bin link");
+        assert_eq!(
+            std::fs::read_link(root.join("lib")).expect("lib link"),
+            PathBuf::from("usr/lib")
+        );
+        assert!(
+            std::fs::symlink_metadata(root.join("bin")).is_err(),
+            "no usr/bin, no bin link"
+        );
         assert!(root.join("usr/local/include").is_dir());
         assert_eq!(
             std::fs::read_to_string(root.join("usr/share/zoneinfo/localtime")).expect("resolves inside the root"),

@@ -24,7 +24,18 @@ pub const WRAPPER_VERSION: &str = "1";
 
 /// Host tools wrapped besides the compilers (only those that exist are).
 const BINUTILS: &[&str] = &[
-    "ar", "ranlib", "strip", "nm", "objcopy", "objdump", "readelf", "as", "strings", "size", "addr2line", "c++filt",
+    "ar",
+    "ranlib",
+    "strip",
+    "nm",
+    "objcopy",
+    "objdump",
+    "readelf",
+    "as",
+    "strings",
+    "size",
+    "addr2line",
+    "c++filt",
 ];
 
 /// Packages kept out of a cross toolchain's closure, and why:
@@ -48,6 +59,10 @@ pub enum ToolchainError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Debian(#[from] DebianError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(Box<crate::fetch::FetchError>),
 
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::toolchain::io))]
@@ -82,6 +97,12 @@ pub enum ToolchainError {
     #[error("{0}")]
     #[diagnostic(code(recipe::toolchain::usage))]
     Usage(String),
+}
+
+impl From<crate::fetch::FetchError> for ToolchainError {
+    fn from(e: crate::fetch::FetchError) -> Self {
+        ToolchainError::Fetch(Box::new(e))
+    }
 }
 
 impl ToolchainError {
@@ -205,7 +226,12 @@ fn build(
             env.push(("LD_LIBRARY_PATH".into(), libs(fin)));
             check_env = vec![("LD_LIBRARY_PATH".into(), libs(tmp))];
             let bin = |name: &str| fin.join("prefix/usr/bin").join(format!("{triple}-{name}"));
-            for (name, prog, sys) in [("gcc", "gcc", true), ("g++", "g++", true), ("cpp", "cpp", true), ("ld", "ld", true)] {
+            for (name, prog, sys) in [
+                ("gcc", "gcc", true),
+                ("g++", "g++", true),
+                ("cpp", "cpp", true),
+                ("ld", "ld", true),
+            ] {
                 tools.push(Tool {
                     name: name.into(),
                     program: bin(prog),
@@ -228,7 +254,11 @@ fn build(
             stamp.info.insert("host-gcc".into(), gcc.version.clone());
             env.push(("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", fin.display())));
             check_env = vec![("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", tmp.display()))];
-            for (name, prog, sys) in [("gcc", &gcc.gcc, true), ("g++", &gcc.gxx, true), ("cpp", &gcc.cpp, true)] {
+            for (name, prog, sys) in [
+                ("gcc", &gcc.gcc, true),
+                ("g++", &gcc.gxx, true),
+                ("cpp", &gcc.cpp, true),
+            ] {
                 tools.push(Tool {
                     name: name.into(),
                     program: prog.clone(),
@@ -252,7 +282,13 @@ fn build(
         std::fs::create_dir_all(tmp.join(dir)).map_err(ToolchainError::io(format!("cannot create {dir}/")))?;
     }
     for t in &tools {
-        let text = wrapper(triple, &t.program, t.sysroot.then_some(sysroot.path.as_path()), &env, &t.name);
+        let text = wrapper(
+            triple,
+            &t.program,
+            t.sysroot.then_some(sysroot.path.as_path()),
+            &env,
+            &t.name,
+        );
         let _ = writeln!(all_wrappers, "{}\n{text}", t.name);
         let mut names = vec![format!("{triple}-{}", t.name)];
         names.push(match t.name.as_str() {
@@ -287,7 +323,11 @@ fn build(
     stamp.info.insert("triple".into(), triple.clone());
     stamp.info.insert("sysroot".into(), sysroot.path.display().to_string());
     stamp.info.insert("sysroot-id".into(), sysroot.id.clone());
-    if let Some(v) = stamp.packages.iter().find(|p| p.name.starts_with("gcc-") && p.name.ends_with(triple)) {
+    if let Some(v) = stamp
+        .packages
+        .iter()
+        .find(|p| p.name.starts_with("gcc-") && p.name.ends_with(triple))
+    {
         stamp.info.insert("gcc".into(), v.version.clone());
     }
     Ok(stamp)
@@ -369,7 +409,11 @@ pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
     }
     // Byte 5: 1 = little endian.
     let m = [bytes[18], bytes[19]];
-    Some(if bytes[5] == 1 { u16::from_le_bytes(m) } else { u16::from_be_bytes(m) })
+    Some(if bytes[5] == 1 {
+        u16::from_le_bytes(m)
+    } else {
+        u16::from_be_bytes(m)
+    })
 }
 
 pub fn expected_machine(name: &str) -> Option<u16> {
@@ -387,10 +431,12 @@ pub fn sysroot_def_for<'a>(
     target: &Target,
     sysroots: &'a std::collections::BTreeMap<String, SysrootDef>,
 ) -> Result<&'a SysrootDef, ToolchainError> {
-    sysroots.get(&target.sysroot).ok_or_else(|| ToolchainError::UnknownSysroot {
-        name: target.sysroot.clone(),
-        target: target.name.clone(),
-    })
+    sysroots
+        .get(&target.sysroot)
+        .ok_or_else(|| ToolchainError::UnknownSysroot {
+            name: target.sysroot.clone(),
+            target: target.name.clone(),
+        })
 }
 
 /// Runs `program --version` style checks with an explicit environment.

@@ -68,7 +68,12 @@ pub fn cmake_toolchain(target: &Target, bin: &Path, sysroot: &Path) -> String {
         let _ = writeln!(s, "set({var} {})", tool(name));
     }
     let _ = writeln!(s, "set(CMAKE_FIND_ROOT_PATH \"${{CMAKE_SYSROOT}}\")");
-    for (kind, mode) in [("PROGRAM", "NEVER"), ("LIBRARY", "ONLY"), ("INCLUDE", "ONLY"), ("PACKAGE", "ONLY")] {
+    for (kind, mode) in [
+        ("PROGRAM", "NEVER"),
+        ("LIBRARY", "ONLY"),
+        ("INCLUDE", "ONLY"),
+        ("PACKAGE", "ONLY"),
+    ] {
         let _ = writeln!(s, "set(CMAKE_FIND_ROOT_PATH_MODE_{kind} {mode})");
     }
     s
@@ -87,7 +92,10 @@ fn meson_str(s: &str) -> String {
 /// host machine of a cross build, so the target flags are written here.
 pub fn meson_cross(target: &Target, bin: &Path) -> String {
     let tool = |n: &str| meson_str(&bin.join(n).to_string_lossy());
-    let mut s = format!("# recipe: Meson cross file for {} ({}); generated.\n", target.name, target.triple);
+    let mut s = format!(
+        "# recipe: Meson cross file for {} ({}); generated.\n",
+        target.name, target.triple
+    );
     s.push_str("[binaries]\n");
     for (key, name) in [
         ("c", "cc"),
@@ -171,7 +179,10 @@ pub fn prepare_host_gcc(target: &Target, dir: &Path) -> Result<HostGcc, Toolchai
     let io = |what: String| ToolchainError::io(what);
     let own = dir.join("lib/gcc").join(mach).join(ver);
     std::fs::create_dir_all(&own).map_err(io(format!("cannot create {}", own.display())))?;
-    for e in std::fs::read_dir(libdir).map_err(io(format!("cannot read {}", libdir.display())))?.flatten() {
+    for e in std::fs::read_dir(libdir)
+        .map_err(io(format!("cannot read {}", libdir.display())))?
+        .flatten()
+    {
         let link = own.join(e.file_name());
         std::os::unix::fs::symlink(e.path(), &link).map_err(io(format!("cannot link {}", link.display())))?;
     }

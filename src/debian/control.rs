@@ -129,7 +129,9 @@ pub fn release_sha256(text: &str) -> Vec<ReleaseFile> {
 /// or `None` when the file is not clear-signed.
 pub fn clearsigned_body(text: &str) -> Option<String> {
     let mut lines = text.lines();
-    lines.by_ref().find(|l| l.trim_end() == "-----BEGIN PGP SIGNED MESSAGE-----")?;
+    lines
+        .by_ref()
+        .find(|l| l.trim_end() == "-----BEGIN PGP SIGNED MESSAGE-----")?;
     // Armor headers ("Hash: SHA512") end at the first empty line.
     for l in lines.by_ref() {
         if l.trim().is_empty() {
@@ -199,7 +201,10 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].name, "libc6");
         assert_eq!(p[0].size, 100);
-        assert_eq!(p[1].depends, "python3.13 (>= 3.13.5-1~), libpython3-stdlib (= 3.13.5-1)");
+        assert_eq!(
+            p[1].depends,
+            "python3.13 (>= 3.13.5-1~), libpython3-stdlib (= 3.13.5-1)"
+        );
         let rel = relations(&p[1].depends);
         assert_eq!(rel.len(), 2);
         assert_eq!(rel[0][0].constraint, Some((">=".into(), "3.13.5-1~".into())));

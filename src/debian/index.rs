@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use super::DebianError;
 use super::control::{PackageEntry, clearsigned_body, parse_packages, release_sha256};
-use super::http::{Expect, download, matches};
+use super::http::download_unverified;
 use super::version::DebVersion;
-use super::{DebianError, sources};
+use crate::fetch::{FetchContext, download_verified};
 
 /// Debian's archive keyring as shipped by `debian-archive-keyring`.
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -27,14 +28,23 @@ pub struct Archive {
     pub cache: PathBuf,
     /// Fetch InRelease again even when a recent copy is cached.
     pub refresh: bool,
+    /// Never touch the network: use cached indexes whatever their age.
+    pub offline: bool,
 }
 
 impl Archive {
-    pub fn new(cache_root: &Path, refresh: bool) -> Result<Archive, DebianError> {
+    /// The archive URI comes from `RECIPE_DEBIAN_MIRROR`, the user config or
+    /// the machine's apt sources (see `crate::fetch::debian_mirror`).
+    pub fn new(fetch: &FetchContext, cache_root: &Path, refresh: bool) -> Result<Archive, DebianError> {
         Ok(Archive {
-            uri: sources::archive_uri()?,
+            uri: fetch
+                .debian_archive()
+                .ok_or(DebianError::NoMirror)?
+                .trim_end_matches('/')
+                .to_string(),
             cache: cache_root.join("debian"),
             refresh,
+            offline: fetch.offline,
         })
     }
 
@@ -80,9 +90,15 @@ impl PackageIndex {
     }
 
     /// Downloads (or reuses) and parses the index of `suite`/`arch`.
-    pub fn load(archive: &Archive, suite: &str, arch: &str, log: &Path) -> Result<PackageIndex, DebianError> {
+    pub fn load(
+        archive: &Archive,
+        fetch: &FetchContext,
+        suite: &str,
+        arch: &str,
+        log: &Path,
+    ) -> Result<PackageIndex, DebianError> {
         let dir = archive.cache.join("dists").join(suite);
-        let release = fetch_inrelease(archive, suite, &dir, log)?;
+        let release = fetch_inrelease(archive, fetch, suite, &dir, log)?;
         let body = std::fs::read_to_string(&release)
             .map_err(|e| DebianError::io(format!("cannot read {}", release.display()), e))?;
         let body = clearsigned_body(&body).ok_or_else(|| DebianError::NotClearsigned {
@@ -96,27 +112,23 @@ impl PackageIndex {
                 suite: suite.to_string(),
                 path: path.clone(),
             })?;
-        let expect = Expect {
-            sha256: &entry.sha256,
-            size: entry.size,
-        };
-        // Named by hash: a refreshed Release never reuses a stale index file.
-        let local = dir.join(format!("Packages-{arch}-{}.xz", &entry.sha256[..16]));
-        if !matches(&local, expect) {
-            // by-hash URLs stay valid while the mirror swaps in a new index;
-            // the plain path is the fallback for mirrors without them.
-            let by_hash = format!("dists/{suite}/main/binary-{arch}/by-hash/SHA256/{}", entry.sha256);
-            let plain = format!("dists/{suite}/{path}");
-            let by_hash_ok = body.lines().any(|l| l.trim() == "Acquire-By-Hash: yes");
-            let first = if by_hash_ok { by_hash } else { plain.clone() };
-            if let Err(e) = download(&archive.url(&first), &local, Some(expect)) {
-                if first == plain {
-                    return Err(e);
-                }
-                download(&archive.url(&plain), &local, Some(expect))?;
-            }
-            remove_stale(&dir, arch, &local);
+        // by-hash URLs stay valid while the mirror swaps in a new index; the
+        // plain path is the fail-over for mirrors without them.
+        let mut urls = Vec::new();
+        if body.lines().any(|l| l.trim() == "Acquire-By-Hash: yes") {
+            urls.push(archive.url(&format!(
+                "dists/{suite}/main/binary-{arch}/by-hash/SHA256/{}",
+                entry.sha256
+            )));
         }
+        urls.push(archive.url(&format!("dists/{suite}/{path}")));
+        let local =
+            download_verified(fetch, &urls, &entry.sha256, &format!("Packages-{suite}-{arch}.xz")).map_err(|e| {
+                DebianError::Download {
+                    url: urls.join(", "),
+                    message: e.to_string(),
+                }
+            })?;
         let text = decompress_xz(&local)?;
         Ok(PackageIndex::from_entries(suite, arch, parse_packages(&text)))
     }
@@ -124,16 +136,6 @@ impl PackageIndex {
     /// The highest version of a real (non-virtual) package.
     pub fn best(&self, name: &str) -> Option<&PackageEntry> {
         self.packages.get(name).and_then(|v| v.first())
-    }
-}
-
-fn remove_stale(dir: &Path, arch: &str, keep: &Path) {
-    let prefix = format!("Packages-{arch}-");
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p != keep && e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 
@@ -161,13 +163,25 @@ fn fresh(path: &Path) -> bool {
 /// Returns the path of a verified InRelease for `suite`, downloading it when
 /// missing, stale or `refresh` is set. A failed refresh falls back to the
 /// cached copy so offline work keeps going.
-fn fetch_inrelease(archive: &Archive, suite: &str, dir: &Path, log: &Path) -> Result<PathBuf, DebianError> {
+fn fetch_inrelease(
+    archive: &Archive,
+    fetch: &FetchContext,
+    suite: &str,
+    dir: &Path,
+    log: &Path,
+) -> Result<PathBuf, DebianError> {
     let local = dir.join("InRelease");
-    if !archive.refresh && fresh(&local) {
+    if (!archive.refresh && fresh(&local)) || (archive.offline && local.is_file()) {
         return Ok(local);
     }
+    if archive.offline {
+        return Err(DebianError::Download {
+            url: archive.url(&format!("dists/{suite}/InRelease")),
+            message: "offline and not cached".into(),
+        });
+    }
     let tmp = dir.join(format!("InRelease.new{}", std::process::id()));
-    let result = download(&archive.url(&format!("dists/{suite}/InRelease")), &tmp, None)
+    let result = download_unverified(fetch, &archive.url(&format!("dists/{suite}/InRelease")), &tmp)
         .and_then(|()| verify_signature(&tmp, log))
         .and_then(|()| {
             std::fs::rename(&tmp, &local)
@@ -189,7 +203,10 @@ fn fetch_inrelease(archive: &Archive, suite: &str, dir: &Path, log: &Path) -> Re
 /// each .deb still detects corruption, but not a malicious mirror, and we say so.
 fn verify_signature(file: &Path, log: &Path) -> Result<(), DebianError> {
     let keyring = std::env::var("RECIPE_DEBIAN_KEYRING").unwrap_or_else(|_| DEFAULT_KEYRING.to_string());
-    let gpgv = ["/usr/bin/gpgv", "/bin/gpgv"].into_iter().map(Path::new).find(|p| p.is_file());
+    let gpgv = ["/usr/bin/gpgv", "/bin/gpgv"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file());
     let Some(gpgv) = gpgv.filter(|_| Path::new(&keyring).is_file()) else {
         eprintln!("warning: gpgv or {keyring} not found; archive signatures are not checked (hashes still are)");
         return Ok(());

@@ -5,10 +5,10 @@
 //! would for our small, fixed package sets — without apt, root or host state.
 
 pub mod control;
+pub mod deb;
 pub mod http;
 pub mod index;
 pub mod resolve;
-pub mod sources;
 pub mod version;
 
 use miette::Diagnostic;
@@ -78,7 +78,10 @@ pub enum DebianError {
     NoIndexEntry { suite: String, path: String },
 
     #[error("{file}: cannot decompress: {source}")]
-    #[diagnostic(code(recipe::debian::decompress), help("delete the file and retry; it is re-downloaded"))]
+    #[diagnostic(
+        code(recipe::debian::decompress),
+        help("delete the file and retry; it is re-downloaded")
+    )]
     Decompress {
         file: String,
         #[source]
@@ -110,7 +113,9 @@ pub enum DebianError {
     #[error("{package} needs `{dependency}` but {name} {have} was already chosen")]
     #[diagnostic(
         code(recipe::debian::conflict),
-        help("the index is inconsistent or the package set mixes suites; list the wanted version's packages explicitly")
+        help(
+            "the index is inconsistent or the package set mixes suites; list the wanted version's packages explicitly"
+        )
     )]
     Conflict {
         package: String,

@@ -240,9 +240,19 @@ mod tests {
             vec![
                 pkg("linux-libc-dev", "6.12.94-1", "", ""),
                 pkg("linux-libc-dev", "6.12.107-1", "", ""),
-                pkg("libc6-dev", "2.41-12", "libc6 (= 2.41-12), linux-libc-dev, libcrypt-dev | libc-dev-alt", ""),
+                pkg(
+                    "libc6-dev",
+                    "2.41-12",
+                    "libc6 (= 2.41-12), linux-libc-dev, libcrypt-dev | libc-dev-alt",
+                    "",
+                ),
                 pkg("libc6", "2.41-12", "libgcc-s1", ""),
-                pkg("libgcc-s1", "14.2.0-19", "gcc-14-base (= 14.2.0-19), libc6 (>= 2.35)", ""),
+                pkg(
+                    "libgcc-s1",
+                    "14.2.0-19",
+                    "gcc-14-base (= 14.2.0-19), libc6 (>= 2.35)",
+                    "",
+                ),
                 pkg("gcc-14-base", "14.2.0-19", "", ""),
                 pkg("libcrypt-dev", "1:4.4.38-1", "", ""),
                 pkg("debconf", "1.5.91", "", "debconf-2.0"),
@@ -293,8 +303,13 @@ mod tests {
 
     #[test]
     fn virtual_packages_and_alternatives() {
-        let got = resolve(&index(), &["needs-virtual".into(), "tzdata".into()], &Exclusions::default(), true)
-            .expect("resolves");
+        let got = resolve(
+            &index(),
+            &["needs-virtual".into(), "tzdata".into()],
+            &Exclusions::default(),
+            true,
+        )
+        .expect("resolves");
         assert_eq!(names(&got), ["needs-virtual=1", "tzdata=2026c", "debconf=1.5.91"]);
         let only = resolve(&index(), &["tzdata".into()], &Exclusions::default(), false).expect("resolves");
         assert_eq!(names(&only), ["tzdata=2026c"]);

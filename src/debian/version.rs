@@ -146,6 +146,9 @@ mod tests {
     #[test]
     fn revision_splits_at_the_last_hyphen() {
         let v = DebVersion::parse("2:6.2.1+dfsg1-1.1");
-        assert_eq!((v.epoch, v.upstream.as_str(), v.revision.as_str()), (2, "6.2.1+dfsg1", "1.1"));
+        assert_eq!(
+            (v.epoch, v.upstream.as_str(), v.revision.as_str()),
+            (2, "6.2.1+dfsg1", "1.1")
+        );
     }
 }
