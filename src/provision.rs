@@ -169,6 +169,13 @@ impl Stamp {
         let text = std::fs::read_to_string(dir.join(STAMP)).ok()?;
         serde_json::from_str(&text).ok()
     }
+
+    /// The stamp, only if it was written for this very path: wrappers and
+    /// generated files hold absolute paths, so a moved or copied cache entry
+    /// counts as incomplete and is rebuilt (from the download cache).
+    pub fn read_at(dir: &Path) -> Option<Stamp> {
+        Stamp::read(dir).filter(|s| s.info.get("path").map(String::as_str) == Some(&*dir.to_string_lossy()))
+    }
 }
 
 /// Short hash for directory names: derived from the definition (not from the
@@ -195,7 +202,7 @@ pub fn install_once<F>(ctx: &ProvisionContext, dir: &Path, build: F) -> Result<S
 where
     F: FnOnce(&Path, &Path) -> Result<Stamp, ToolchainError>,
 {
-    if let Some(s) = Stamp::read(dir) {
+    if let Some(s) = Stamp::read_at(dir) {
         return Ok(s);
     }
     let parent = dir.parent().unwrap_or(Path::new("."));
@@ -212,7 +219,7 @@ where
             .map_err(io(format!("cannot lock {}", lock_path.display())))?;
     }
     // Someone else may have finished while we waited for the lock.
-    if let Some(s) = Stamp::read(dir) {
+    if let Some(s) = Stamp::read_at(dir) {
         return Ok(s);
     }
     // Under the lock, leftovers are from interrupted runs.
@@ -228,6 +235,7 @@ where
     std::fs::create_dir_all(&tmp).map_err(io(format!("cannot create {}", tmp.display())))?;
     let started = Instant::now();
     let result = build(&tmp, dir).and_then(|mut stamp| {
+        stamp.info.insert("path".into(), dir.display().to_string());
         stamp.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         let json = serde_json::to_string_pretty(&stamp).map_err(|e| ToolchainError::Io {
             what: "cannot serialize the stamp".into(),
@@ -347,4 +355,51 @@ pub fn disk_usage(path: &Path) -> u64 {
         .flatten()
         .map(|e| disk_usage(&e.path()))
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(dir: &Path) -> ProvisionContext {
+        let fetch = FetchContext::new(dir, FetchOptions::default()).expect("fetch context");
+        let mut c = ProvisionContext::with_fetch(dir, Arc::new(fetch));
+        c.verbose = false;
+        c
+    }
+
+    #[test]
+    fn install_once_is_atomic_and_idempotent() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let c = ctx(t.path());
+        let dir = t.path().join("things/one");
+        let err = install_once(&c, &dir, |tmp, _| {
+            std::fs::write(tmp.join("half"), "x").expect("write");
+            Err(ToolchainError::Usage("interrupted".into()))
+        });
+        assert!(err.is_err());
+        assert!(!dir.exists(), "a failed build leaves nothing in place");
+        let leftovers: Vec<_> = std::fs::read_dir(t.path().join("things"))
+            .expect("parent exists")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        let mut runs = 0;
+        for _ in 0..2 {
+            let s = install_once(&c, &dir, |tmp, fin| {
+                runs += 1;
+                std::fs::write(tmp.join("file"), fin.display().to_string()).expect("write");
+                Ok(Stamp::new("test", "one", "none", &[]))
+            })
+            .expect("installs");
+            assert_eq!(s.kind, "test");
+        }
+        assert_eq!(runs, 1, "the second call only reads the stamp");
+        assert!(dir.join("file").is_file() && dir.join(STAMP).is_file());
+        // A moved entry is not trusted: its absolute paths point elsewhere.
+        let moved = t.path().join("things/two");
+        std::fs::rename(&dir, &moved).expect("move");
+        assert!(Stamp::read(&moved).is_some() && Stamp::read_at(&moved).is_none());
+    }
 }
