@@ -7,7 +7,14 @@ use toolchain_common::*;
 
 #[test]
 fn cgo_c_shared_library_for_armv7hf_runs_under_qemu() {
-    run_ok(&mut recipe(&["toolchain", "install", "--target", "armv7hf", "--qemu", "--go"]));
+    run_ok(&mut recipe(&[
+        "toolchain",
+        "install",
+        "--target",
+        "armv7hf",
+        "--qemu",
+        "--go",
+    ]));
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     std::fs::write(d.join("go.mod"), "module example.com/shim\n\ngo 1.24\n").expect("write");

@@ -16,7 +16,10 @@ fn armhf_python_with_cffi_runs_under_qemu() {
     ctx.verbose = false;
     let packages = ["python3.13".to_string(), "python3-cffi".to_string()];
     let root = ensure_target_root(&ctx, target, "trixie", &packages).expect("root provisioned");
-    assert_eq!(ensure_target_root(&ctx, target, "trixie", &packages).expect("again"), root);
+    assert_eq!(
+        ensure_target_root(&ctx, target, "trixie", &packages).expect("again"),
+        root
+    );
     assert!(root.join("lib").is_symlink(), "merged-/usr links");
     let qemu = recipe::qemu::ensure_qemu(&ctx).expect("qemu");
     let script = "import cffi, platform, sys; print(platform.machine(), sys.version_info[:2], cffi.__version__)";
