@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::env::{EnvOptions, compose};
 use crate::error::Error;
+use crate::gotool::ensure_go;
+use crate::provision::ProvisionContext;
+use crate::toolchain::{ensure_toolchain, sysroot_def_for};
 use crate::graph::HOST;
 use crate::project::Project;
 use crate::target::{ElfExpect, GoTarget, PythonTarget, Target, ToolchainSource};
@@ -20,10 +24,7 @@ pub struct TargetEnv {
     pub identity: String,
 }
 
-/// GNU triple of the build machine.
-pub fn build_triple() -> String {
-    format!("{}-linux-gnu", std::env::consts::ARCH)
-}
+pub use crate::env::build_triple;
 
 /// The build machine itself, for `host-depends` tools.
 pub fn host_target() -> Target {
@@ -92,14 +93,45 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
     }
 }
 
-/// Provisions (if needed) and activates `name`.
-pub fn activate(project: &Project, name: &str, host_prefix: &Path, home: &Path) -> Result<TargetEnv, Error> {
+/// Provisions (if needed) and activates `name`: toolchain and sysroot, and
+/// Go when `need_go`.
+pub fn activate(
+    project: &Project,
+    name: &str,
+    host_prefix: &Path,
+    home: &Path,
+    provision: &ProvisionContext,
+    need_go: bool,
+) -> Result<TargetEnv, Error> {
     if name == HOST {
         return Ok(activate_host(host_prefix, home));
     }
     let target = project.target(name)?;
-    Err(Error::Usage(format!(
-        "target `{}` needs a provisioned toolchain, which this build cannot provide yet",
-        target.name
-    )))
+    let def = sysroot_def_for(target, &project.sysroots)?;
+    let toolchain = ensure_toolchain(provision, target, def)?;
+    let go = if need_go { Some(ensure_go(provision)?) } else { None };
+    let mut identity = toolchain.id.clone();
+    if let Some(go) = &go {
+        identity.push('+');
+        identity.push_str(&go.id);
+    }
+    let env = compose(
+        &toolchain,
+        &EnvOptions {
+            staging: None,
+            go,
+            jobs: None,
+            source_date_epoch: None,
+            python_root: None,
+            // Host tools built from recipes come first.
+            extra_path: vec![host_prefix.join("bin")],
+            home: Some(home.to_path_buf()),
+        },
+    );
+    Ok(TargetEnv {
+        target: target.clone(),
+        vars: env.vars,
+        base_sysroot: Some(toolchain.sysroot.clone()),
+        identity,
+    })
 }

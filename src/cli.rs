@@ -101,6 +101,74 @@ pub enum Command {
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },
+
+    /// Provision and inspect cross toolchains, sysroots, qemu and Go
+    #[command(subcommand)]
+    Toolchain(ToolchainCommand),
+
+    /// Print the build environment of a target as sourceable `export` lines
+    #[command(
+        after_help = "Examples:\n  eval \"$(recipe env --target armv7hf)\"\n  recipe env --target aarch64 > aarch64.env && . ./aarch64.env\n\nBuilders pass `./configure --host=$CONFIGURE_HOST --build=$CONFIGURE_BUILD`."
+    )]
+    Env {
+        #[arg(long, short)]
+        target: String,
+        /// Also provision Go and put it in the environment
+        #[arg(long)]
+        go: bool,
+    },
+
+    /// Open an interactive shell with a target's build environment
+    #[command(
+        after_help = "Examples:\n  recipe shell --target armv7hf\n  recipe shell dqlite --target aarch64   # in build/aarch64/dqlite"
+    )]
+    Shell {
+        /// Package whose build directory (build/<target>/<name>) to start in
+        name: Option<String>,
+        #[arg(long, short)]
+        target: String,
+    },
+
+    /// Run a target program under qemu-user with the target's sysroot
+    #[command(after_help = "Example:\n  recipe run --target armv7hf -- ./hello --verbose")]
+    Run {
+        #[arg(long, short)]
+        target: String,
+        /// Root for the program's libraries [default: the target's sysroot]
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Guest environment variables (repeatable)
+        #[arg(long = "env", short = 'E', value_name = "K=V")]
+        env: Vec<String>,
+        /// Program and its arguments
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ToolchainCommand {
+    /// Provision the toolchain and sysroot of targets (idempotent)
+    #[command(
+        after_help = "Examples:\n  recipe toolchain install --target armv7hf\n  recipe toolchain install --all --qemu --go"
+    )]
+    Install {
+        #[arg(long, short, required_unless_present = "all")]
+        target: Vec<String>,
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        /// Also provision qemu-user
+        #[arg(long)]
+        qemu: bool,
+        /// Also provision Go
+        #[arg(long)]
+        go: bool,
+        /// Re-download the archive indexes even if recent
+        #[arg(long)]
+        refresh: bool,
+    },
+    /// List what is provisioned: versions, identities, sizes on disk
+    List,
 }
 
 #[derive(Debug, Args)]

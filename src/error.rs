@@ -45,6 +45,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Prepare(#[from] crate::prepare::PrepareError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Toolchain(Box<crate::toolchain::ToolchainError>),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -68,6 +72,12 @@ pub enum Error {
 impl From<crate::fetch::FetchError> for Error {
     fn from(e: crate::fetch::FetchError) -> Error {
         Error::Fetch(Box::new(e))
+    }
+}
+
+impl From<crate::toolchain::ToolchainError> for Error {
+    fn from(e: crate::toolchain::ToolchainError) -> Error {
+        Error::Toolchain(Box::new(e))
     }
 }
 

@@ -13,6 +13,7 @@ use crate::fetch::{FetchContext, FetchOptions};
 use crate::graph::{HOST, NodeId, plan};
 use crate::job::Layout;
 use crate::prepare::prepare_tree;
+use crate::provision::ProvisionContext;
 use crate::process::Log;
 use crate::progress::Progress;
 use crate::recipe::Recipe;
@@ -89,19 +90,23 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
 
     let home = layout.build_root.join(HOST).join("home");
     std::fs::create_dir_all(&home).map_err(|e| Error::io("cannot create the build home", e))?;
-    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
-    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
-    for t in used_targets {
-        let env = activate::activate(&project, &t, &layout.host_prefix, &home)?;
-        envs.insert(t, env);
-    }
-    let fetch = FetchContext::new(
+    let fetch = Arc::new(FetchContext::new(
         &settings.cache,
         FetchOptions {
             progress: Arc::new(Plain),
             ..FetchOptions::from_user_config(offline)?
         },
-    )?;
+    )?);
+    let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
+    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
+    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
+    for t in used_targets {
+        let need_go = recipes
+            .iter()
+            .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
+        let env = activate::activate(&project, &t, &layout.host_prefix, &home, &provision, need_go)?;
+        envs.insert(t, env);
+    }
     let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
         Ok(prepare_tree(&fetch, recipe, dest, &log.path)?)
     };

@@ -2,12 +2,16 @@
 //! for `main` to render.
 
 pub mod build;
+mod env;
 mod fetch;
 mod graph;
 mod lint;
 mod list;
+mod run;
+mod shell;
 mod show;
 mod source;
+mod toolchain;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
@@ -59,6 +63,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             jobs,
         } => fetch::run(&settings, &names, all, target.as_deref(), offline, jobs),
         Command::Source { name, target, offline } => source::run(&settings, &name, &target, offline),
+        Command::Toolchain(cmd) => toolchain::run(&settings, cmd),
+        Command::Env { target, go } => env::run(&settings, &target, go),
+        Command::Shell { name, target } => shell::run(&settings, name.as_deref(), &target),
+        Command::Run {
+            target,
+            root,
+            env,
+            command,
+        } => run::run(&settings, &target, root.as_deref(), &env, &command),
     }
 }
 

@@ -1,0 +1,17 @@
+use crate::env::{EnvOptions, compose};
+use crate::error::Error;
+use crate::settings::Settings;
+
+pub fn run(settings: &Settings, target: &str, go: bool) -> Result<(), Error> {
+    let (_project, ctx, tc) = super::toolchain::provision(settings, target)?;
+    let opts = EnvOptions {
+        go: if go {
+            Some(crate::gotool::ensure_go(&ctx)?)
+        } else {
+            None
+        },
+        ..EnvOptions::default()
+    };
+    print!("{}", compose(&tc, &opts).to_shell());
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! Shared machinery for everything provisioned from Debian packages into the
+//! cache (toolchains, sysroots, qemu, Go, target roots): the context, the
+//! crash-safe install protocol (lock → temp dir → stamp → rename), package
+//! download and extraction.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::archive::make_writable_and_remove;
+use crate::debian::index::Archive;
+use crate::debian::{DebianError, Exclusions, PackageEntry, PackageIndex, resolve};
+use crate::fetch::{FetchContext, FetchOptions, download_verified};
+use crate::toolchain::ToolchainError;
+
+/// Name of the completion stamp inside every provisioned directory.
+pub const STAMP: &str = ".recipe-stamp.json";
+
+/// What provisioning needs: where the cache is and how to reach the archive.
+/// Cheap to share by reference across threads.
+pub struct ProvisionContext {
+    pub cache: PathBuf,
+    /// Downloads (content-addressed cache, retries, offline mode).
+    pub fetch: Arc<FetchContext>,
+    /// Re-download archive indexes even when recent copies are cached.
+    pub refresh: bool,
+    /// Print progress lines on stderr.
+    pub verbose: bool,
+    archive: OnceLock<Archive>,
+    indexes: Mutex<HashMap<(String, String), Arc<PackageIndex>>>,
+}
+
+impl ProvisionContext {
+    /// A context sharing an existing download context (the scheduler's).
+    pub fn with_fetch(cache: impl Into<PathBuf>, fetch: Arc<FetchContext>) -> ProvisionContext {
+        ProvisionContext {
+            cache: cache.into(),
+            fetch,
+            refresh: false,
+            verbose: true,
+            archive: OnceLock::new(),
+            indexes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A context with its own download context from the user's config.
+    pub fn new(cache: impl Into<PathBuf>, offline: bool) -> Result<ProvisionContext, ToolchainError> {
+        let cache = cache.into();
+        let fetch = FetchContext::new(&cache, FetchOptions::from_user_config(offline)?)?;
+        Ok(ProvisionContext::with_fetch(cache, Arc::new(fetch)))
+    }
+
+    /// The archive, resolved on first use so fully provisioned caches work
+    /// on machines without apt sources (and offline).
+    pub fn archive(&self) -> Result<&Archive, DebianError> {
+        if let Some(a) = self.archive.get() {
+            return Ok(a);
+        }
+        let a = Archive::new(&self.fetch, &self.cache, self.refresh)?;
+        Ok(self.archive.get_or_init(|| a))
+    }
+
+    pub fn index(&self, suite: &str, arch: &str) -> Result<Arc<PackageIndex>, DebianError> {
+        let key = (suite.to_string(), arch.to_string());
+        if let Some(i) = self.indexes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(i);
+        }
+        self.note(format!("reading the {suite}/{arch} package index"));
+        let index = Arc::new(PackageIndex::load(
+            self.archive()?,
+            &self.fetch,
+            suite,
+            arch,
+            &self.log_path("debian"),
+        )?);
+        if let Ok(mut m) = self.indexes.lock() {
+            m.insert(key, index.clone());
+        }
+        Ok(index)
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.cache.join("logs").join(format!("{name}.log"))
+    }
+
+    pub fn note(&self, msg: impl AsRef<str>) {
+        if self.verbose {
+            eprintln!("  {}", msg.as_ref());
+        }
+    }
+}
+
+/// One installed package, as recorded in a stamp.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StampPackage {
+    pub name: String,
+    pub version: String,
+    pub arch: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl From<&PackageEntry> for StampPackage {
+    fn from(e: &PackageEntry) -> Self {
+        StampPackage {
+            name: e.name.clone(),
+            version: e.version.clone(),
+            arch: e.architecture.clone(),
+            sha256: e.sha256.clone(),
+            size: e.size,
+        }
+    }
+}
+
+/// Written last into a provisioned directory: its presence means complete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stamp {
+    /// toolchain, sysroot, qemu, go, root
+    pub kind: String,
+    pub name: String,
+    /// Stable identity: hash of package names, versions, sha256s and any
+    /// generated content (wrappers). Feeds build cache keys.
+    pub id: String,
+    pub suite: String,
+    pub packages: Vec<StampPackage>,
+    pub download_bytes: u64,
+    pub seconds: f64,
+    pub created_unix: u64,
+    /// Kind-specific facts (versions, paths), shown by `toolchain list`.
+    pub info: std::collections::BTreeMap<String, String>,
+}
+
+impl Stamp {
+    pub fn new(kind: &str, name: &str, suite: &str, packages: &[PackageEntry]) -> Stamp {
+        Stamp {
+            kind: kind.into(),
+            name: name.into(),
+            id: String::new(),
+            suite: suite.into(),
+            packages: packages.iter().map(StampPackage::from).collect(),
+            download_bytes: packages.iter().map(|p| p.size).sum(),
+            seconds: 0.0,
+            created_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            info: Default::default(),
+        }
+    }
+
+    /// Hash of the package set plus `extra` (generated files' content).
+    pub fn compute_id(&mut self, extra: &[&str]) {
+        let mut h = Sha256::new();
+        h.update(self.kind.as_bytes());
+        for p in &self.packages {
+            h.update(format!("\n{} {} {} {}", p.name, p.version, p.arch, p.sha256).as_bytes());
+        }
+        for e in extra {
+            h.update(b"\n--\n");
+            h.update(e.as_bytes());
+        }
+        self.id = hex::encode(h.finalize());
+    }
+
+    pub fn read(dir: &Path) -> Option<Stamp> {
+        let text = std::fs::read_to_string(dir.join(STAMP)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The stamp, only if it was written for this very path: wrappers and
+    /// generated files hold absolute paths, so a moved or copied cache entry
+    /// counts as incomplete and is rebuilt (from the download cache).
+    pub fn read_at(dir: &Path) -> Option<Stamp> {
+        Stamp::read(dir).filter(|s| s.info.get("path").map(String::as_str) == Some(&*dir.to_string_lossy()))
+    }
+}
+
+/// Short hash for directory names: derived from the definition (not from the
+/// resolved versions), so an installed directory is found without the network.
+pub fn short_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\0");
+    }
+    hex::encode(h.finalize())[..12].to_string()
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ToolchainError {
+    let what = what.into();
+    move |source| ToolchainError::Io { what, source }
+}
+
+/// Installs `dir` exactly once: returns its stamp when complete; otherwise,
+/// under an exclusive lock (other processes wait), runs `build(tmp, dir)` in a
+/// fresh temp dir beside it, writes the stamp and renames the temp dir into
+/// place. An interrupted run leaves only a temp dir, removed next time.
+pub fn install_once<F>(ctx: &ProvisionContext, dir: &Path, build: F) -> Result<Stamp, ToolchainError>
+where
+    F: FnOnce(&Path, &Path) -> Result<Stamp, ToolchainError>,
+{
+    if let Some(s) = Stamp::read_at(dir) {
+        return Ok(s);
+    }
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
+    let lock_path = parent.join(format!(".{name}.lock"));
+    let lock = File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        ctx.note(format!("waiting for another process provisioning {}", dir.display()));
+        lock.lock()
+            .map_err(io(format!("cannot lock {}", lock_path.display())))?;
+    }
+    // Someone else may have finished while we waited for the lock.
+    if let Some(s) = Stamp::read_at(dir) {
+        return Ok(s);
+    }
+    // Under the lock, leftovers are from interrupted runs.
+    for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&format!(".tmp-{name}-")) {
+            let _ = make_writable_and_remove(&e.path());
+        }
+    }
+    if dir.exists() {
+        make_writable_and_remove(dir).map_err(io(format!("cannot remove incomplete {}", dir.display())))?;
+    }
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(io(format!("cannot create {}", tmp.display())))?;
+    let started = Instant::now();
+    let result = build(&tmp, dir).and_then(|mut stamp| {
+        stamp.info.insert("path".into(), dir.display().to_string());
+        stamp.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        let json = serde_json::to_string_pretty(&stamp).map_err(|e| ToolchainError::Io {
+            what: "cannot serialize the stamp".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(tmp.join(STAMP), json).map_err(io(format!("cannot write the stamp in {}", tmp.display())))?;
+        std::fs::rename(&tmp, dir).map_err(io(format!("cannot rename {} to {}", tmp.display(), dir.display())))?;
+        Ok(stamp)
+    });
+    if result.is_err() {
+        let _ = make_writable_and_remove(&tmp);
+    }
+    drop(lock);
+    result
+}
+
+/// Resolves a closure in `suite`/`arch`.
+pub fn resolve_packages(
+    ctx: &ProvisionContext,
+    suite: &str,
+    arch: &str,
+    roots: &[String],
+    excl: &Exclusions,
+    follow_deps: bool,
+) -> Result<Vec<PackageEntry>, ToolchainError> {
+    let index = ctx.index(suite, arch)?;
+    let mut pkgs = resolve(&index, roots, excl, follow_deps)?;
+    pkgs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(pkgs)
+}
+
+/// Downloads (or finds in the download cache) every package, verified by the
+/// sha256 of the signed index. Returns local paths in the same order.
+pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Result<Vec<PathBuf>, ToolchainError> {
+    let missing: Vec<&PackageEntry> = pkgs
+        .iter()
+        .filter(|p| ctx.fetch.cache.lookup(&p.sha256, &deb_file_name(p)).is_none())
+        .collect();
+    if !missing.is_empty() {
+        let bytes = missing.iter().map(|p| p.size).sum();
+        ctx.note(format!(
+            "downloading {} of {} packages ({})",
+            missing.len(),
+            pkgs.len(),
+            human_bytes(bytes)
+        ));
+    }
+    // Network-bound: a few parallel downloads even on 2 cores.
+    let results: Vec<Result<PathBuf, ToolchainError>> = pkgs
+        .par_iter()
+        .with_max_len(1)
+        .map(|p| {
+            let url = ctx.archive()?.url(&p.filename);
+            Ok(download_verified(&ctx.fetch, &[url], &p.sha256, &deb_file_name(p))?)
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+/// Extracts packages into `dest` (in parallel: different packages write
+/// different files). With `only`, just those paths.
+pub fn extract_packages(debs: &[PathBuf], dest: &Path, only: Option<&[&str]>) -> Result<(), ToolchainError> {
+    std::fs::create_dir_all(dest).map_err(ToolchainError::io(format!("cannot create {}", dest.display())))?;
+    debs.par_iter()
+        .with_max_len(1)
+        .try_for_each(|d| crate::debian::deb::extract_deb(d, dest, only))
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`; true on success.
+pub fn run_logged(cmd: &mut std::process::Command, log: &Path) -> Result<bool, ToolchainError> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(ToolchainError::io(format!("cannot create {}", dir.display())))?;
+    }
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(ToolchainError::io(format!("cannot open {}", log.display())))
+    };
+    let (out, err) = (open()?, open()?);
+    use std::io::Write as _;
+    let _ = writeln!(&out, "$ {cmd:?}");
+    let status = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .map_err(ToolchainError::io(format!("cannot run {:?}", cmd.get_program())))?;
+    Ok(status.success())
+}
+
+/// `name_version_arch.deb`, with the epoch's colon dropped as in pool names.
+pub fn deb_file_name(p: &PackageEntry) -> String {
+    p.filename.rsplit('/').next().unwrap_or(&p.filename).to_string()
+}
+
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else {
+        format!("{:.0} kB", n as f64 / 1e3)
+    }
+}
+
+/// Bytes used by a tree (regular files; symlinks count as their own size).
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| disk_usage(&e.path()))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(dir: &Path) -> ProvisionContext {
+        let fetch = FetchContext::new(dir, FetchOptions::default()).expect("fetch context");
+        let mut c = ProvisionContext::with_fetch(dir, Arc::new(fetch));
+        c.verbose = false;
+        c
+    }
+
+    #[test]
+    fn install_once_is_atomic_and_idempotent() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let c = ctx(t.path());
+        let dir = t.path().join("things/one");
+        let err = install_once(&c, &dir, |tmp, _| {
+            std::fs::write(tmp.join("half"), "x").expect("write");
+            Err(ToolchainError::Usage("interrupted".into()))
+        });
+        assert!(err.is_err());
+        assert!(!dir.exists(), "a failed build leaves nothing in place");
+        let leftovers: Vec<_> = std::fs::read_dir(t.path().join("things"))
+            .expect("parent exists")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+        let mut runs = 0;
+        for _ in 0..2 {
+            let s = install_once(&c, &dir, |tmp, fin| {
+                runs += 1;
+                std::fs::write(tmp.join("file"), fin.display().to_string()).expect("write");
+                Ok(Stamp::new("test", "one", "none", &[]))
+            })
+            .expect("installs");
+            assert_eq!(s.kind, "test");
+        }
+        assert_eq!(runs, 1, "the second call only reads the stamp");
+        assert!(dir.join("file").is_file() && dir.join(STAMP).is_file());
+        // A moved entry is not trusted: its absolute paths point elsewhere.
+        let moved = t.path().join("things/two");
+        std::fs::rename(&dir, &moved).expect("move");
+        assert!(Stamp::read(&moved).is_some() && Stamp::read_at(&moved).is_none());
+    }
+}

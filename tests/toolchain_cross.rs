@@ -1,0 +1,192 @@
+//! Provisioning cross toolchains for real (Debian packages from the mirror in
+//! the machine's apt sources) and proving they work: hello world in C and C++
+//! for each ARM target runs under the provisioned qemu; host headers and
+//! libraries never leak in; an autotools project configures and builds for ARM.
+
+mod toolchain_common;
+
+use std::path::Path;
+
+use toolchain_common::*;
+
+fn install(target: &str) {
+    let out = run_ok(&mut recipe(&["toolchain", "install", "--target", target, "--qemu"]));
+    assert!(stdout(&out).contains(&format!("{target}: ")), "{}", stdout(&out));
+}
+
+fn hello_runs_under_qemu(target: &str, machine: u16, long: usize) {
+    install(target);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("hello.c"), HELLO_C).expect("write");
+    std::fs::write(dir.path().join("hello.cc"), HELLO_CXX).expect("write");
+    let out = in_env(
+        target,
+        dir.path(),
+        "$CC $CFLAGS $LDFLAGS hello.c -o hello && $CXX $CXXFLAGS $LDFLAGS hello.cc -o hellopp",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(elf_machine(&dir.path().join("hello")), machine);
+    assert_eq!(elf_machine(&dir.path().join("hellopp")), machine);
+    let run = |prog: &str, arg: &str| {
+        let mut c = recipe(&["run", "--target", target, "--", prog, arg]);
+        c.current_dir(dir.path());
+        stdout(&run_ok(&mut c))
+    };
+    let said = run("./hello", target);
+    // Trixie glibc, and 64-bit time_t on both (armhf via the target's cflags).
+    assert!(
+        said.starts_with(&format!(
+            "hello from {target}, glibc 2.41, sizeof(time_t)=8, sizeof(long)={long}"
+        )),
+        "{said}"
+    );
+    assert_eq!(run("./hellopp", ""), "hello from C++ 12\n");
+}
+
+#[test]
+fn armv7hf_hello_world_runs_under_qemu() {
+    hello_runs_under_qemu("armv7hf", 40, 4);
+}
+
+#[test]
+fn aarch64_hello_world_runs_under_qemu() {
+    hello_runs_under_qemu("aarch64", 183, 8);
+}
+
+/// Every path the compiler searches or the linker opens must be inside the
+/// cache (sysroot or toolchain) — or gcc's own temp objects.
+fn assert_no_host_leak(target: &str) {
+    install(target);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("hello.cc"), HELLO_CXX).expect("write");
+    let cache = cache().display().to_string();
+    let out = in_env(
+        target,
+        dir.path(),
+        "$CXX $CXXFLAGS hello.cc -o hellopp -Wl,--trace > trace.txt\n\
+         $CXX -E -v -x c++ /dev/null -o /dev/null 2> includes.txt",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let trace = std::fs::read_to_string(dir.path().join("trace.txt")).expect("trace");
+    let opened: Vec<&str> = trace.lines().filter(|l| l.starts_with('/')).collect();
+    assert!(opened.len() > 8, "the trace lists the link inputs:\n{trace}");
+    for l in &opened {
+        assert!(
+            l.starts_with(&cache) || (l.starts_with("/tmp/cc") && l.ends_with(".o")),
+            "{target}: the linker opened a host file: {l}\n{trace}"
+        );
+    }
+    assert!(opened.iter().any(|l| l.contains("/sysroots/") && l.contains("libc.so")));
+    let includes = std::fs::read_to_string(dir.path().join("includes.txt")).expect("includes");
+    let searched: Vec<&str> = includes
+        .lines()
+        .skip_while(|l| !l.starts_with("#include <...> search starts here"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("End of search list"))
+        .map(str::trim)
+        .collect();
+    assert!(searched.len() >= 3, "{includes}");
+    assert!(
+        searched
+            .iter()
+            .any(|s| s.contains("/sysroots/") && s.ends_with("/usr/include")),
+        "{includes}"
+    );
+    for s in &searched {
+        // A native gcc keeps its own headers (builtins like stddef.h, and its
+        // libstdc++) where it is installed; gcc prints them resolved.
+        let compiler_own = target == "x86_64" && (s.starts_with("/usr/lib/gcc/") || s.contains("/c++/"));
+        assert!(
+            s.starts_with(&cache) || compiler_own,
+            "{target}: host include dir {s}\n{includes}"
+        );
+    }
+    // Headers and libraries that exist only on the host are not found.
+    for header in [
+        "zlib.h",
+        "openssl/ssl.h",
+        "expat.h",
+        "ncurses.h",
+        "crypt.h.host-only-probe",
+    ] {
+        if !Path::new("/usr/include").join(header).is_file() {
+            continue;
+        }
+        let probe = in_env(
+            target,
+            dir.path(),
+            &format!("echo '#include <{header}>' | $CC -x c -c - -o probe.o"),
+        );
+        assert!(!probe.status.success(), "{target}: host header {header} was found");
+        let err = String::from_utf8_lossy(&probe.stderr);
+        assert!(err.contains("No such file or directory"), "{err}");
+    }
+    if Path::new("/usr/lib/x86_64-linux-gnu/libz.so").exists() {
+        let probe = in_env(
+            target,
+            dir.path(),
+            "echo 'int main(void){return 0;}' | $CC -x c - -lz -o z",
+        );
+        assert!(!probe.status.success(), "{target}: the host's libz.so was linked");
+        assert!(String::from_utf8_lossy(&probe.stderr).contains("cannot find -lz"));
+    }
+}
+
+#[test]
+fn no_host_leak_armv7hf() {
+    assert_no_host_leak("armv7hf");
+}
+
+#[test]
+fn no_host_leak_aarch64() {
+    assert_no_host_leak("aarch64");
+}
+
+#[test]
+fn no_host_leak_x86_64_with_the_host_gcc() {
+    assert_no_host_leak("x86_64");
+}
+
+#[test]
+fn autotools_configure_builds_for_arm_from_recipe_env() {
+    install("armv7hf");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = repo().join("tests/fixtures/autotools-hello");
+    for f in ["configure", "configure.ac", "config.h.in", "Makefile.in", "hello.c"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).expect("copy fixture");
+    }
+    let out = in_env(
+        "armv7hf",
+        dir.path(),
+        "./configure --host=$CONFIGURE_HOST --build=$CONFIGURE_BUILD > configure.out && make",
+    );
+    let log = std::fs::read_to_string(dir.path().join("config.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let configure_out = std::fs::read_to_string(dir.path().join("configure.out")).expect("configure output");
+    assert!(
+        configure_out.contains("checking whether we are cross compiling... yes"),
+        "{configure_out}"
+    );
+    assert!(
+        configure_out.contains("checking for arm-linux-gnueabihf-gcc... "),
+        "{configure_out}"
+    );
+    assert_eq!(
+        elf_machine(&dir.path().join("hello")),
+        40,
+        "configure picked the ARM compiler"
+    );
+    let config_h = std::fs::read_to_string(dir.path().join("config.h")).expect("config.h");
+    assert!(config_h.contains("#define SIZEOF_TIME_T 8"), "{config_h}");
+    let mut run = recipe(&["run", "--target", "armv7hf", "--", "./hello"]);
+    run.current_dir(dir.path());
+    assert_eq!(
+        stdout(&run_ok(&mut run)),
+        "autotools hello: sizeof(time_t)=8 sizeof(long)=4\n"
+    );
+}
