@@ -22,6 +22,8 @@ pub struct TargetEnv {
     pub base_sysroot: Option<PathBuf>,
     /// Identity of toolchain + sysroot, part of every package key.
     pub identity: String,
+    /// Identity of the Go toolchain, part of the keys of Go builds only.
+    pub go_identity: Option<String>,
 }
 
 pub use crate::env::build_triple;
@@ -90,6 +92,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
         vars,
         base_sysroot: None,
         identity: format!("host:{}", build_triple()),
+        go_identity: None,
     }
 }
 
@@ -110,11 +113,8 @@ pub fn activate(
     let def = sysroot_def_for(target, &project.sysroots)?;
     let toolchain = ensure_toolchain(provision, target, def)?;
     let go = if need_go { Some(ensure_go(provision)?) } else { None };
-    let mut identity = toolchain.id.clone();
-    if let Some(go) = &go {
-        identity.push('+');
-        identity.push_str(&go.id);
-    }
+    let identity = toolchain.id.clone();
+    let go_identity = go.as_ref().map(|g| g.id.clone());
     let env = compose(
         &toolchain,
         &EnvOptions {
@@ -133,5 +133,6 @@ pub fn activate(
         vars: env.vars,
         base_sysroot: Some(toolchain.sysroot.clone()),
         identity,
+        go_identity,
     })
 }

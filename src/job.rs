@@ -54,7 +54,10 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     Ok(KeyInputs {
         recipe: serde_json::to_value(recipe).map_err(std::io::Error::other)?,
         files: recipe_files(recipe)?,
-        toolchain: env.identity.clone(),
+        toolchain: match (&env.go_identity, recipe.build.kind) {
+            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity),
+            _ => env.identity.clone(),
+        },
         deps,
         builder: cache::BUILDER_VERSION.to_string(),
     })

@@ -132,13 +132,9 @@ impl Progress {
     }
 
     /// The error, the log's tail, its path and how to get into the build dir.
-    pub fn failed(&self, id: &NodeId, err: &BuildError, log: &Path) {
+    pub fn failed(&self, id: &NodeId, err: BuildError, log: &Path) {
         self.finish_one(id);
-        let mut text = format!(
-            "{} FAILED   {id}\n{:?}",
-            self.counter(),
-            miette::Report::new_boxed(Box::new(clone_report(err)))
-        );
+        let mut text = format!("{} FAILED   {id}\n{:?}", self.counter(), miette::Report::new(err));
         let tail = crate::process::Log {
             path: log.to_path_buf(),
         }
@@ -168,19 +164,3 @@ impl Default for Progress {
     }
 }
 
-/// miette needs an owned diagnostic; rebuild one from the error's text.
-fn clone_report(err: &BuildError) -> SimpleDiag {
-    use miette::Diagnostic;
-    SimpleDiag {
-        message: err.to_string(),
-        help: err.help().map(|h| h.to_string()),
-    }
-}
-
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("{message}")]
-struct SimpleDiag {
-    message: String,
-    #[help]
-    help: Option<String>,
-}

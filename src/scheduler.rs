@@ -229,8 +229,8 @@ impl Run<'_> {
                     }
                     Err(err) => {
                         let log = self.layout.log_path(&id.target, &id.name);
-                        progress.failed(&id, &err, &log);
                         let first = first_line(&err);
+                        progress.failed(&id, err, &log);
                         reports.insert(
                             done.ix,
                             self.report(&id, Outcome::Failed { error: first }, 0, key, reasons, vec![]),
