@@ -54,6 +54,7 @@ pub fn host_target() -> Target {
             machine: arch,
             class: 64,
         },
+        test_suite: None,
     }
 }
 

@@ -98,6 +98,25 @@ pub enum Command {
         offline: bool,
     },
 
+    /// Build packages, then run their `test` steps on the target (under qemu when emulated)
+    #[command(after_help = "Examples:\n  recipe test dqlitepy --target armv7hf\n  recipe test dqlitepy --target armv7hf,aarch64,x86_64")]
+    Test {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Target(s), comma-separated
+        #[arg(long, short, value_delimiter = ',', required = true)]
+        target: Vec<String>,
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Never touch the network
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },

@@ -61,6 +61,14 @@ pub enum Error {
     #[diagnostic(code(recipe::usage))]
     Usage(String),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Process(Box<crate::process::ProcessError>),
+
+    #[error("{count} test run(s) failed")]
+    #[diagnostic(code(recipe::tests_failed), help("each failure above names its log"))]
+    TestsFailed { count: usize },
+
     #[error("{count} package(s) failed or were skipped")]
     #[diagnostic(
         code(recipe::build_failed),
@@ -78,6 +86,12 @@ impl From<crate::fetch::FetchError> for Error {
 impl From<crate::toolchain::ToolchainError> for Error {
     fn from(e: crate::toolchain::ToolchainError) -> Error {
         Error::Toolchain(Box::new(e))
+    }
+}
+
+impl From<crate::process::ProcessError> for Error {
+    fn from(e: crate::process::ProcessError) -> Self {
+        Error::Process(Box::new(e))
     }
 }
 

@@ -270,6 +270,7 @@ mod tests {
                 machine: "arm".into(),
                 class: 32,
             },
+            test_suite: None,
         }
     }
 

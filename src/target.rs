@@ -58,9 +58,14 @@ pub struct Target {
     pub toolchain: ToolchainSource,
     pub sysroot: String,
     pub elf: ElfExpect,
+    /// Debian suite of the root file system tests run in (default: the
+    /// sysroot's suite). Lets an x86_64 target built against bookworm be
+    /// tested with trixie's Python.
+    pub test_suite: Option<String>,
 }
 
 const TARGET_NODES: &[&str] = &[
+    "test-runtime",
     "triple",
     "arch",
     "debian-arch",
@@ -131,6 +136,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
     let mut toolchain = None;
     let mut sysroot = None;
     let mut elf = None;
+    let mut test_suite = None;
     let mut seen = Vec::new();
     for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
         let key = child.name().value();
@@ -223,6 +229,12 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                     ),
                 }
             }
+            "test-runtime" => {
+                d.check_props(child, &["suite"]);
+                d.check_max_args(child, 0);
+                d.check_no_children(child);
+                test_suite = d.prop_string(child, "suite").map(|s| s.value);
+            }
             "elf" => {
                 d.check_props(child, &["machine", "class"]);
                 d.check_max_args(child, 0);
@@ -279,6 +291,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
         toolchain: toolchain?,
         sysroot: sysroot?,
         elf: elf?,
+        test_suite,
     })
 }
 

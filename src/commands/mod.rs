@@ -11,6 +11,7 @@ mod run;
 mod shell;
 mod show;
 mod source;
+mod test;
 mod toolchain;
 
 use crate::cli::{Cli, Command};
@@ -25,6 +26,24 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { name, target } => show::run(&settings, &name, &target),
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
+        Command::Test {
+            names,
+            target,
+            jobs,
+            offline,
+            build_dir,
+            out_dir,
+        } => test::run(
+            &settings,
+            test::TestArgs {
+                names,
+                targets: target,
+                jobs,
+                offline,
+                build_dir,
+                out_dir,
+            },
+        ),
         Command::Build(b) => {
             let reports = build::run(
                 &settings,
