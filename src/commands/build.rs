@@ -36,10 +36,12 @@ pub struct BuildArgs {
 
 pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
     let root = &settings.paths.root;
-    let build_root = build_dir.map_or_else(|| root.join("build"), Path::to_path_buf);
+    // Absolute: steps run in other directories and receive these paths.
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let build_root = build_dir.map_or_else(|| root.join("build"), absolute);
     Layout {
         host_prefix: build_root.join(HOST).join("prefix"),
-        out_root: out_dir.map_or_else(|| root.join("out"), Path::to_path_buf),
+        out_root: out_dir.map_or_else(|| root.join("out"), absolute),
         build_root,
     }
 }
