@@ -71,7 +71,7 @@ pub fn clean(s: &str) -> String {
             if chars.peek() == Some(&'[') {
                 chars.next();
                 // CSI: parameters and intermediates, then one final byte.
-                while let Some(n) = chars.next() {
+                for n in chars.by_ref() {
                     if ('\u{40}'..='\u{7e}').contains(&n) {
                         break;
                     }
