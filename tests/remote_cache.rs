@@ -441,3 +441,48 @@ fn failed_puts_are_errors_for_the_writer_to_report() {
     assert!(err.to_string().contains("500"), "{err}");
     assert!(server.paths("ac").is_empty());
 }
+
+#[test]
+fn try_restore_stamps_like_a_local_build() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let inputs = recipe::cache::KeyInputs {
+        recipe: serde_json::json!({"name": "libuv", "version": "1.50.0"}),
+        files: BTreeMap::new(),
+        toolchain: "armv7hf-gcc12".into(),
+        deps: BTreeMap::new(),
+        builder: recipe::cache::BUILDER_VERSION.into(),
+    };
+    let stamp_path = work.path().join("b/build/armv7hf/.stamps/libuv.json");
+    let staged_b = work.path().join("b/build/armv7hf/libuv/dest");
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+        recipe::remote::Restore::NotRestored { reason, warning } => {
+            assert_eq!(reason, "remote miss: no entry");
+            assert!(warning.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!stamp_path.exists());
+
+    // Machine A built it and uploaded it.
+    let staged_a = work.path().join("a/build/armv7hf/libuv/dest");
+    let digest = staged(&staged_a, "libuv");
+    let writer = RemoteWriter::spawn(Arc::new(server.cache()));
+    writer.submit_built("libuv", "armv7hf", &inputs.key(), &staged_a, &digest);
+    assert!(writer.finish().warnings.is_empty());
+
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+        recipe::remote::Restore::Restored {
+            digest: got, reason, ..
+        } => {
+            assert_eq!(got, digest);
+            assert!(reason.starts_with("remote hit"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let stamp = recipe::cache::read_stamp(&stamp_path).expect("stamp");
+    assert_eq!(stamp.key, inputs.key());
+    assert_eq!(stamp.output_digest, digest);
+    assert_eq!(tree_digest(&staged_b).expect("digest"), digest);
+}

@@ -11,6 +11,7 @@
 //! protobuf unless started with `--disable_http_ac_validation`.)
 
 mod pack;
+mod restore;
 mod writer;
 
 use std::io::{Read, Seek, Write};
@@ -24,6 +25,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use pack::{PackError, pack, unpack};
+pub use restore::{Restore, try_restore};
 pub use writer::{RemoteWriter, UploadSummary};
 
 /// The environment variable read when `--remote-cache` is not given.
@@ -569,6 +571,13 @@ impl<W: Write> Write for HashingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shareable_between_scheduler_threads() {
+        fn sync<T: Send + Sync>() {}
+        sync::<RemoteCache>();
+        sync::<RemoteWriter>();
+    }
 
     #[test]
     fn keys_urls_and_entries() {
