@@ -537,8 +537,9 @@ fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-/// `http://user:secret@host/` → `http://user:***@host/`.
-fn redact(url: &str) -> String {
+/// `http://user:secret@host/` → `http://user:***@host/`, for anything shown
+/// or written (reports, the command line in a report).
+pub fn redact(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));

@@ -190,6 +190,8 @@ impl Report {
             build_ms: packages.iter().map(|p| p.duration_ms).sum(),
             artifact_bytes: packages.iter().flat_map(|p| &p.artifacts).filter_map(|a| a.size).sum(),
         };
+        let mut warnings = meta.warnings.clone();
+        warnings.extend(remote_warnings(&packages));
         Report {
             format: FORMAT,
             generated_at: text::rfc3339(now),
@@ -206,7 +208,7 @@ impl Report {
                 command: meta.command.clone(),
                 remote_cache: meta.remote_cache.clone(),
                 targets,
-                warnings: meta.warnings.clone(),
+                warnings,
             },
             totals,
             packages,
@@ -225,6 +227,25 @@ impl Report {
         }
         out
     }
+}
+
+/// Reasons that say the remote cache misbehaved (`remote::Fetched::warning`)
+/// also belong in the run's warnings; the same reason is listed once.
+fn remote_warnings(packages: &[PackageEntry]) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for p in packages {
+        for r in &p.reasons {
+            let bad = ["remote corrupt:", "remote unavailable:", "remote cache not used:"]
+                .iter()
+                .any(|m| r.starts_with(m));
+            if bad && !seen.contains(&r.as_str()) {
+                seen.push(r);
+                out.push(format!("{}: {r}", p.id()));
+            }
+        }
+    }
+    out
 }
 
 fn entry(r: &NodeReport, report_dir: &Path) -> PackageEntry {

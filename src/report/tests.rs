@@ -41,13 +41,19 @@ fn batch(root: &Path) -> Vec<NodeReport> {
     built.artifacts = vec![wheel];
     vec![
         built,
-        node(
-            "libuv",
-            "aarch64",
-            Outcome::Cached { digest: "d2".into() },
-            0,
-            logs.join("aarch64/libuv/build.log"),
-        ),
+        NodeReport {
+            reasons: vec![
+                "remote corrupt: blob 0123456789ab has sha256 ffff".into(),
+                "remote corrupt: blob 0123456789ab has sha256 ffff".into(),
+            ],
+            ..node(
+                "libuv",
+                "aarch64",
+                Outcome::Cached { digest: "d2".into() },
+                0,
+                logs.join("aarch64/libuv/build.log"),
+            )
+        },
         node(
             "dqlite",
             "armv7hf",
@@ -139,6 +145,10 @@ fn json_has_statuses_sizes_and_totals() {
         pk[2]
     );
     assert_eq!(pk[3]["skipped_because"], "dependency dqlite@armv7hf failed");
+    assert_eq!(
+        v["run"]["warnings"],
+        serde_json::json!(["libuv@aarch64: remote corrupt: blob 0123456789ab has sha256 ffff"])
+    );
     assert!(v["generated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(v["run"]["targets"], serde_json::json!(["armv7hf", "aarch64"]));
     // And it reads back as a Report.
