@@ -1,0 +1,72 @@
+//! The scheduler's side of the remote cache, in one call each way: restore a
+//! package whose local stamp does not match (fetch, verify, stamp), and queue
+//! a freshly built one for upload.
+
+use std::path::Path;
+
+use super::{Fetched, RemoteCache, RemoteWriter};
+use crate::cache::{self, KeyInputs, Stamp};
+
+/// What `try_restore` did, in the words a report needs.
+#[derive(Debug, Clone)]
+pub enum Restore {
+    /// The staged output is in place and stamped: treat the package as cached.
+    Restored {
+        digest: String,
+        /// "remote hit (… bytes, … ms)"
+        reason: String,
+        duration_ms: u64,
+    },
+    /// Build it. `reason` goes into the node's reasons ("remote miss: no
+    /// entry"); `warning`, if any, also deserves a line in the run's warnings.
+    NotRestored { reason: String, warning: Option<String> },
+}
+
+/// Tries the remote cache for `key`: on a verified hit, `staged` holds the
+/// output and the stamp at `stamp_path` records `inputs`, exactly as if the
+/// package had been built here. Never fails: problems become reasons.
+pub fn try_restore(remote: &RemoteCache, inputs: &KeyInputs, staged: &Path, stamp_path: &Path) -> Restore {
+    let key = inputs.key();
+    match remote.fetch_output(&key, staged) {
+        Ok(Fetched::Hit(out)) => {
+            let stamp = Stamp {
+                key,
+                inputs: inputs.clone(),
+                output_digest: out.output_digest.clone(),
+                duration_ms: out.duration_ms,
+            };
+            match cache::write_stamp(stamp_path, &stamp) {
+                Ok(()) => Restore::Restored {
+                    reason: Fetched::Hit(out.clone()).describe(),
+                    digest: out.output_digest,
+                    duration_ms: out.duration_ms,
+                },
+                Err(e) => {
+                    let reason = format!("remote hit, but the stamp could not be written: {e}");
+                    Restore::NotRestored {
+                        warning: Some(reason.clone()),
+                        reason,
+                    }
+                }
+            }
+        }
+        Ok(other) => Restore::NotRestored {
+            reason: other.describe(),
+            warning: other.warning(),
+        },
+        Err(e) => {
+            let reason = format!("remote cache not used: {e}");
+            Restore::NotRestored {
+                warning: Some(reason.clone()),
+                reason,
+            }
+        }
+    }
+}
+
+impl RemoteWriter {
+    /// Queues the upload of a package just built (write-behind).
+    pub fn submit_built(&self, name: &str, target: &str, key: &str, staged: &Path, digest: &str) {
+        self.submit(&format!("{name}@{target}"), key, staged.to_path_buf(), digest);
+    }
+}

@@ -1,0 +1,108 @@
+//! Write-behind: uploads happen on a background thread so builds never wait
+//! for the network; `finish` waits for the queue and turns failures into
+//! warnings (a failed upload only costs another machine a rebuild).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use super::RemoteCache;
+
+struct Upload {
+    label: String,
+    key: String,
+    staged: PathBuf,
+    output_digest: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UploadSummary {
+    /// Entries written (AC), whether or not the blob had to be sent.
+    pub stored: usize,
+    /// Blobs the server already had.
+    pub blobs_reused: usize,
+    pub bytes_sent: u64,
+    pub warnings: Vec<String>,
+}
+
+pub struct RemoteWriter {
+    tx: Option<mpsc::Sender<Upload>>,
+    worker: Option<JoinHandle<UploadSummary>>,
+}
+
+impl RemoteWriter {
+    pub fn spawn(cache: Arc<RemoteCache>) -> RemoteWriter {
+        let (tx, rx) = mpsc::channel::<Upload>();
+        let worker = std::thread::Builder::new()
+            .name("remote-cache-upload".into())
+            .spawn(move || {
+                let mut summary = UploadSummary::default();
+                for up in rx {
+                    match cache.store_output(&up.key, &up.staged, &up.output_digest) {
+                        Ok(stored) => {
+                            summary.stored += 1;
+                            if stored.uploaded_blob {
+                                summary.bytes_sent += stored.size;
+                            } else {
+                                summary.blobs_reused += 1;
+                            }
+                        }
+                        Err(e) => summary
+                            .warnings
+                            .push(format!("remote cache: {} not uploaded: {e}", up.label)),
+                    }
+                }
+                summary
+            })
+            .ok();
+        RemoteWriter {
+            tx: worker.as_ref().map(|_| tx),
+            worker,
+        }
+    }
+
+    /// Queues an upload of a freshly built output; returns at once.
+    /// `label` names the package in warnings (`dqlite@armv7hf`).
+    pub fn submit(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str) {
+        if let Some(tx) = &self.tx {
+            // A send fails only if the worker died; `finish` reports that.
+            let _ = tx.send(Upload {
+                label: label.into(),
+                key: key.into(),
+                staged,
+                output_digest: output_digest.into(),
+            });
+        }
+    }
+
+    /// Waits for every queued upload.
+    pub fn finish(mut self) -> UploadSummary {
+        self.join()
+    }
+
+    fn join(&mut self) -> UploadSummary {
+        self.tx = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(summary)) => summary,
+            Some(Err(_)) => UploadSummary {
+                warnings: vec!["remote cache: the upload thread crashed; some outputs were not uploaded".into()],
+                ..UploadSummary::default()
+            },
+            None => UploadSummary {
+                warnings: vec!["remote cache: could not start the upload thread; nothing was uploaded".into()],
+                ..UploadSummary::default()
+            },
+        }
+    }
+}
+
+impl Drop for RemoteWriter {
+    /// Dropped without `finish` (an early return): still wait, so no upload
+    /// is cut off half-way.
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
+    }
+}

@@ -1,0 +1,274 @@
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::scheduler::{NodeReport, Outcome};
+
+fn node(name: &str, target: &str, outcome: Outcome, ms: u64, log: PathBuf) -> NodeReport {
+    NodeReport {
+        name: name.into(),
+        target: target.into(),
+        outcome,
+        duration_ms: ms,
+        key: if ms > 0 { format!("{name}-key") } else { String::new() },
+        reasons: vec!["never built (no stamp)".into()],
+        log,
+        artifacts: vec![],
+    }
+}
+
+/// A batch: libuv built and cached, dqlite failing on armv7hf (with a log
+/// full of things XML hates), dqlitepy skipped because of it.
+fn batch(root: &Path) -> Vec<NodeReport> {
+    let logs = root.join("build");
+    std::fs::create_dir_all(logs.join("armv7hf/dqlite")).expect("mkdir");
+    let log = logs.join("armv7hf/dqlite/build.log");
+    std::fs::write(
+        &log,
+        "$ cd /b && make -Werror\n\u{1b}[01;31mgcc\u{1b}[0m -c raft.c\n\
+         src/raft.c:12:3: error: unknown type name 'uv_loop_t' <&> \"quoted\" \u{7}bell\nmake: *** [all] Error 1\n",
+    )
+    .expect("log");
+    let wheel = root.join("out/armv7hf/dqlitepy-0.1.0-cp312-abi3-linux_armv7l.whl");
+    std::fs::create_dir_all(wheel.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&wheel, vec![7u8; 1500]).expect("wheel");
+    let mut built = node(
+        "libuv",
+        "armv7hf",
+        Outcome::Built { digest: "d1".into() },
+        12_000,
+        logs.join("armv7hf/libuv/build.log"),
+    );
+    built.artifacts = vec![wheel];
+    vec![
+        built,
+        NodeReport {
+            reasons: vec![
+                "remote corrupt: blob 0123456789ab has sha256 ffff".into(),
+                "remote corrupt: blob 0123456789ab has sha256 ffff".into(),
+            ],
+            ..node(
+                "libuv",
+                "aarch64",
+                Outcome::Cached { digest: "d2".into() },
+                0,
+                logs.join("aarch64/libuv/build.log"),
+            )
+        },
+        node(
+            "dqlite",
+            "armv7hf",
+            Outcome::Failed {
+                error: "`make` failed (exit status: 2)".into(),
+            },
+            30_000,
+            log,
+        ),
+        node(
+            "dqlitepy",
+            "armv7hf",
+            Outcome::Skipped {
+                because: "dependency dqlite@armv7hf failed".into(),
+            },
+            0,
+            logs.join("armv7hf/dqlitepy/build.log"),
+        ),
+    ]
+}
+
+#[test]
+fn junit_parses_with_a_real_xml_parser() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reports = batch(dir.path());
+    let paths = write_reports(&dir.path().join("report"), &reports, None).expect("write");
+    let xml = std::fs::read_to_string(&paths.junit).expect("read");
+    let doc = roxmltree::Document::parse(&xml).expect("junit.xml must be well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("4"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let names: Vec<_> = suites.iter().filter_map(|s| s.attribute("name")).collect();
+    assert_eq!(names, ["armv7hf", "aarch64"]);
+    let armv7: Vec<_> = suites[0].children().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(armv7.len(), 3);
+    let dqlite = armv7
+        .iter()
+        .find(|c| c.attribute("name") == Some("dqlite"))
+        .expect("dqlite testcase");
+    assert_eq!(dqlite.attribute("time"), Some("30.000"));
+    let failure = dqlite.children().find(|n| n.has_tag_name("failure")).expect("failure");
+    assert_eq!(
+        failure.attribute("message"),
+        Some("src/raft.c:12:3: error: unknown type name 'uv_loop_t' <&> \"quoted\" \u{fffd}bell")
+    );
+    let body = failure.text().expect("failure body");
+    assert!(body.contains("make: *** [all] Error 1"), "{body}");
+    assert!(!body.contains('\u{1b}'), "ANSI escapes must be stripped: {body}");
+    let skipped = armv7
+        .iter()
+        .find(|c| c.attribute("name") == Some("dqlitepy"))
+        .and_then(|c| c.children().find(|n| n.has_tag_name("skipped")))
+        .expect("skipped");
+    assert_eq!(skipped.attribute("message"), Some("dependency dqlite@armv7hf failed"));
+}
+
+#[test]
+fn json_has_statuses_sizes_and_totals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reports = batch(dir.path());
+    let out = dir.path().join("report");
+    let paths = write_reports(&out, &reports, None).expect("write");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&paths.json).expect("read")).expect("json");
+    assert_eq!(v["format"], 1);
+    assert_eq!(v["totals"]["built"], 1);
+    assert_eq!(v["totals"]["cached"], 1);
+    assert_eq!(v["totals"]["failed"], 1);
+    assert_eq!(v["totals"]["skipped"], 1);
+    assert_eq!(v["totals"]["artifact_bytes"], 1500);
+    let pk = &v["packages"];
+    assert_eq!(pk[0]["status"], "built");
+    assert_eq!(pk[0]["artifacts"][0]["size"], 1500);
+    assert_eq!(pk[0]["artifacts"][0]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        pk[0]["artifacts"][0]["href"],
+        "../out/armv7hf/dqlitepy-0.1.0-cp312-abi3-linux_armv7l.whl"
+    );
+    assert_eq!(pk[1]["status"], "cached");
+    assert_eq!(pk[1]["key"], serde_json::Value::Null);
+    assert_eq!(pk[2]["status"], "failed");
+    assert_eq!(pk[2]["log_href"], "../build/armv7hf/dqlite/build.log");
+    assert!(
+        pk[2]["first_error_line"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("src/raft.c:12:3: error:")),
+        "{}",
+        pk[2]
+    );
+    assert_eq!(pk[3]["skipped_because"], "dependency dqlite@armv7hf failed");
+    assert_eq!(
+        v["run"]["warnings"],
+        serde_json::json!(["libuv@aarch64: remote corrupt: blob 0123456789ab has sha256 ffff"])
+    );
+    assert!(v["generated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(v["run"]["targets"], serde_json::json!(["armv7hf", "aarch64"]));
+    // And it reads back as a Report.
+    let back = load(&paths.json).expect("load");
+    assert_eq!(back.packages.len(), 4);
+    assert!(paths.previous.is_none());
+}
+
+#[test]
+fn second_report_compares_with_the_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report");
+    let mut first = batch(dir.path());
+    write_reports(&out, &first, None).expect("first");
+
+    // Now: dqlite fixed, libuv@armv7hf 50 % slower, libuv@aarch64 fails.
+    first[2].outcome = Outcome::Built { digest: "d3".into() };
+    first[0].duration_ms = 18_000;
+    first[1].outcome = Outcome::Failed {
+        error: "`cmake` failed".into(),
+    };
+    let paths = write_reports(&out, &first, None).expect("second");
+    assert_eq!(paths.previous.as_deref(), Some(out.join(PREVIOUS).as_path()));
+    let r = load(&paths.json).expect("load");
+    let d = r.diff.expect("diff");
+    let ids = |v: Vec<(String, String)>| v.into_iter().map(|(n, t)| format!("{n}@{t}")).collect::<Vec<_>>();
+    assert_eq!(
+        ids(d
+            .newly_failing
+            .iter()
+            .map(|c| (c.name.clone(), c.target.clone()))
+            .collect()),
+        ["libuv@aarch64"]
+    );
+    assert_eq!(d.newly_failing[0].before, Some(Status::Cached));
+    assert_eq!(
+        ids(d.fixed.iter().map(|c| (c.name.clone(), c.target.clone())).collect()),
+        ["dqlite@armv7hf"]
+    );
+    assert_eq!(d.slower.len(), 1);
+    assert_eq!(
+        (d.slower[0].before_ms, d.slower[0].now_ms, d.slower[0].percent),
+        (12_000, 18_000, 50)
+    );
+
+    let html = std::fs::read_to_string(&paths.html).expect("html");
+    assert!(html.contains("newly failing"), "{html}");
+    assert!(html.contains("+50 %"));
+    assert!(html.contains("href=\"../build/armv7hf/dqlite/build.log\""));
+    assert!(html.contains("class=\"cell failed\""));
+    assert!(!html.contains("<script"), "no script needed");
+    assert!(!html.contains("<&>"), "escaped");
+}
+
+#[test]
+fn slower_needs_twenty_percent_and_a_second() {
+    let entry = |ms: u64| PackageEntry {
+        name: "a".into(),
+        target: "t".into(),
+        status: Status::Built,
+        duration_ms: ms,
+        key: None,
+        digest: None,
+        reasons: vec![],
+        error: None,
+        first_error_line: None,
+        skipped_because: None,
+        log: PathBuf::new(),
+        log_href: String::new(),
+        artifacts: vec![],
+    };
+    let report = |ms: u64| Report {
+        packages: vec![entry(ms)],
+        ..Report::default()
+    };
+    assert!(model::diff(&report(10_000), &report(11_900)).slower.is_empty());
+    assert_eq!(model::diff(&report(10_000), &report(12_100)).slower.len(), 1);
+    assert!(
+        model::diff(&report(1_000), &report(1_900)).slower.is_empty(),
+        "under a second"
+    );
+}
+
+#[test]
+fn explicit_previous_and_garbage_previous() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("r");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join(JSON), "not json").expect("garbage");
+    let paths = write_reports(&out, &batch(dir.path()), None).expect("write");
+    assert!(
+        paths.warnings.iter().any(|w| w.contains("not readable")),
+        "{:?}",
+        paths.warnings
+    );
+    assert!(load(&paths.json).expect("load").diff.is_none());
+
+    let other = dir.path().join("elsewhere.json");
+    std::fs::copy(&paths.json, &other).expect("copy");
+    let paths = write_reports(&out, &batch(dir.path()), Some(&other)).expect("write");
+    let d = load(&paths.json)
+        .expect("load")
+        .diff
+        .expect("diff against the explicit report");
+    assert!(d.newly_failing.is_empty() && d.fixed.is_empty());
+    let missing = write_reports(&out, &[], Some(&dir.path().join("nope.json"))).expect("write");
+    assert!(missing.warnings.iter().any(|w| w.contains("not found")));
+}
+
+#[test]
+fn text_helpers() {
+    assert_eq!(text::rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(text::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(text::rfc3339(1_767_225_599), "2025-12-31T23:59:59Z");
+    assert_eq!(
+        text::relative_href(Path::new("/a/b"), Path::new("/a/c d/x.log")),
+        "../c%20d/x.log"
+    );
+    assert_eq!(text::relative_href(Path::new("/a"), Path::new("/a/b/./x")), "b/x");
+    assert_eq!(text::xml_attr("a\n<b>"), "a&#10;&lt;b&gt;");
+    assert_eq!(text::size(1536), "1.5 KiB");
+    assert_eq!(text::duration(61_000), "1m01s");
+}

@@ -1,0 +1,488 @@
+//! The remote cache client against a real HTTP server on 127.0.0.1: a small
+//! bazel-remote-compatible server (GET/HEAD/PUT on /cas/ and /ac/, CAS
+//! uploads checked against their hash, like bazel-remote) that tests can tell
+//! to corrupt or drop entries.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use recipe::cache::tree_digest;
+use recipe::remote::{Fetched, RemoteCache, RemoteWriter};
+use sha2::{Digest, Sha256};
+
+type Store = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+
+struct Server {
+    http: Arc<tiny_http::Server>,
+    store: Store,
+    fail_puts: Arc<Mutex<bool>>,
+    thread: Option<JoinHandle<()>>,
+    port: u16,
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn valid_path(path: &str) -> bool {
+    let Some((kind, hash)) = path.trim_start_matches('/').split_once('/') else {
+        return false;
+    };
+    matches!(kind, "ac" | "cas") && recipe::remote::is_key(hash)
+}
+
+impl Server {
+    fn start() -> Server {
+        let http = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+        let port = http.server_addr().to_ip().expect("ip").port();
+        let store: Store = Arc::default();
+        let fail_puts = Arc::new(Mutex::new(false));
+        let (h, s, f) = (http.clone(), store.clone(), fail_puts.clone());
+        let thread = std::thread::spawn(move || {
+            for mut req in h.incoming_requests() {
+                let path = req.url().to_string();
+                let response = if !valid_path(&path) {
+                    tiny_http::Response::from_data(b"bad path".to_vec()).with_status_code(400)
+                } else {
+                    match req.method() {
+                        tiny_http::Method::Put => {
+                            let mut body = Vec::new();
+                            let _ = req.as_reader().read_to_end(&mut body);
+                            if *f.lock().expect("lock") {
+                                tiny_http::Response::from_data(b"no".to_vec()).with_status_code(500)
+                            } else if path.starts_with("/cas/") && path[5..] != sha(&body) {
+                                tiny_http::Response::from_data(b"hash mismatch".to_vec()).with_status_code(400)
+                            } else {
+                                s.lock().expect("lock").insert(path, body);
+                                tiny_http::Response::from_data(Vec::new()).with_status_code(200)
+                            }
+                        }
+                        tiny_http::Method::Get | tiny_http::Method::Head => match s.lock().expect("lock").get(&path) {
+                            Some(b) => tiny_http::Response::from_data(b.clone()).with_status_code(200),
+                            None => tiny_http::Response::from_data(Vec::new()).with_status_code(404),
+                        },
+                        _ => tiny_http::Response::from_data(Vec::new()).with_status_code(405),
+                    }
+                };
+                let _ = req.respond(response);
+            }
+        });
+        Server {
+            http,
+            store,
+            fail_puts,
+            thread: Some(thread),
+            port,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn cache(&self) -> RemoteCache {
+        RemoteCache::new(&self.url(), Duration::from_secs(5)).expect("client")
+    }
+
+    fn paths(&self, kind: &str) -> Vec<String> {
+        let prefix = format!("/{kind}/");
+        let store = self.store.lock().expect("lock");
+        store.keys().filter(|k| k.starts_with(&prefix)).cloned().collect()
+    }
+
+    fn put(&self, path: &str, body: Vec<u8>) {
+        self.store.lock().expect("lock").insert(path.into(), body);
+    }
+
+    fn flip_byte_in_every_blob(&self) {
+        for (k, v) in self.store.lock().expect("lock").iter_mut() {
+            if k.starts_with("/cas/") {
+                let mid = v.len() / 2;
+                v[mid] ^= 0xff;
+            }
+        }
+    }
+
+    fn remove(&self, path: &str) {
+        self.store.lock().expect("lock").remove(path);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.http.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn key(n: u8) -> String {
+    sha(&[n])
+}
+
+/// A staged output with what real ones have: nested dirs, an executable,
+/// a relative symlink, an empty dir and a long path.
+fn staged(root: &Path, flavour: &str) -> String {
+    std::fs::create_dir_all(root.join("usr/lib/pkgconfig")).expect("mkdir");
+    std::fs::create_dir_all(root.join("usr/bin")).expect("mkdir");
+    std::fs::create_dir_all(root.join("usr/include/empty")).expect("mkdir");
+    std::fs::write(
+        root.join("usr/lib/libuv.so.1.0.0"),
+        format!("ELF {flavour}").repeat(5000),
+    )
+    .expect("write");
+    symlink("libuv.so.1.0.0", root.join("usr/lib/libuv.so.1")).expect("symlink");
+    std::fs::write(root.join("usr/lib/pkgconfig/libuv.pc"), "Libs: -luv\n").expect("write");
+    std::fs::write(root.join("usr/bin/tool"), "#!/bin/sh\n").expect("write");
+    std::fs::set_permissions(root.join("usr/bin/tool"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let deep = root.join("usr/share/doc").join("x".repeat(90)).join("y".repeat(90));
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    std::fs::write(deep.join("README"), "long path").expect("write");
+    tree_digest(root).expect("digest")
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".remote-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn round_trip_gives_the_identical_tree() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("a/dest");
+    let digest = staged(&src, "one");
+
+    let stored = cache.store_output(&key(1), &src, &digest).expect("store");
+    assert!(stored.uploaded_blob);
+    assert_eq!(server.paths("cas").len(), 1);
+    assert_eq!(server.paths("ac"), [format!("/ac/{}", key(1))]);
+    // Same output under another key: the blob is already there.
+    let again = cache.store_output(&key(2), &src, &digest).expect("store again");
+    assert!(!again.uploaded_blob);
+    assert_eq!(again.tar_sha256, stored.tar_sha256);
+
+    // A fresh machine: another cache dir, with a stale dest to replace.
+    let dest = work.path().join("b/build/armv7hf/libuv/dest");
+    std::fs::create_dir_all(&dest).expect("mkdir");
+    std::fs::write(dest.join("stale"), "old").expect("write");
+    let fetched = cache.fetch_output(&key(1), &dest).expect("fetch");
+    let describe = fetched.describe();
+    let out = fetched
+        .hit()
+        .unwrap_or_else(|| panic!("expected a hit, got {describe}"));
+    assert_eq!(out.output_digest, digest);
+    assert_eq!(tree_digest(&dest).expect("digest"), digest);
+    assert!(!dest.join("stale").exists());
+    let mode = std::fs::metadata(dest.join("usr/bin/tool"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(
+        std::fs::read_link(dest.join("usr/lib/libuv.so.1")).expect("link"),
+        Path::new("libuv.so.1.0.0")
+    );
+    assert!(leftovers(dest.parent().expect("parent")).is_empty());
+}
+
+#[test]
+fn corrupt_blob_is_reported_and_leaves_nothing() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let digest = staged(&work.path().join("src"), "two");
+    cache
+        .store_output(&key(3), &work.path().join("src"), &digest)
+        .expect("store");
+    server.flip_byte_in_every_blob();
+
+    let dest = work.path().join("b/dest");
+    let fetched = cache.fetch_output(&key(3), &dest).expect("no hard error");
+    assert!(matches!(fetched, Fetched::Corrupt { .. }), "{fetched:?}");
+    assert!(
+        fetched.describe().starts_with("remote corrupt: "),
+        "{}",
+        fetched.describe()
+    );
+    assert!(fetched.warning().is_some());
+    assert!(!dest.exists(), "nothing may be left in dest");
+    assert!(leftovers(&work.path().join("b")).is_empty());
+}
+
+#[test]
+fn misses_no_entry_and_evicted_blob() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let dest = work.path().join("dest");
+
+    let fetched = cache.fetch_output(&key(4), &dest).expect("fetch");
+    assert!(
+        matches!(&fetched, Fetched::Miss { reason } if reason == "no entry"),
+        "{fetched:?}"
+    );
+    assert_eq!(fetched.describe(), "remote miss: no entry");
+    assert!(fetched.warning().is_none());
+
+    let digest = staged(&work.path().join("src"), "three");
+    let stored = cache
+        .store_output(&key(4), &work.path().join("src"), &digest)
+        .expect("store");
+    server.remove(&format!("/cas/{}", stored.tar_sha256));
+    let fetched = cache.fetch_output(&key(4), &dest).expect("fetch");
+    assert!(
+        matches!(&fetched, Fetched::Miss { reason } if reason.contains("gone")),
+        "{fetched:?}"
+    );
+    assert!(!dest.exists());
+}
+
+#[test]
+fn entries_that_do_not_verify_are_corrupt() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let digest = staged(&work.path().join("src"), "four");
+    let stored = cache
+        .store_output(&key(5), &work.path().join("src"), &digest)
+        .expect("store");
+
+    // Right blob, wrong output digest.
+    let lie = format!(
+        r#"{{"format":1,"tar_sha256":"{}","output_digest":"{}","size":{},"encoding":"tar+gzip"}}"#,
+        stored.tar_sha256,
+        key(99),
+        stored.size
+    );
+    server.put(&format!("/ac/{}", key(6)), lie.into_bytes());
+    let dest = work.path().join("dest");
+    let fetched = cache.fetch_output(&key(6), &dest).expect("fetch");
+    assert!(
+        matches!(&fetched, Fetched::Corrupt { reason } if reason.contains("digest")),
+        "{fetched:?}"
+    );
+    assert!(!dest.exists());
+
+    // Something that is not our JSON at all (a bazel ActionResult, say).
+    server.put(&format!("/ac/{}", key(7)), vec![0x0a, 0x03, 0x66, 0x6f, 0x6f]);
+    let fetched = cache.fetch_output(&key(7), &dest).expect("fetch");
+    assert!(matches!(fetched, Fetched::Corrupt { .. }), "{fetched:?}");
+}
+
+/// A plain tar with one raw header, bypassing the tar crate's path checks.
+fn evil_tar(name: &str) -> Vec<u8> {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.set_size(4);
+    h.set_cksum();
+    let mut t = h.as_bytes().to_vec();
+    t.extend_from_slice(b"evil");
+    t.resize(1024 + 512, 0);
+    t.extend_from_slice(&[0u8; 1024]);
+    t
+}
+
+#[test]
+fn tar_escaping_the_output_is_rejected() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    for (n, name) in [(8u8, "../evil"), (9, "/tmp/evil-abs"), (10, "ok/../../evil")] {
+        let blob = evil_tar(name);
+        let blob_sha = sha(&blob);
+        server.put(&format!("/cas/{blob_sha}"), blob.clone());
+        let entry = format!(
+            r#"{{"format":1,"tar_sha256":"{blob_sha}","output_digest":"{}","size":{},"encoding":"tar"}}"#,
+            key(0),
+            blob.len()
+        );
+        server.put(&format!("/ac/{}", key(n)), entry.into_bytes());
+        let dest = work.path().join("pkg/dest");
+        let fetched = cache.fetch_output(&key(n), &dest).expect("no hard error");
+        assert!(
+            matches!(&fetched, Fetched::Corrupt { reason } if reason.contains("outside")),
+            "{name}: {fetched:?}"
+        );
+        assert!(!work.path().join("pkg/evil").exists());
+        assert!(!work.path().join("evil").exists());
+        assert!(!dest.exists());
+        assert!(leftovers(&work.path().join("pkg")).is_empty());
+    }
+    assert!(!Path::new("/tmp/evil-abs").exists());
+}
+
+#[test]
+fn server_down_is_a_miss_with_a_warning() {
+    let server = Server::start();
+    let url = server.url();
+    drop(server); // nothing listens on that port any more
+    let cache = RemoteCache::new(&url, Duration::from_secs(2)).expect("client");
+    let work = tempfile::tempdir().expect("tempdir");
+    let dest = work.path().join("dest");
+    for _ in 0..3 {
+        let fetched = cache.fetch_output(&key(11), &dest).expect("not a hard error");
+        assert!(matches!(fetched, Fetched::Unavailable { .. }), "{fetched:?}");
+        assert!(fetched.warning().is_some_and(|w| w.starts_with("remote unavailable: ")));
+    }
+    // After repeated failures the cache is left alone: instant.
+    let t = Instant::now();
+    let fetched = cache.fetch_output(&key(11), &dest).expect("fetch");
+    assert!(
+        fetched.describe().contains("rest of this run"),
+        "{}",
+        fetched.describe()
+    );
+    assert!(t.elapsed() < Duration::from_millis(50));
+
+    // Uploads to a dead server become warnings at the end.
+    let digest = staged(&work.path().join("src"), "five");
+    let writer = RemoteWriter::spawn(Arc::new(
+        RemoteCache::new(&url, Duration::from_secs(2)).expect("client"),
+    ));
+    writer.submit("libuv@armv7hf", &key(12), work.path().join("src"), &digest);
+    let summary = writer.finish();
+    assert_eq!(summary.stored, 0);
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+    assert!(summary.warnings[0].contains("libuv@armv7hf"), "{:?}", summary.warnings);
+}
+
+#[test]
+fn a_hanging_server_times_out() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts connections and never answers.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let cache = RemoteCache::new(&format!("http://127.0.0.1:{port}"), Duration::from_millis(300)).expect("client");
+    let t = Instant::now();
+    let work = tempfile::tempdir().expect("tempdir");
+    let fetched = cache.fetch_output(&key(13), &work.path().join("dest")).expect("fetch");
+    assert!(matches!(fetched, Fetched::Unavailable { .. }), "{fetched:?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn write_behind_uploads_then_fetches() {
+    let server = Server::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let writer = RemoteWriter::spawn(Arc::new(server.cache()));
+    let mut digests = Vec::new();
+    for n in 0..3u8 {
+        let dir = work.path().join(format!("src{n}"));
+        let digest = staged(&dir, &format!("pkg{n}"));
+        writer.submit(&format!("p{n}@armv7hf"), &key(20 + n), dir, &digest);
+        digests.push(digest);
+    }
+    let summary = writer.finish();
+    assert_eq!(summary.stored, 3, "{:?}", summary.warnings);
+    assert!(summary.warnings.is_empty());
+    assert!(summary.bytes_sent > 0);
+
+    // A staged dir that changed after its digest was taken is not uploaded.
+    let writer = RemoteWriter::spawn(Arc::new(server.cache()));
+    let dir = work.path().join("src0");
+    std::fs::write(dir.join("usr/lib/pkgconfig/libuv.pc"), "changed\n").expect("write");
+    writer.submit("p0@armv7hf", &key(30), dir, &digests[0]);
+    let summary = writer.finish();
+    assert!(
+        summary.warnings.iter().any(|w| w.contains("changed")),
+        "{:?}",
+        summary.warnings
+    );
+
+    let cache = server.cache();
+    for (n, digest) in digests.iter().enumerate() {
+        let dest = work.path().join(format!("fresh{n}/dest"));
+        let out = cache
+            .fetch_output(&key(20 + n as u8), &dest)
+            .expect("fetch")
+            .hit()
+            .expect("hit");
+        assert_eq!(&out.output_digest, digest);
+        assert_eq!(&tree_digest(&dest).expect("digest"), digest);
+    }
+    assert!(matches!(
+        cache
+            .fetch_output(&key(30), &work.path().join("x/dest"))
+            .expect("fetch"),
+        Fetched::Miss { .. }
+    ));
+}
+
+#[test]
+fn failed_puts_are_errors_for_the_writer_to_report() {
+    let server = Server::start();
+    *server.fail_puts.lock().expect("lock") = true;
+    let work = tempfile::tempdir().expect("tempdir");
+    let digest = staged(&work.path().join("src"), "six");
+    let err = server
+        .cache()
+        .store_output(&key(40), &work.path().join("src"), &digest)
+        .expect_err("500");
+    assert!(err.to_string().contains("500"), "{err}");
+    assert!(server.paths("ac").is_empty());
+}
+
+#[test]
+fn try_restore_stamps_like_a_local_build() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let inputs = recipe::cache::KeyInputs {
+        recipe: serde_json::json!({"name": "libuv", "version": "1.50.0"}),
+        files: BTreeMap::new(),
+        toolchain: "armv7hf-gcc12".into(),
+        deps: BTreeMap::new(),
+        builder: recipe::cache::BUILDER_VERSION.into(),
+    };
+    let stamp_path = work.path().join("b/build/armv7hf/.stamps/libuv.json");
+    let staged_b = work.path().join("b/build/armv7hf/libuv/dest");
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+        recipe::remote::Restore::NotRestored { reason, warning } => {
+            assert_eq!(reason, "remote miss: no entry");
+            assert!(warning.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!stamp_path.exists());
+
+    // Machine A built it and uploaded it.
+    let staged_a = work.path().join("a/build/armv7hf/libuv/dest");
+    let digest = staged(&staged_a, "libuv");
+    let writer = RemoteWriter::spawn(Arc::new(server.cache()));
+    writer.submit_built("libuv", "armv7hf", &inputs.key(), &staged_a, &digest);
+    assert!(writer.finish().warnings.is_empty());
+
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+        recipe::remote::Restore::Restored {
+            digest: got, reason, ..
+        } => {
+            assert_eq!(got, digest);
+            assert!(reason.starts_with("remote hit"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let stamp = recipe::cache::read_stamp(&stamp_path).expect("stamp");
+    assert_eq!(stamp.key, inputs.key());
+    assert_eq!(stamp.output_digest, digest);
+    assert_eq!(tree_digest(&staged_b).expect("digest"), digest);
+}
