@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use crate::env::{EnvOptions, compose};
 use crate::error::Error;
 use crate::gotool::ensure_go;
-use crate::provision::ProvisionContext;
-use crate::toolchain::{ensure_toolchain, sysroot_def_for};
 use crate::graph::HOST;
 use crate::project::Project;
+use crate::provision::ProvisionContext;
 use crate::target::{ElfExpect, GoTarget, PythonTarget, Target, ToolchainSource};
+use crate::toolchain::{ensure_toolchain, sysroot_def_for};
 
 /// A target ready to build for.
 #[derive(Debug, Clone)]

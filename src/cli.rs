@@ -99,7 +99,9 @@ pub enum Command {
     },
 
     /// Build packages, then run their `test` steps on the target (under qemu when emulated)
-    #[command(after_help = "Examples:\n  recipe test dqlitepy --target armv7hf\n  recipe test dqlitepy --target armv7hf,aarch64,x86_64")]
+    #[command(
+        after_help = "Examples:\n  recipe test dqlitepy --target armv7hf\n  recipe test dqlitepy --target armv7hf,aarch64,x86_64"
+    )]
     Test {
         #[arg(required = true)]
         names: Vec<String>,
@@ -221,4 +223,10 @@ pub struct BuildCmd {
     /// Artifact directory [default: <project>/out]
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    #[arg(long, value_name = "URL")]
+    pub remote_cache: Option<String>,
+    #[arg(long)]
+    pub remote_read_only: bool,
 }

@@ -12,6 +12,14 @@ pub enum Error {
     #[diagnostic(transparent)]
     Recipe(#[from] RecipeErrors),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Report(#[from] crate::report::ReportError),
+
     #[error("unknown target `{name}`")]
     #[diagnostic(
         code(recipe::unknown_target),

@@ -294,6 +294,14 @@ pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
     })
 }
 
+pub fn install_host_output(layout: &Layout, staged: &Path) -> std::io::Result<()> {
+    let inside = staged.join(layout.host_prefix.strip_prefix("/").unwrap_or(&layout.host_prefix));
+    if inside.is_dir() {
+        link_tree(&inside, &layout.host_prefix)?;
+    }
+    Ok(())
+}
+
 /// Wheels are the deliverables: copy them to `out/<target>/`.
 pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();

@@ -57,6 +57,8 @@ pub struct Run<'a> {
     pub layout: &'a Layout,
     pub prepare: &'a Prepare<'a>,
     pub options: &'a Options,
+    pub remote: Option<&'a crate::remote::RemoteCache>,
+    pub uploads: Option<&'a crate::remote::RemoteWriter>,
 }
 
 enum State {
@@ -161,6 +163,25 @@ impl Run<'_> {
                     if !forced && stamp.as_ref().is_some_and(|s| s.key == key) {
                         reasons = vec!["staged output missing".to_string()];
                     }
+                    if let Some(remote) = self.remote.filter(|_| !forced) {
+                        let stamp_file = cache::stamp_path(&self.layout.build_root, &id.target, &id.name);
+                        match crate::remote::try_restore(remote, &inputs, &staged, &stamp_file) {
+                            crate::remote::Restore::Restored { digest, reason, .. } => {
+                                if env.base_sysroot.is_none() {
+                                    job::install_host_output(self.layout, &staged)?;
+                                }
+                                progress.cached(&id);
+                                let artifacts =
+                                    job::publish_artifacts(&staged, &self.layout.out_root.join(&id.target))?;
+                                reasons.push(reason);
+                                let outcome = Outcome::Cached { digest: digest.clone() };
+                                reports.insert(ix, self.report(&id, outcome, 0, key, reasons, artifacts));
+                                state.insert(ix, State::Done(digest));
+                                continue;
+                            }
+                            crate::remote::Restore::NotRestored { reason, .. } => reasons.push(reason),
+                        }
+                    }
                     if self.options.explain {
                         progress.explain(&id, &reasons);
                     }
@@ -211,6 +232,10 @@ impl Run<'_> {
                 let key = inputs.key();
                 match done.result {
                     Ok(out) => {
+                        if let Some(uploads) = self.uploads {
+                            let staged = self.layout.staged(&id.target, &id.name);
+                            uploads.submit_built(&id.name, &id.target, &key, &staged, &out.digest);
+                        }
                         progress.built(&id, out.duration_ms);
                         reports.insert(
                             done.ix,

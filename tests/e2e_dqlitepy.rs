@@ -49,7 +49,12 @@ fn auditwheel_tag(wheel: &Path) -> String {
     let (_, build, _) = dirs();
     let venv = build.join("auditwheel-venv");
     if !venv.join("bin/auditwheel").exists() {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().expect("venv");
+        let ok = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("venv");
         assert!(ok.success());
         let ok = Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "auditwheel"])
@@ -74,17 +79,30 @@ fn auditwheel_tag(wheel: &Path) -> String {
 
 #[test]
 fn dqlitepy_wheels_build_and_run_on_every_target() {
-    let targets = [("armv7hf", "armv7l", 40u16), ("aarch64", "aarch64", 183), ("x86_64", "x86_64", 62)];
+    let targets = [
+        ("armv7hf", "armv7l", 40u16),
+        ("aarch64", "aarch64", 183),
+        ("x86_64", "x86_64", 62),
+    ];
     let out = recipe(&["test", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for (target, machine, e_machine) in targets {
-        assert!(stderr.contains(&format!("test dqlitepy@{target}: 3 steps passed")), "{target}: {stderr}");
+        assert!(
+            stderr.contains(&format!("test dqlitepy@{target}: 3 steps passed")),
+            "{target}: {stderr}"
+        );
         let wheel = wheel_for(target);
-        let name = wheel.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = wheel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         assert!(name.starts_with("dqlitepy-0.1.0-py3-none-manylinux_2_"), "{name}");
         assert!(name.ends_with(&format!("_{machine}.whl")), "{name}");
-        let tag = name.trim_start_matches("dqlitepy-0.1.0-py3-none-").trim_end_matches(".whl");
+        let tag = name
+            .trim_start_matches("dqlitepy-0.1.0-py3-none-")
+            .trim_end_matches(".whl");
         assert_eq!(auditwheel_tag(&wheel), tag, "auditwheel agrees with the tag we chose");
 
         // The bundled shim really is a binary for the target.
@@ -108,5 +126,8 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
     let again = recipe(&["build", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
-    assert!(stderr.contains(" 0 built,") || stderr.starts_with("0 built,") || stderr.contains("\n0 built,"), "{stderr}");
+    assert!(
+        stderr.contains(" 0 built,") || stderr.starts_with("0 built,") || stderr.contains("\n0 built,"),
+        "{stderr}"
+    );
 }

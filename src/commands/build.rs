@@ -13,9 +13,9 @@ use crate::fetch::{FetchContext, FetchOptions};
 use crate::graph::{HOST, NodeId, plan};
 use crate::job::Layout;
 use crate::prepare::prepare_tree;
-use crate::provision::ProvisionContext;
 use crate::process::Log;
 use crate::progress::Progress;
+use crate::provision::ProvisionContext;
 use crate::recipe::Recipe;
 use crate::render::render;
 use crate::scheduler::{NodeReport, Options, Outcome, Run};
@@ -32,6 +32,9 @@ pub struct BuildArgs {
     pub explain: bool,
     pub build_dir: Option<PathBuf>,
     pub out_dir: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub remote_cache: Option<String>,
+    pub remote_read_only: bool,
 }
 
 pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
@@ -58,7 +61,11 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         explain,
         build_dir,
         out_dir,
+        report,
+        remote_cache,
+        remote_read_only,
     } = args;
+    let started = std::time::Instant::now();
     let project = super::load(settings)?;
     let names: Vec<String> = if all {
         project.recipes.keys().cloned().collect()
@@ -118,6 +125,17 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         force: force.into_iter().collect(),
         explain,
     };
+    let remote = match crate::remote::url_from(remote_cache.as_deref()) {
+        Some(url) => Some(std::sync::Arc::new(crate::remote::RemoteCache::new(
+            &url,
+            std::time::Duration::from_secs(10),
+        )?)),
+        None => None,
+    };
+    let uploads = remote
+        .clone()
+        .filter(|_| !remote_read_only)
+        .map(crate::remote::RemoteWriter::spawn);
     let progress = Progress::new();
     let reports = Run {
         plan: &plan,
@@ -126,11 +144,27 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         layout: &layout,
         prepare: &prepare,
         options: &options,
+        remote: remote.as_deref(),
+        uploads: uploads.as_ref(),
     }
     .execute(&progress)
     .map_err(|e| Error::io("build scheduler", e))?;
+    let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
     progress.finish();
     print_summary(&reports);
+    if let Some(dir) = &report {
+        let meta = crate::report::RunMeta {
+            wall_ms: Some(started.elapsed().as_millis() as u64),
+            command: None,
+            remote_cache: remote.as_ref().map(|r| r.display_url()),
+            warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
+        };
+        let paths = crate::report::write_reports_with(dir, &reports, None, &meta)?;
+        for w in &paths.warnings {
+            eprintln!("warning: {w}");
+        }
+        eprintln!("report: {}", paths.html.display());
+    }
     Ok(reports)
 }
 

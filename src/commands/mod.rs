@@ -58,6 +58,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     explain: b.explain,
                     build_dir: b.build_dir,
                     out_dir: b.out_dir,
+                    report: b.report,
+                    remote_cache: b.remote_cache,
+                    remote_read_only: b.remote_read_only,
                 },
             )?;
             let failed = reports

@@ -44,7 +44,8 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
     for t in &targets {
         let target = project.target(t)?;
         let mut to_build = names.clone();
-        if target.emulated() && project.recipes.contains_key(AIO_PRELOAD) && !to_build.iter().any(|n| n == AIO_PRELOAD) {
+        if target.emulated() && project.recipes.contains_key(AIO_PRELOAD) && !to_build.iter().any(|n| n == AIO_PRELOAD)
+        {
             to_build.push(AIO_PRELOAD.to_string());
         }
         let reports = build::run(
@@ -60,6 +61,9 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 explain: false,
                 build_dir: build_dir.clone(),
                 out_dir: out_dir.clone(),
+                report: None,
+                remote_cache: None,
+                remote_read_only: false,
             },
         )?;
         let failed = reports
@@ -82,7 +86,11 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
     for t in &targets {
         let target = project.target(t)?;
         let def = sysroot_def_for(target, &project.sysroots)?;
-        let qemu = if target.emulated() { Some(ensure_qemu(&provision)?) } else { None };
+        let qemu = if target.emulated() {
+            Some(ensure_qemu(&provision)?)
+        } else {
+            None
+        };
         for name in &names {
             let recipe = render(&project.recipes[name], target)?;
             let Some(test) = &recipe.test else {
