@@ -68,7 +68,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     let started = std::time::Instant::now();
     let project = super::load(settings)?;
     let names: Vec<String> = if all {
-        project.recipes.keys().cloned().collect()
+        all_target_packages(&project)
     } else {
         names
     };
@@ -231,4 +231,16 @@ pub fn print_summary(reports: &[NodeReport]) {
             eprintln!("artifact: {}", a.display());
         }
     }
+}
+
+/// Every recipe, except host tools: recipes that are only ever named in
+/// `host-depends` are built for the build machine when something needs them,
+/// never for a target.
+pub fn all_target_packages(project: &crate::project::Project) -> Vec<String> {
+    let host_only = |name: &str| {
+        let as_host = project.recipes.values().any(|r| r.host_depends.iter().any(|d| d.value == name));
+        let as_target = project.recipes.values().any(|r| r.depends.iter().any(|d| d.value == name));
+        as_host && !as_target
+    };
+    project.recipes.keys().filter(|n| !host_only(n)).cloned().collect()
 }

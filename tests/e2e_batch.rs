@@ -1,0 +1,150 @@
+//! The nightly batch end to end: every recipe × three targets in one graph,
+//! with one package deliberately broken, a report, and a remote cache on
+//! loopback shared by two build trees. The second tree, cold locally, must
+//! rebuild nothing and reproduce identical artifacts.
+//!
+//! Shares the download and toolchain cache with the other end-to-end test
+//! (under Cargo's target dir); package outputs are what the remote cache
+//! carries between the two build trees.
+
+mod remote_server;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use remote_server::Server;
+
+const TARGETS: &str = "armv7hf,aarch64,x86_64";
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy");
+        }
+    }
+}
+
+/// The repository's recipes plus a package whose build fails and one that
+/// depends on it.
+fn project(dir: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for d in ["recipes", "toolchains", "sysroots"] {
+        copy_dir(&repo.join(d), &dir.join(d));
+    }
+    let broken = dir.join("recipes/broken-demo");
+    std::fs::create_dir_all(&broken).expect("mkdir");
+    std::fs::write(
+        broken.join("recipe.kdl"),
+        "package broken-demo {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    step \"echo 'error: this package is broken on purpose' >&2; exit 3\"\n}\n",
+    )
+    .expect("write");
+    let dependent = dir.join("recipes/needs-broken");
+    std::fs::create_dir_all(&dependent).expect("mkdir");
+    std::fs::write(
+        dependent.join("recipe.kdl"),
+        "package needs-broken {\n    version \"1.0\"\n    license \"MIT\"\n}\ndepends broken-demo\nbuild script {\n    step \"true\"\n}\n",
+    )
+    .expect("write");
+}
+
+fn batch(project: &Path, tree: &str, remote: &str) -> (std::process::Output, PathBuf) {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
+    let report = project.join(tree).join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_recipe"))
+        .current_dir(project)
+        .env("RECIPE_CACHE", cache)
+        .env("NO_COLOR", "1")
+        .args(["build", "--all", "--target", TARGETS, "--keep-going", "--remote-cache", remote])
+        .arg("--build-dir")
+        .arg(project.join(tree).join("build"))
+        .arg("--out-dir")
+        .arg(project.join(tree).join("out"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run recipe");
+    (out, report)
+}
+
+fn statuses(report: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(report.join("report.json")).expect("report.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    json["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (
+                format!("{}@{}", p["name"].as_str().unwrap_or(""), p["target"].as_str().unwrap_or("")),
+                p["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn wheels(out: &Path) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for t in TARGETS.split(',') {
+        for e in std::fs::read_dir(out.join(t)).expect("out dir").flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "whl") {
+                let digest = recipe::cache::sha256_file(&p).expect("hash");
+                found.insert(format!("{t}/{}", e.file_name().to_string_lossy()), digest);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    project(tmp.path());
+    let server = Server::start();
+
+    // First machine: builds everything it can, uploads to the remote cache.
+    let (out, report) = batch(tmp.path(), "one", &server.url());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a failure makes the batch fail:\n{stderr}");
+    let first = statuses(&report);
+    for t in TARGETS.split(',') {
+        assert_eq!(first[&format!("broken-demo@{t}")], "failed", "{first:?}");
+        assert_eq!(first[&format!("needs-broken@{t}")], "skipped", "{first:?}");
+        for pkg in ["dqlitepy", "dqlite", "raft", "libuv", "sqlite", "lz4", "qemu-aio-preload"] {
+            assert_eq!(first[&format!("{pkg}@{t}")], "built", "{pkg}@{t}: {first:?}\n{stderr}");
+        }
+    }
+    // JUnit: parseable by a real XML parser, one suite per target.
+    let junit = std::fs::read_to_string(report.join("junit.xml")).expect("junit.xml");
+    let doc = roxmltree::Document::parse(&junit).expect("valid XML");
+    let suites: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
+    assert!(suites.len() >= 3, "{junit}");
+    let failures: usize = doc.descendants().filter(|n| n.has_tag_name("failure")).count();
+    assert_eq!(failures, 3, "one broken package per target");
+    assert!(junit.contains("broken on purpose"), "first error line in JUnit");
+    let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
+    assert!(html.contains("broken-demo") && html.contains("needs-broken"));
+
+    // Second machine: same recipes, empty build tree, same remote cache.
+    let (out, report) = batch(tmp.path(), "two", &server.url());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let second = statuses(&report);
+    let rebuilt: Vec<&String> = second
+        .iter()
+        .filter(|(id, s)| *s == "built" && !id.starts_with("broken-demo"))
+        .map(|(id, _)| id)
+        .collect();
+    assert!(rebuilt.is_empty(), "everything comes from the remote cache: {rebuilt:?}\n{stderr}");
+    let hits = second.values().filter(|s| *s == "cached").count();
+    assert_eq!(hits, first.values().filter(|s| *s == "built").count(), "{second:?}");
+    let one = wheels(&tmp.path().join("one/out"));
+    assert_eq!(one.len(), 3, "{one:?}");
+    assert_eq!(one, wheels(&tmp.path().join("two/out")), "identical artifacts");
+}
