@@ -60,7 +60,15 @@ fn batch(project: &Path, tree: &str, remote: &str) -> (std::process::Output, Pat
         .current_dir(project)
         .env("RECIPE_CACHE", cache)
         .env("NO_COLOR", "1")
-        .args(["build", "--all", "--target", TARGETS, "--keep-going", "--remote-cache", remote])
+        .args([
+            "build",
+            "--all",
+            "--target",
+            TARGETS,
+            "--keep-going",
+            "--remote-cache",
+            remote,
+        ])
         .arg("--build-dir")
         .arg(project.join(tree).join("build"))
         .arg("--out-dir")
@@ -81,7 +89,11 @@ fn statuses(report: &Path) -> BTreeMap<String, String> {
         .iter()
         .map(|p| {
             (
-                format!("{}@{}", p["name"].as_str().unwrap_or(""), p["target"].as_str().unwrap_or("")),
+                format!(
+                    "{}@{}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["target"].as_str().unwrap_or("")
+                ),
                 p["status"].as_str().unwrap_or("").to_string(),
             )
         })
@@ -116,7 +128,15 @@ fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
     for t in TARGETS.split(',') {
         assert_eq!(first[&format!("broken-demo@{t}")], "failed", "{first:?}");
         assert_eq!(first[&format!("needs-broken@{t}")], "skipped", "{first:?}");
-        for pkg in ["dqlitepy", "dqlite", "raft", "libuv", "sqlite", "lz4", "qemu-aio-preload"] {
+        for pkg in [
+            "dqlitepy",
+            "dqlite",
+            "raft",
+            "libuv",
+            "sqlite",
+            "lz4",
+            "qemu-aio-preload",
+        ] {
             assert_eq!(first[&format!("{pkg}@{t}")], "built", "{pkg}@{t}: {first:?}\n{stderr}");
         }
     }
@@ -141,7 +161,10 @@ fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
         .filter(|(id, s)| *s == "built" && !id.starts_with("broken-demo"))
         .map(|(id, _)| id)
         .collect();
-    assert!(rebuilt.is_empty(), "everything comes from the remote cache: {rebuilt:?}\n{stderr}");
+    assert!(
+        rebuilt.is_empty(),
+        "everything comes from the remote cache: {rebuilt:?}\n{stderr}"
+    );
     let hits = second.values().filter(|s| *s == "cached").count();
     assert_eq!(hits, first.values().filter(|s| *s == "built").count(), "{second:?}");
     let one = wheels(&tmp.path().join("one/out"));

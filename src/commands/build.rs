@@ -67,11 +67,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     } = args;
     let started = std::time::Instant::now();
     let project = super::load(settings)?;
-    let names: Vec<String> = if all {
-        all_target_packages(&project)
-    } else {
-        names
-    };
+    let names: Vec<String> = if all { all_target_packages(&project) } else { names };
     if names.is_empty() {
         return Err(Error::Usage("name at least one package to build, or pass --all".into()));
     }
@@ -238,8 +234,14 @@ pub fn print_summary(reports: &[NodeReport]) {
 /// never for a target.
 pub fn all_target_packages(project: &crate::project::Project) -> Vec<String> {
     let host_only = |name: &str| {
-        let as_host = project.recipes.values().any(|r| r.host_depends.iter().any(|d| d.value == name));
-        let as_target = project.recipes.values().any(|r| r.depends.iter().any(|d| d.value == name));
+        let as_host = project
+            .recipes
+            .values()
+            .any(|r| r.host_depends.iter().any(|d| d.value == name));
+        let as_target = project
+            .recipes
+            .values()
+            .any(|r| r.depends.iter().any(|d| d.value == name));
         as_host && !as_target
     };
     project.recipes.keys().filter(|n| !host_only(n)).cloned().collect()

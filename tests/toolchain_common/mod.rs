@@ -10,8 +10,12 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Shared with the end-to-end tests (and CI's `RECIPE_CACHE`), so toolchains
+/// download once per run.
 pub fn cache() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("recipe-toolchain-cache")
+    std::env::var_os("RECIPE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join("cache"))
 }
 
 /// `recipe --cache <cache> --recipes <repo>/recipes ARGS`, with a clean
