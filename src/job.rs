@@ -310,12 +310,31 @@ pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<P
         std::fs::create_dir_all(out_dir)?;
         for e in entries.flatten() {
             let dest = out_dir.join(e.file_name());
-            std::fs::copy(e.path(), &dest)?;
+            publish_one(&e.path(), &dest)?;
             out.push(dest);
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// Hard-links the artifact (no copy of a large wheel on every no-op build);
+/// an existing link to the same file is left alone.
+fn publish_one(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let src = std::fs::metadata(from)?;
+    if let Ok(dst) = std::fs::metadata(to) {
+        if dst.dev() == src.dev() && dst.ino() == src.ino() {
+            return Ok(());
+        }
+        std::fs::remove_file(to)?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        let tmp = to.with_extension("tmp");
+        std::fs::copy(from, &tmp)?;
+        std::fs::rename(&tmp, to)?;
+    }
+    Ok(())
 }
 
 /// `$VAR` and `${VAR}` from the environment being built; unknown ones expand

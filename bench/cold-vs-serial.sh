@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Cold build of the C stack of the reference graph (lz4, libuv, sqlite, dqlite
+# for armv7hf) by `recipe` against a plain serial shell script doing the same
+# steps with the same provisioned toolchain, the same host autotools and the
+# same cached sources (`make -j2` inside each package, one package at a time).
+# Toolchain provisioning and host tools are warm for both; only the four
+# packages are timed. Prints wall time, CPU seconds and utilisation.
+# Usage: bench/cold-vs-serial.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+bin=$PWD/target/release/recipe
+target=armv7hf
+jobs=$(nproc)
+work=$(mktemp -d /tmp/recipe-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Warm: toolchain, sources, host tools (built into the project's build dir).
+"$bin" build dqlite --target "$target" >/dev/null 2>&1
+host_prefix=$PWD/build/host/prefix
+src_of() { # the cached download for a recipe's file name
+    find "${RECIPE_CACHE:-$HOME/.cache/recipe}/downloads/sha256" -name "$1" | head -1
+}
+
+measure() { # label, command...
+    local label=$1
+    shift
+    # Wall time and the CPU seconds of every process the command ran.
+    python3 - "$label" "$jobs" "$work" "$@" <<'PY'
+import resource, subprocess, sys, time
+label, jobs, work, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+t0 = time.monotonic()
+with open(f"{work}/{label}.log", "w") as log:
+    rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+wall = time.monotonic() - t0
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = ru.ru_utime + ru.ru_stime
+if rc != 0:
+    print(open(f"{work}/{label}.log").read()[-3000:])
+    sys.exit(f"{label} failed")
+print(f"{label:<8} wall {wall:6.1f} s   cpu {cpu:6.1f} s   utilisation {100 * cpu / (wall * jobs):3.0f} % of {jobs} cores"
+      f"   (wall / (cpu/cores) = {wall / (cpu / jobs):.2f})")
+with open(f"{work}/walls", "a") as f:
+    f.write(f"{label} {wall}\n")
+PY
+}
+
+recipe_cold() {
+    "$bin" build dqlite --target "$target" --build-dir "$work/recipe-build" --out-dir "$work/recipe-out" -j "$jobs"
+}
+
+serial_script() {
+    set -e
+    eval "$("$bin" env --target "$target")"
+    local root=$work/serial sr=$work/serial/sysroot
+    mkdir -p "$root"
+    cp -a "$RECIPE_SYSROOT/." "$sr"
+    export RECIPE_SYSROOT=$sr PKG_CONFIG_SYSROOT_DIR=$sr
+    export PKG_CONFIG_LIBDIR=$sr/usr/lib/pkgconfig:$sr/usr/share/pkgconfig
+    export PATH=$host_prefix/bin:$PATH
+    local host=$CONFIGURE_HOST build=$CONFIGURE_BUILD
+    conf=(--host="$host" --build="$build" --prefix=/usr --libdir=/usr/lib --disable-static)
+    cd "$root" && tar xf "$(src_of lz4_1.10.0.orig.tar.gz)" && cd lz4-*/
+    make -j"$jobs" -C lib PREFIX=/usr BUILD_STATIC=no && make -C lib install PREFIX=/usr BUILD_STATIC=no DESTDIR="$sr"
+    cd "$root" && tar xf "$(src_of libuv1_1.50.0.orig.tar.gz)" && cd libuv-*/
+    sh autogen.sh && ./configure "${conf[@]}" && make -j"$jobs" && make install DESTDIR="$sr"
+    cd "$root" && mkdir sqlite && tar xf "$(src_of sqlite3_3.46.1.orig.tar.xz)" -C sqlite --strip-components=1 && cd sqlite
+    BUILD_CC=gcc TCLSH_CMD=tclsh ./configure "${conf[@]}" --disable-tcl --disable-readline --enable-threadsafe
+    make -j"$jobs" libsqlite3.la sqlite3.h sqlite3.pc && make lib_install DESTDIR="$sr"
+    install -D -m 0644 sqlite3.h src/sqlite3ext.h -t "$sr/usr/include"
+    install -D -m 0644 sqlite3.pc -t "$sr/usr/lib/pkgconfig"
+    cd "$root" && tar xf "$(src_of dqlite_1.18.7.orig.tar.gz)" && cd dqlite-*/
+    autoreconf -fi && ./configure "${conf[@]}" --enable-build-raft --disable-backtrace
+    make -j"$jobs" && make install DESTDIR="$sr"
+}
+export -f serial_script src_of
+export bin target work jobs host_prefix
+
+echo "cold build of lz4, libuv, sqlite and dqlite for $target on $jobs cores"
+measure recipe recipe_cold
+measure serial bash -c serial_script
+awk '{ w[$1] = $2 } END { printf "recipe / serial wall time: %.2f (goal ≤ 0.75)\n", w["recipe"] / w["serial"] }' "$work/walls"
