@@ -126,22 +126,20 @@ impl<'a> Decoder<'a> {
             if let Some(name) = entry.name()
                 && !allowed.contains(&name.value())
             {
-                {
-                    let help = match closest(name.value(), allowed.iter().copied()) {
-                        Some(c) => format!("did you mean `{c}`?"),
-                        None if allowed.is_empty() => {
-                            format!("`{}` takes no properties", node.name().value())
-                        }
-                        None => format!("known properties: {}", allowed.join(", ")),
-                    };
-                    self.errors.push(RecipeError::UnknownProperty {
-                        src: self.file.named(),
-                        span: entry.span(),
-                        name: name.value().to_string(),
-                        node: node.name().value().to_string(),
-                        help,
-                    });
-                }
+                let help = match closest(name.value(), allowed.iter().copied()) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None if allowed.is_empty() => {
+                        format!("`{}` takes no properties", node.name().value())
+                    }
+                    None => format!("known properties: {}", allowed.join(", ")),
+                };
+                self.errors.push(RecipeError::UnknownProperty {
+                    src: self.file.named(),
+                    span: entry.span(),
+                    name: name.value().to_string(),
+                    node: node.name().value().to_string(),
+                    help,
+                });
             }
         }
     }
@@ -166,15 +164,13 @@ impl<'a> Decoder<'a> {
         if let Some(children) = node.children()
             && let Some(first) = children.nodes().first()
         {
-            {
-                self.errors.push(RecipeError::UnknownNode {
-                    src: self.file.named(),
-                    span: first.name().span(),
-                    name: first.name().value().to_string(),
-                    context: format!("`{}`", node.name().value()),
-                    help: format!("`{}` has no child nodes", node.name().value()),
-                });
-            }
+            self.errors.push(RecipeError::UnknownNode {
+                src: self.file.named(),
+                span: first.name().span(),
+                name: first.name().value().to_string(),
+                context: format!("`{}`", node.name().value()),
+                help: format!("`{}` has no child nodes", node.name().value()),
+            });
         }
     }
 
@@ -358,9 +354,7 @@ impl<'a> Decoder<'a> {
             if let Some(key) = entry.name()
                 && let Some(value) = self.entry_string(&name, entry)
             {
-                {
-                    out.push((Spanned::new(key.value().to_string(), key.span()), value));
-                }
+                out.push((Spanned::new(key.value().to_string(), key.span()), value));
             }
         }
         out

@@ -76,14 +76,12 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
     if let Some((name, span)) = &package
         && meta.version.is_none()
     {
-        {
-            d.missing(
-                *span,
-                "`version`",
-                &format!("package `{}`", name.value),
-                "add `version \"1.2.3\"` inside the package node",
-            );
-        }
+        d.missing(
+            *span,
+            "`version`",
+            &format!("package `{}`", name.value),
+            "add `version \"1.2.3\"` inside the package node",
+        );
     }
     if package.is_some() && !seen.iter().any(|(n, _)| n == "build") {
         d.missing(
