@@ -52,6 +52,15 @@ impl Runtime {
         match &self.qemu {
             Some(qemu) => {
                 let mut words = vec![qemu.display().to_string(), "-L".into(), self.root.display().to_string()];
+                // qemu-user resolves a directory path with a trailing slash
+                // on the host, not in -L, so glibc marks the multiarch dirs
+                // missing after one failed lookup; an explicit library path
+                // that starts with a directory the host also has avoids it.
+                if !guest_env.contains_key("LD_LIBRARY_PATH") {
+                    let t = &self.target.triple;
+                    words.push("-E".into());
+                    words.push(format!("LD_LIBRARY_PATH=/usr/lib:/lib/{t}:/usr/lib/{t}"));
+                }
                 for (k, v) in guest_env {
                     words.push("-E".into());
                     words.push(format!("{k}={v}"));
@@ -112,7 +121,9 @@ pub struct TestInput<'a> {
     pub staged: &'a Path,
     pub wheels: &'a [PathBuf],
     pub work: &'a Path,
-    pub host_path: &'a str,
+    /// The target's build environment (compiler wrappers, flags): test steps
+    /// may compile programs against the result.
+    pub env: &'a BTreeMap<String, String>,
 }
 
 /// Runs every test step; the log keeps the full output.
@@ -141,9 +152,15 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
         );
     }
     let join = |w: Vec<String>| w.iter().map(|s| shell_quote(s)).collect::<Vec<_>>().join(" ");
-    let mut env = BTreeMap::new();
-    env.insert("PATH".to_string(), input.host_path.to_string());
-    env.insert("LANG".to_string(), "C.UTF-8".to_string());
+    let mut env = input.env.clone();
+    let root = input.runtime.root.display().to_string();
+    env.insert("RECIPE_SYSROOT".to_string(), root.clone());
+    env.insert("PKG_CONFIG_SYSROOT_DIR".to_string(), root.clone());
+    env.insert(
+        "PKG_CONFIG_LIBDIR".to_string(),
+        format!("{root}/usr/lib/pkgconfig:{root}/usr/share/pkgconfig"),
+    );
+    env.insert("RECIPE_DIR".to_string(), input.recipe.dir.display().to_string());
     env.insert("RUN".to_string(), join(input.runtime.prefix(&guest, true)));
     env.insert("RUN_PLAIN".to_string(), join(input.runtime.prefix(&guest, false)));
     env.insert("DESTDIR".to_string(), input.staged.display().to_string());

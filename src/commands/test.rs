@@ -82,10 +82,12 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
 
     let provision = ProvisionContext::new(settings.cache.clone(), offline)?;
     let layout = build::layout(settings, build_dir.as_deref(), out_dir.as_deref());
+    let home = layout.build_root.join(crate::graph::HOST).join("home");
     let mut failures = 0;
     for t in &targets {
         let target = project.target(t)?;
         let def = sysroot_def_for(target, &project.sysroots)?;
+        let target_env = crate::activate::activate(&project, t, &layout.host_prefix, &home, &provision, false)?;
         let qemu = if target.emulated() {
             Some(ensure_qemu(&provision)?)
         } else {
@@ -110,9 +112,11 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 ensure_toolchain(&provision, target, def)?.sysroot
             };
             let aio = layout.staged(t, AIO_PRELOAD).join("usr/lib/recipe/libaio-emul.so");
+            let dir = layout.package_dir(t, name);
+            let test_root = assemble_root(&project, &layout, name, t, &root, &dir.join("test-root"))?;
             let runtime = Runtime {
                 target: target.clone(),
-                root,
+                root: test_root,
                 qemu: match (&qemu, &target.qemu) {
                     (Some(q), Some(bin)) => Some(q.bin_dir.join(bin)),
                     _ => None,
@@ -123,7 +127,6 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
             let wheels: Vec<PathBuf> = std::fs::read_dir(staged.join("usr/share/wheels"))
                 .map(|d| d.flatten().map(|e| e.path()).collect())
                 .unwrap_or_default();
-            let dir = layout.package_dir(t, name);
             let log = Log::create(dir.join("test.log"))?;
             let started = Instant::now();
             let input = TestInput {
@@ -132,7 +135,7 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 staged: &staged,
                 wheels: &wheels,
                 work: &dir.join("test"),
-                host_path: "/usr/bin:/bin",
+                env: &target_env.vars,
             };
             match run_tests(&input, &log) {
                 Ok(n) => eprintln!(
@@ -153,4 +156,31 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
         return Err(Error::TestsFailed { count: failures });
     }
     Ok(())
+}
+
+/// The runtime root plus the staged outputs of the package and everything it
+/// depends on (hard links), so test programs find their libraries through
+/// the root alone, as on a board.
+fn assemble_root(
+    project: &crate::project::Project,
+    layout: &crate::job::Layout,
+    name: &str,
+    target: &str,
+    base: &std::path::Path,
+    dest: &std::path::Path,
+) -> Result<PathBuf, Error> {
+    let plan = crate::graph::plan(project, &[name.to_string()], &[target.to_string()])?;
+    let _ = std::fs::remove_dir_all(dest);
+    let io = |e| Error::io(format!("cannot assemble the test root {}", dest.display()), e);
+    crate::job::link_tree(base, dest).map_err(io)?;
+    for ix in &plan.order {
+        let id = plan.node(*ix);
+        if id.target == target {
+            let staged = layout.staged(&id.target, &id.name);
+            if staged.is_dir() {
+                crate::job::link_tree(&staged, dest).map_err(io)?;
+            }
+        }
+    }
+    Ok(dest.to_path_buf())
 }
