@@ -83,7 +83,7 @@ pub fn run(
 ) -> Result<(), Error> {
     let project = super::load(settings)?;
     let names: Vec<String> = if all {
-        project.recipe_names().map(str::to_string).collect()
+        super::build::all_target_packages(&project)
     } else {
         names.to_vec()
     };
@@ -142,6 +142,23 @@ pub fn run(
         ctx.requests(),
         started.elapsed().as_secs_f64()
     ));
+    if failures.is_empty() {
+        // Offline builds need the toolchains too: provision (or, offline,
+        // check) everything the plan's targets use.
+        let needs_go = recipes.iter().any(|r| r.build.kind == crate::recipe::BuildKind::Go);
+        let provision = crate::provision::ProvisionContext::with_fetch(settings.cache.clone(), Arc::new(ctx));
+        for t in &targets {
+            let target = project.target(t)?;
+            let def = crate::toolchain::sysroot_def_for(target, &project.sysroots)?;
+            crate::toolchain::ensure_toolchain(&provision, target, def)?;
+            if target.emulated() {
+                crate::qemu::ensure_qemu(&provision)?;
+            }
+        }
+        if needs_go {
+            crate::gotool::ensure_go(&provision)?;
+        }
+    }
     match failures.len() {
         0 => Ok(()),
         1 => Err(failures.remove(0).into()),
