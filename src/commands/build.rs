@@ -176,6 +176,18 @@ fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
     Ok(file)
 }
 
+/// An error when any package failed or was skipped.
+pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
+    let failed = reports
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Built { .. } | Outcome::Cached { .. }))
+        .count();
+    if failed > 0 {
+        return Err(Error::BuildFailed { count: failed });
+    }
+    Ok(())
+}
+
 pub fn print_summary(reports: &[NodeReport]) {
     let rows: Vec<[String; 4]> = reports
         .iter()

@@ -63,19 +63,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     remote_read_only: b.remote_read_only,
                 },
             )?;
-            let failed = reports
-                .iter()
-                .filter(|r| {
-                    !matches!(
-                        r.outcome,
-                        crate::scheduler::Outcome::Built { .. } | crate::scheduler::Outcome::Cached { .. }
-                    )
-                })
-                .count();
-            if failed > 0 {
-                return Err(crate::error::Error::BuildFailed { count: failed });
-            }
-            Ok(())
+            build::ensure_success(&reports)
         }
         Command::Fetch {
             names,

@@ -66,18 +66,7 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 remote_read_only: false,
             },
         )?;
-        let failed = reports
-            .iter()
-            .filter(|r| {
-                !matches!(
-                    r.outcome,
-                    crate::scheduler::Outcome::Built { .. } | crate::scheduler::Outcome::Cached { .. }
-                )
-            })
-            .count();
-        if failed > 0 {
-            return Err(Error::BuildFailed { count: failed });
-        }
+        build::ensure_success(&reports)?;
     }
 
     let provision = ProvisionContext::new(settings.cache.clone(), offline)?;
