@@ -55,6 +55,15 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     // Tests run against the output; changing them does not change it.
     if let Some(map) = json.as_object_mut() {
         map.remove("test");
+        // Keys must not depend on where the project is checked out (they are
+        // shared between machines): recipe-local paths become relative.
+        for field in ["sources", "patches"] {
+            if let Some(items) = map.get_mut(field).and_then(|v| v.as_array_mut()) {
+                for item in items {
+                    relativize(item, &recipe.dir);
+                }
+            }
+        }
     }
     Ok(KeyInputs {
         recipe: json,
@@ -71,6 +80,21 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     let what = what.into();
     move |e| BuildError::io(what, e)
+}
+
+/// Rewrites absolute paths inside the recipe directory (path sources,
+/// patches) as paths relative to it.
+fn relativize(value: &mut serde_json::Value, dir: &Path) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Ok(rel) = Path::new(s.as_str()).strip_prefix(dir) {
+                *s = rel.display().to_string();
+            }
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| relativize(v, dir)),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| relativize(v, dir)),
+        _ => {}
+    }
 }
 
 /// Hard-links (or copies, across file systems) `from` into `to`, merging.

@@ -139,6 +139,9 @@ impl Run<'_> {
                     let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key) && staged.is_dir() && !forced;
                     if up_to_date {
                         let digest = stamp.map(|s| s.output_digest).unwrap_or_default();
+                        if let Some(uploads) = self.uploads {
+                            uploads.submit_if_missing(&id.to_string(), &key, staged.clone(), &digest);
+                        }
                         progress.cached(&id);
                         let artifacts = job::publish_artifacts(&staged, &self.layout.out_root.join(&id.target))?;
                         reports.insert(

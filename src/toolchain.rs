@@ -319,7 +319,16 @@ fn build(
     std::fs::write(tmp.join("toolchain.cmake"), &cmake).map_err(ToolchainError::io("cannot write toolchain.cmake"))?;
     std::fs::write(tmp.join("meson-cross.ini"), &meson).map_err(ToolchainError::io("cannot write meson-cross.ini"))?;
     sanity_check(ctx, target, &tools, &sysroot.path, &check_env, tmp, fin)?;
-    stamp.compute_id(&[&sysroot.id, &all_wrappers, &cmake, &meson]);
+    // The identity enters package keys shared between machines: it names
+    // what the toolchain is, not where this machine's cache is.
+    let cache = ctx.cache.display().to_string();
+    let portable = |text: &str| text.replace(&cache, "<cache>");
+    stamp.compute_id(&[
+        &sysroot.id,
+        &portable(&all_wrappers),
+        &portable(&cmake),
+        &portable(&meson),
+    ]);
     stamp.info.insert("triple".into(), triple.clone());
     stamp.info.insert("sysroot".into(), sysroot.path.display().to_string());
     stamp.info.insert("sysroot-id".into(), sysroot.id.clone());

@@ -415,6 +415,15 @@ impl RemoteCache {
         }))
     }
 
+    /// Whether the remote has an entry for `key` (any failure counts as no).
+    pub fn has_entry(&self, key: &str) -> bool {
+        if !is_key(key) || self.disabled().is_some() {
+            return false;
+        }
+        let Ok(url) = self.url("ac", key) else { return false };
+        self.client.head(url).send().is_ok_and(|r| r.status().is_success())
+    }
+
     /// Stores `staged_dir` (whose tree digest is `output_digest`) under `key`:
     /// the archive into the CAS (skipped if already there), then the AC entry.
     pub fn store_output(&self, key: &str, staged_dir: &Path, output_digest: &str) -> Result<Stored, RemoteError> {

@@ -14,6 +14,8 @@ struct Upload {
     key: String,
     staged: PathBuf,
     output_digest: String,
+    /// A local cache hit: upload only if the remote lacks the entry.
+    only_if_missing: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,9 @@ impl RemoteWriter {
             .spawn(move || {
                 let mut summary = UploadSummary::default();
                 for up in rx {
+                    if up.only_if_missing && cache.has_entry(&up.key) {
+                        continue;
+                    }
                     match cache.store_output(&up.key, &up.staged, &up.output_digest) {
                         Ok(stored) => {
                             summary.stored += 1;
@@ -72,6 +77,22 @@ impl RemoteWriter {
                 key: key.into(),
                 staged,
                 output_digest: output_digest.into(),
+                only_if_missing: false,
+            });
+        }
+    }
+
+    /// Queues an upload of an output that was already up to date locally,
+    /// done only when the remote has no entry for `key` (so a machine with a
+    /// warm local tree still fills an empty shared cache).
+    pub fn submit_if_missing(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Upload {
+                label: label.into(),
+                key: key.into(),
+                staged,
+                output_digest: output_digest.into(),
+                only_if_missing: true,
             });
         }
     }
