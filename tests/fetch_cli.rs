@@ -222,7 +222,9 @@ fn source_prepares_a_patched_tree() {
     let tree = PathBuf::from(String::from_utf8(out).unwrap().trim());
     let patched = std::fs::read_to_string(tree.join("hello.c")).unwrap();
     assert!(patched.contains("return 0;"), "{patched}");
-    let log = tree.parent().unwrap().join("logs/prepare.log");
+    // The tree `recipe build` uses: build/<target>/<name>/src of the project.
+    assert!(tree.starts_with(f.dir.path().join("project/build/aarch64/alpha")), "{}", tree.display());
+    let log = tree.parent().unwrap().join("prepare.log");
     assert!(std::fs::read_to_string(log).unwrap().contains("patching file hello.c"));
     // Again: the tree is replaced, not patched twice.
     f.recipe()
@@ -246,15 +248,15 @@ fn failing_patch_names_the_patch_the_hunk_and_the_log() {
                 .and(predicate::str::contains("hunk #1 of hello.c FAILED"))
                 .and(predicate::str::contains("prepare.log")),
         );
-    let build = f.cache().join("build/x86_64/gamma");
+    let build = f.dir.path().join("project/build/x86_64/gamma");
     assert!(!build.join("src").exists(), "no half-prepared tree");
     let leftovers: Vec<_> = std::fs::read_dir(&build)
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
-        .filter(|n| n != "logs")
+        .filter(|n| n != "prepare.log")
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    let log = std::fs::read_to_string(build.join("logs/prepare.log")).unwrap();
+    let log = std::fs::read_to_string(build.join("prepare.log")).unwrap();
     assert!(log.contains("FAILED"), "{log}");
 }

@@ -142,9 +142,9 @@ pub fn run(
         ctx.requests(),
         started.elapsed().as_secs_f64()
     ));
-    if failures.is_empty() {
-        // Offline builds need the toolchains too: provision (or, offline,
-        // check) everything the plan's targets use.
+    if failures.is_empty() && all {
+        // `fetch --all` prepares offline batches, which need the toolchains
+        // too: provision (or, offline, check) everything the targets use.
         let needs_go = recipes.iter().any(|r| r.build.kind == crate::recipe::BuildKind::Go);
         let provision = crate::provision::ProvisionContext::with_fetch(settings.cache.clone(), Arc::new(ctx));
         for t in &targets {
