@@ -223,7 +223,11 @@ fn source_prepares_a_patched_tree() {
     let patched = std::fs::read_to_string(tree.join("hello.c")).unwrap();
     assert!(patched.contains("return 0;"), "{patched}");
     // The tree `recipe build` uses: build/<target>/<name>/src of the project.
-    assert!(tree.starts_with(f.dir.path().join("project/build/aarch64/alpha")), "{}", tree.display());
+    assert!(
+        tree.starts_with(f.dir.path().join("project/build/aarch64/alpha")),
+        "{}",
+        tree.display()
+    );
     let log = tree.parent().unwrap().join("prepare.log");
     assert!(std::fs::read_to_string(log).unwrap().contains("patching file hello.c"));
     // Again: the tree is replaced, not patched twice.

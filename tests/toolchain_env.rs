@@ -65,9 +65,24 @@ fn shell_runs_a_script_with_the_target_environment() {
 
 #[test]
 fn shell_for_a_package_wants_its_build_dir() {
-    let out = recipe(&["shell", "lz4", "--target", "aarch64"])
-        .output()
-        .expect("spawn");
+    // A project of its own, so the repository's build/ does not matter.
+    let project = tempfile::tempdir().expect("tempdir");
+    for dir in ["toolchains", "sysroots"] {
+        let to = project.path().join(dir);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for e in std::fs::read_dir(repo().join(dir)).expect("read").flatten() {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+    let lz4 = project.path().join("recipes/lz4");
+    std::fs::create_dir_all(&lz4).expect("mkdir");
+    std::fs::copy(repo().join("recipes/lz4/recipe.kdl"), lz4.join("recipe.kdl")).expect("copy");
+    let out = recipe_in(
+        &project.path().join("recipes"),
+        &["shell", "lz4", "--target", "aarch64"],
+    )
+    .output()
+    .expect("spawn");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

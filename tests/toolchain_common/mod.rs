@@ -21,6 +21,11 @@ pub fn cache() -> PathBuf {
 /// `recipe --cache <cache> --recipes <repo>/recipes ARGS`, with a clean
 /// environment apart from what the tool needs to find the mirror and HOME.
 pub fn recipe(args: &[&str]) -> Command {
+    recipe_in(&repo().join("recipes"), args)
+}
+
+/// The same with another recipes directory.
+pub fn recipe_in(recipes: &std::path::Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
     c.env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -28,7 +33,7 @@ pub fn recipe(args: &[&str]) -> Command {
         .arg("--cache")
         .arg(cache())
         .arg("--recipes")
-        .arg(repo().join("recipes"))
+        .arg(recipes)
         .args(args);
     for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
         if let Ok(v) = std::env::var(k) {
