@@ -46,7 +46,8 @@ PY
 }
 
 recipe_cold() {
-    "$bin" build dqlite --target "$target" --build-dir "$work/recipe-build" --out-dir "$work/recipe-out" -j "$jobs"
+    # The project's build tree (warm host tools), the four packages forced.
+    "$bin" build dqlite --target "$target" -j "$jobs" --force lz4 --force libuv --force sqlite --force dqlite
 }
 
 serial_script() {
@@ -60,23 +61,24 @@ serial_script() {
     export PATH=$host_prefix/bin:$PATH
     local host=$CONFIGURE_HOST build=$CONFIGURE_BUILD
     conf=(--host="$host" --build="$build" --prefix=/usr --libdir=/usr/lib --disable-static)
-    cd "$root" && tar xf "$(src_of lz4_1.10.0.orig.tar.gz)" && cd lz4-*/
+    unpack() { mkdir -p "$root/$1" && tar xf "$(src_of "$2")" -C "$root/$1" --strip-components=1 && cd "$root/$1"; }
+    unpack lz4 lz4_1.10.0.orig.tar.gz
     make -j"$jobs" -C lib PREFIX=/usr BUILD_STATIC=no && make -C lib install PREFIX=/usr BUILD_STATIC=no DESTDIR="$sr"
-    cd "$root" && tar xf "$(src_of libuv1_1.50.0.orig.tar.gz)" && cd libuv-*/
+    unpack libuv libuv1_1.50.0.orig.tar.gz
     sh autogen.sh && ./configure "${conf[@]}" && make -j"$jobs" && make install DESTDIR="$sr"
-    cd "$root" && mkdir sqlite && tar xf "$(src_of sqlite3_3.46.1.orig.tar.xz)" -C sqlite --strip-components=1 && cd sqlite
+    unpack sqlite sqlite3_3.46.1.orig.tar.xz
     BUILD_CC=gcc TCLSH_CMD=tclsh ./configure "${conf[@]}" --disable-tcl --disable-readline --enable-threadsafe
     make -j"$jobs" libsqlite3.la sqlite3.h sqlite3.pc && make lib_install DESTDIR="$sr"
     install -D -m 0644 sqlite3.h src/sqlite3ext.h -t "$sr/usr/include"
     install -D -m 0644 sqlite3.pc -t "$sr/usr/lib/pkgconfig"
-    cd "$root" && tar xf "$(src_of dqlite_1.18.7.orig.tar.gz)" && cd dqlite-*/
+    unpack dqlite dqlite_1.18.7.orig.tar.gz
     autoreconf -fi && ./configure "${conf[@]}" --enable-build-raft --disable-backtrace
     make -j"$jobs" && make install DESTDIR="$sr"
 }
-export -f serial_script src_of
+export -f serial_script src_of recipe_cold
 export bin target work jobs host_prefix
 
 echo "cold build of lz4, libuv, sqlite and dqlite for $target on $jobs cores"
-measure recipe recipe_cold
+measure recipe bash -c recipe_cold
 measure serial bash -c serial_script
 awk '{ w[$1] = $2 } END { printf "recipe / serial wall time: %.2f (goal ≤ 0.75)\n", w["recipe"] / w["serial"] }' "$work/walls"
