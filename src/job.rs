@@ -169,26 +169,131 @@ pub struct JobOutput {
     pub artifacts: Vec<PathBuf>,
 }
 
-pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
-    let started = Instant::now();
-    let recipe = job.recipe;
-    let target = job.env.target.name.as_str();
-    let root = job.layout.package_dir(target, &recipe.name);
-    let host_build = job.env.base_sysroot.is_none();
-    let dirs = BuildDirs {
+fn dirs_for(layout: &Layout, target: &str, name: &str) -> BuildDirs {
+    let root = layout.package_dir(target, name);
+    BuildDirs {
         src: root.join("src"),
         dest: root.join("dest.new"),
         sysroot: root.join("sysroot"),
-        root: root.clone(),
+        root,
+    }
+}
+
+/// The environment of every step of this package: the target's, plus its
+/// own directories, pkg-config rebased onto its sysroot, path maps and the
+/// recipe's `env`.
+fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &BuildDirs) -> BTreeMap<String, String> {
+    let host_build = env.base_sysroot.is_none();
+    let mut vars = env.vars.clone();
+    let sysroot = dirs.sysroot.display().to_string();
+    vars.insert("DESTDIR".into(), dirs.dest.display().to_string());
+    let prefix = if host_build {
+        layout.host_prefix.display().to_string()
+    } else {
+        "/usr".into()
     };
+    vars.insert("PREFIX".into(), prefix);
+    vars.insert("SYSROOT".into(), sysroot.clone());
+    vars.insert("RECIPE_SYSROOT".into(), sysroot.clone());
+    if !host_build {
+        let triple = &env.target.triple;
+        vars.insert("PKG_CONFIG_SYSROOT_DIR".into(), sysroot.clone());
+        vars.insert(
+            "PKG_CONFIG_LIBDIR".into(),
+            format!("{sysroot}/usr/lib/pkgconfig:{sysroot}/usr/lib/{triple}/pkgconfig:{sysroot}/usr/share/pkgconfig"),
+        );
+        vars.insert("PKG_CONFIG_PATH".into(), String::new());
+        // Debug info and __FILE__ must not name this machine's directories.
+        let maps = format!(
+            "-ffile-prefix-map={}=. -ffile-prefix-map={sysroot}=",
+            dirs.root.display()
+        );
+        for var in ["CFLAGS", "CXXFLAGS", "CGO_CFLAGS"] {
+            let old = vars.get(var).cloned().unwrap_or_else(|| "-O2".into());
+            vars.insert(var.into(), format!("{old} {maps}"));
+        }
+    }
+    if recipe.build.flag("rpath-origin", false)
+        && matches!(
+            recipe.build.kind,
+            crate::recipe::BuildKind::Autotools | crate::recipe::BuildKind::Make
+        )
+    {
+        // LDFLAGS pass through make (`$$` → `$`) and then sh (`\$` → `$`).
+        let ldflags = vars.get("LDFLAGS").cloned().unwrap_or_default();
+        vars.insert(
+            "LDFLAGS".into(),
+            format!("{ldflags} -Wl,-rpath,\\$$ORIGIN").trim().to_string(),
+        );
+    }
+    for (k, v) in &recipe.build.env {
+        let expanded = expand(v, &vars);
+        vars.insert(k.clone(), expanded);
+    }
+    vars
+}
+
+/// What the early phase of a package needs: no dependency outputs.
+pub struct PrepareInput<'a> {
+    pub recipe: &'a Recipe,
+    pub env: &'a TargetEnv,
+    pub layout: &'a Layout,
+    pub jobserver: &'a jobserver::Client,
+    pub prepare: &'a (dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync),
+}
+
+/// Phase one: a fresh source tree (fetched, extracted, patched) and the
+/// steps that need only it and the host tools (`pre-build`, `autoreconf`).
+/// The scheduler may run this before the package's target dependencies are
+/// built.
+pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
+    let recipe = job.recipe;
+    let target = job.env.target.name.as_str();
+    let dirs = dirs_for(job.layout, target, &recipe.name);
     for d in [&dirs.src, &dirs.dest, &dirs.sysroot] {
         remove_dir_if_exists(d).map_err(io(format!("cannot clean {}", d.display())))?;
     }
-    std::fs::create_dir_all(&root).map_err(io(format!("cannot create {}", root.display())))?;
+    std::fs::create_dir_all(&dirs.root).map_err(io(format!("cannot create {}", dirs.root.display())))?;
     let log = Log::create(job.layout.log_path(target, &recipe.name))?;
     log.note(&format!("# {} {} for {}", recipe.name, recipe.version, target))?;
-
     (job.prepare)(recipe, &dirs.src, &log)?;
+    let out_dir = job.layout.out_root.join(target);
+    let build_triple = crate::activate::build_triple();
+    let ctx = BuildCtx {
+        recipe,
+        target: &job.env.target,
+        host_build: job.env.base_sysroot.is_none(),
+        host_prefix: &job.layout.host_prefix,
+        build_triple: &build_triple,
+        dirs: &dirs,
+        env: package_env(recipe, job.env, job.layout, &dirs),
+        log: &log,
+        jobserver: job.jobserver,
+        deps: &[],
+        out_dir: &out_dir,
+    };
+    builders::prepare(&ctx)
+}
+
+/// Phase two (after phase one, unless `prepared` says it already ran):
+/// the package sysroot, the build, staging, verification and the stamp.
+pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
+    let started = Instant::now();
+    let recipe = job.recipe;
+    let target = job.env.target.name.as_str();
+    if !prepared {
+        prepare(&PrepareInput {
+            recipe,
+            env: job.env,
+            layout: job.layout,
+            jobserver: job.jobserver,
+            prepare: job.prepare,
+        })?;
+    }
+    let dirs = dirs_for(job.layout, target, &recipe.name);
+    let root = dirs.root.clone();
+    let host_build = job.env.base_sysroot.is_none();
+    let log = Log::append(job.layout.log_path(target, &recipe.name))?;
 
     // The package sees the base sysroot plus exactly its dependencies.
     if let Some(base) = &job.env.base_sysroot {
@@ -199,54 +304,8 @@ pub fn run(job: JobInput) -> Result<JobOutput, BuildError> {
     } else {
         std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
     }
-
-    let mut env = job.env.vars.clone();
-    let sysroot = dirs.sysroot.display().to_string();
-    env.insert("DESTDIR".into(), dirs.dest.display().to_string());
-    env.insert(
-        "PREFIX".into(),
-        if host_build {
-            job.layout.host_prefix.display().to_string()
-        } else {
-            "/usr".into()
-        },
-    );
-    env.insert("SYSROOT".into(), sysroot.clone());
-    env.insert("RECIPE_SYSROOT".into(), sysroot.clone());
-    if !host_build {
-        let triple = &job.env.target.triple;
-        env.insert("PKG_CONFIG_SYSROOT_DIR".into(), sysroot.clone());
-        env.insert(
-            "PKG_CONFIG_LIBDIR".into(),
-            format!("{sysroot}/usr/lib/pkgconfig:{sysroot}/usr/lib/{triple}/pkgconfig:{sysroot}/usr/share/pkgconfig"),
-        );
-        env.insert("PKG_CONFIG_PATH".into(), String::new());
-    }
-    if !host_build {
-        // Debug info and __FILE__ must not name this machine's directories.
-        let maps = format!("-ffile-prefix-map={}=. -ffile-prefix-map={sysroot}=", root.display());
-        for var in ["CFLAGS", "CXXFLAGS", "CGO_CFLAGS"] {
-            let old = env.get(var).cloned().unwrap_or_else(|| "-O2".into());
-            env.insert(var.into(), format!("{old} {maps}"));
-        }
-    }
-    if recipe.build.flag("rpath-origin", false)
-        && matches!(
-            recipe.build.kind,
-            crate::recipe::BuildKind::Autotools | crate::recipe::BuildKind::Make
-        )
-    {
-        // LDFLAGS pass through make (`$$` → `$`) and then sh (`\$` → `$`).
-        let ldflags = env.get("LDFLAGS").cloned().unwrap_or_default();
-        env.insert(
-            "LDFLAGS".into(),
-            format!("{ldflags} -Wl,-rpath,\\$$ORIGIN").trim().to_string(),
-        );
-    }
-    for (k, v) in &recipe.build.env {
-        let expanded = expand(v, &env);
-        env.insert(k.clone(), expanded);
-    }
+    let env = package_env(recipe, job.env, job.layout, &dirs);
+    let _ = &root;
 
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::activate::build_triple();

@@ -99,6 +99,19 @@ impl Log {
         Ok(Log { path })
     }
 
+    /// The log of a package whose earlier phase already wrote to it.
+    pub fn append(path: PathBuf) -> Result<Log, ProcessError> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| ProcessError::Log {
+                log: path.display().to_string(),
+                source,
+            })?;
+        Ok(Log { path })
+    }
+
     fn open(&self) -> Result<File, ProcessError> {
         OpenOptions::new()
             .append(true)

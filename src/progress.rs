@@ -105,6 +105,14 @@ impl Progress {
 
     pub fn tick(&self) {}
 
+    /// The early phase of a package whose dependencies are still building.
+    pub fn preparing(&self, id: &NodeId) {
+        self.line(&format!(
+            "{} preparing {id} (sources, autoreconf) while its dependencies build",
+            self.counter()
+        ));
+    }
+
     pub fn cached(&self, id: &NodeId) {
         self.finish_one(id);
         self.line(&format!("{} cached   {id}", self.counter()));

@@ -67,9 +67,15 @@ enum State {
     Failed,
 }
 
+enum Phase {
+    /// Only the early phase (sources, `pre-build`, `autoreconf`).
+    Prepare(Result<(), BuildError>),
+    Full(Result<job::JobOutput, BuildError>),
+}
+
 struct Finished {
     ix: NodeIndex,
-    result: Result<job::JobOutput, BuildError>,
+    phase: Phase,
 }
 
 /// All transitive dependencies of `ix` in plan order.
@@ -94,6 +100,11 @@ impl Run<'_> {
         let mut pending: BTreeMap<NodeIndex, (crate::cache::KeyInputs, Vec<String>)> = BTreeMap::new();
         let mut running = 0usize;
         let mut stop = false;
+        // Packages that rebuild whatever their dependencies produce may
+        // prepare their sources (and autoreconf) while those still build.
+        let mut eager: BTreeSet<NodeIndex> = self.will_rebuild_anyway()?;
+        let mut preparing: BTreeSet<NodeIndex> = BTreeSet::new();
+        let mut prepared: BTreeSet<NodeIndex> = BTreeSet::new();
         let (tx, rx) = mpsc::channel::<Finished>();
         progress.start(plan.len());
 
@@ -104,7 +115,10 @@ impl Run<'_> {
                     if stop || running >= jobs {
                         break;
                     }
-                    if !matches!(state.get(&ix), Some(State::Waiting)) || pending.contains_key(&ix) {
+                    if !matches!(state.get(&ix), Some(State::Waiting))
+                        || pending.contains_key(&ix)
+                        || preparing.contains(&ix)
+                    {
                         continue;
                     }
                     let deps = plan.deps(ix);
@@ -204,22 +218,75 @@ impl Run<'_> {
                     let jobserver = &jobserver;
                     let layout = self.layout;
                     let prepare = self.prepare;
+                    let already_prepared = prepared.remove(&ix);
+                    eager.remove(&ix);
                     scope.spawn(move || {
                         // The package's own job slot: held for the whole build.
                         let token = jobserver.acquire();
                         let result = match token {
-                            Ok(_token) => job::run(JobInput {
+                            Ok(_token) => job::run(
+                                JobInput {
+                                    recipe,
+                                    env,
+                                    layout,
+                                    inputs,
+                                    deps: dep_dirs,
+                                    jobserver,
+                                    prepare,
+                                },
+                                already_prepared,
+                            ),
+                            Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
+                        };
+                        let _ = tx.send(Finished {
+                            ix,
+                            phase: Phase::Full(result),
+                        });
+                    });
+                }
+                // Free slots left: start the early phase of packages still
+                // waiting for target dependencies (their host tools are done).
+                for ix in plan.order.iter().copied() {
+                    if stop || running >= jobs {
+                        break;
+                    }
+                    if !eager.contains(&ix) || !matches!(state.get(&ix), Some(State::Waiting)) {
+                        continue;
+                    }
+                    let id = plan.node(ix).clone();
+                    let deps = plan.deps(ix);
+                    let host_ready = deps
+                        .iter()
+                        .filter(|d| plan.node(**d).target != id.target)
+                        .all(|d| matches!(state.get(d), Some(State::Done(_))));
+                    if !host_ready {
+                        continue;
+                    }
+                    eager.remove(&ix);
+                    preparing.insert(ix);
+                    running += 1;
+                    progress.preparing(&id);
+                    let recipe = &self.recipes[&id];
+                    let env = &self.envs[&id.target];
+                    let tx = tx.clone();
+                    let jobserver = &jobserver;
+                    let layout = self.layout;
+                    let prepare = self.prepare;
+                    scope.spawn(move || {
+                        let result = match jobserver.acquire() {
+                            Ok(_token) => job::prepare(&job::PrepareInput {
                                 recipe,
                                 env,
                                 layout,
-                                inputs,
-                                deps: dep_dirs,
                                 jobserver,
                                 prepare,
                             }),
                             Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
                         };
-                        let _ = tx.send(Finished { ix, result });
+                        let _ = tx.send(Finished {
+                            ix,
+                            phase: Phase::Prepare(result),
+                        });
                     });
                 }
                 if running == 0 {
@@ -231,9 +298,21 @@ impl Run<'_> {
                 };
                 running -= 1;
                 let id = plan.node(done.ix).clone();
+                let result = match done.phase {
+                    Phase::Prepare(Ok(())) => {
+                        preparing.remove(&done.ix);
+                        prepared.insert(done.ix);
+                        continue;
+                    }
+                    Phase::Prepare(Err(err)) => {
+                        preparing.remove(&done.ix);
+                        Err(err)
+                    }
+                    Phase::Full(result) => result,
+                };
                 let (inputs, reasons) = pending.remove(&done.ix).unwrap_or_else(|| (empty_inputs(), vec![]));
                 let key = inputs.key();
-                match done.result {
+                match result {
                     Ok(out) => {
                         if let Some(uploads) = self.uploads {
                             let staged = self.layout.staged(&id.target, &id.name);
@@ -292,6 +371,41 @@ impl Run<'_> {
             }
         }
         Ok(plan.order.iter().filter_map(|ix| reports.remove(ix)).collect())
+    }
+
+    /// Packages whose own inputs (recipe, files, toolchain) differ from their
+    /// stamp, or that have none or are forced: they rebuild whatever their
+    /// dependencies produce.
+    fn will_rebuild_anyway(&self) -> Result<BTreeSet<NodeIndex>, std::io::Error> {
+        let mut out = BTreeSet::new();
+        for ix in self.plan.order.iter().copied() {
+            let id = self.plan.node(ix);
+            if self
+                .plan
+                .deps(ix)
+                .iter()
+                .all(|d| self.plan.node(*d).target != id.target)
+            {
+                continue; // no target dependencies: it starts as soon as a slot is free anyway
+            }
+            let recipe = &self.recipes[id];
+            let env = &self.envs[&id.target];
+            let own = job::key_inputs(recipe, env, BTreeMap::new())?;
+            let stamp = cache::read_stamp(&cache::stamp_path(&self.layout.build_root, &id.target, &id.name));
+            let differs = match &stamp {
+                None => true,
+                Some(s) => {
+                    s.inputs.recipe != own.recipe
+                        || s.inputs.files != own.files
+                        || s.inputs.toolchain != own.toolchain
+                        || s.inputs.builder != own.builder
+                }
+            };
+            if differs || self.options.force.contains(&id.name) {
+                out.insert(ix);
+            }
+        }
+        Ok(out)
     }
 
     fn report(

@@ -5,9 +5,7 @@ use super::{BuildCtx, BuildError};
 pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     let work = ctx.work_dir();
     let opts = &ctx.recipe.build;
-    if opts.flag("autoreconf", false) {
-        ctx.run("autoreconf", vec!["-fi".into()], &work)?;
-    }
+    // `autoreconf` ran in `prepare`, possibly before the dependencies.
     if !work.join("configure").is_file() {
         return Err(BuildError::invalid(
             format!("{} has no configure script", work.display()),

@@ -142,13 +142,24 @@ impl BuildCtx<'_> {
     }
 }
 
-/// Runs the recipe's build kind, then its `post-install` steps.
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
-    std::fs::create_dir_all(&ctx.dirs.dest).map_err(|e| BuildError::io("cannot create the staging directory", e))?;
+/// Steps that need only the source tree and the host tools: `pre-build`
+/// and, for autotools, `autoreconf`. May run before dependencies are built.
+pub fn prepare(ctx: &BuildCtx) -> Result<(), BuildError> {
     let work = ctx.work_dir();
     for step in ctx.recipe.build.list("pre-build") {
         ctx.shell(step, &work)?;
     }
+    if ctx.recipe.build.kind == BuildKind::Autotools && ctx.recipe.build.flag("autoreconf", false) {
+        ctx.run("autoreconf", vec!["-fi".into()], &work)?;
+    }
+    Ok(())
+}
+
+/// Runs the recipe's build kind, then its `post-install` steps (after
+/// `prepare`).
+pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+    std::fs::create_dir_all(&ctx.dirs.dest).map_err(|e| BuildError::io("cannot create the staging directory", e))?;
+    let work = ctx.work_dir();
     match ctx.recipe.build.kind {
         BuildKind::Autotools => autotools::build(ctx)?,
         BuildKind::Cmake => cmake::build(ctx)?,
