@@ -289,3 +289,53 @@ fn force_rebuilds_one_package() {
     let out = p.build(&["one", "--force", "one", "--explain"]);
     assert!(stderr(&out).contains("forced (--force)"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_package_prepares_its_sources_while_its_dependencies_build() {
+    let p = Project::new();
+    let slow = [
+        log_step(&p, "dep", "start"),
+        "sleep 1".into(),
+        log_step(&p, "dep", "end"),
+    ];
+    p.recipe("dep", &[], &slow.iter().map(String::as_str).collect::<Vec<_>>());
+    let dir = p.path().join("recipes/top");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("recipe.kdl"),
+        format!(
+            "package top {{ version \"1\"; license \"MIT\"; }}\ndepends dep\nbuild script {{\n    pre-build {}\n    step {}\n}}\n",
+            kdl_string(&log_step(&p, "top", "prepared")),
+            kdl_string(&log_step(&p, "top", "built")),
+        ),
+    )
+    .expect("write");
+    let out = p.build(&["top", "-j", "2"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("preparing top@host"), "{err}");
+    let lines = p.event_lines();
+    let pos = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s} missing in {lines:?}"))
+    };
+    assert!(
+        pos("top-prepared") < pos("dep-end"),
+        "the early phase overlaps: {lines:?}"
+    );
+    assert!(pos("top-built") > pos("dep-end"), "the build waits: {lines:?}");
+    // With one job there is no free slot: nothing overlaps.
+    std::fs::remove_file(p.events()).expect("reset");
+    let out = p.build(&["top", "-j", "1", "--force", "dep", "--force", "top"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = p.event_lines();
+    let pos = |s: &str| {
+        lines
+            .iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s} missing in {lines:?}"))
+    };
+    assert!(pos("top-prepared") > pos("dep-end"), "{lines:?}");
+}
