@@ -227,6 +227,24 @@ fn platform_tag(machine: &str, libs: &[Lib]) -> String {
     }
 }
 
+/// The library without debug information (as distributions ship them),
+/// stripped with the target's own `strip` on a copy; the staged original
+/// keeps its symbols for debugging.
+fn stripped(ctx: &BuildCtx, lib: &Lib) -> Result<Vec<u8>, BuildError> {
+    let copy = ctx.dirs.root.join("wheel-strip").join(&lib.soname);
+    if let Some(parent) = copy.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| BuildError::io("cannot create the strip dir", e))?;
+    }
+    std::fs::copy(&lib.path, &copy).map_err(|e| BuildError::io(format!("cannot copy {}", lib.path.display()), e))?;
+    let strip = ctx.env.get("STRIP").cloned().unwrap_or_else(|| "strip".into());
+    ctx.run(
+        &strip,
+        vec!["--strip-debug".into(), copy.display().to_string()],
+        &ctx.dirs.root,
+    )?;
+    std::fs::read(&copy).map_err(|e| BuildError::io(format!("cannot read {}", copy.display()), e))
+}
+
 pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     let src = &ctx.dirs.src;
     let (name, version, metadata) = read_pkg_info(src)?;
@@ -268,8 +286,7 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         .collect();
     check_loadable(&libs, &top)?;
     for lib in &libs {
-        let data =
-            std::fs::read(&lib.path).map_err(|e| BuildError::io(format!("cannot read {}", lib.path.display()), e))?;
+        let data = stripped(ctx, lib)?;
         entries.push(WheelEntry {
             path: format!("{}/{}", lib_dir.trim_end_matches('/'), lib.soname),
             data,
