@@ -238,6 +238,9 @@ pub fn print_summary(reports: &[NodeReport]) {
         for a in &r.artifacts {
             eprintln!("artifact: {}", a.display());
         }
+        if !r.artifacts.is_empty() {
+            eprintln!("  test it on the target: recipe test {} --target {}", r.name, r.target);
+        }
     }
 }
 
