@@ -291,7 +291,6 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         })?;
     }
     let dirs = dirs_for(job.layout, target, &recipe.name);
-    let root = dirs.root.clone();
     let host_build = job.env.base_sysroot.is_none();
     let log = Log::append(job.layout.log_path(target, &recipe.name))?;
 
@@ -305,7 +304,6 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
     }
     let env = package_env(recipe, job.env, job.layout, &dirs);
-    let _ = &root;
 
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::activate::build_triple();

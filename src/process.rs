@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use miette::Diagnostic;
 use thiserror::Error;
 
+pub use crate::env::shell_quote;
+
 #[derive(Debug, Error, Diagnostic)]
 pub enum ProcessError {
     #[error("`{command}` failed ({status})")]
@@ -63,18 +65,6 @@ impl Step<'_> {
             .chain(self.args.iter().map(|a| shell_quote(a)))
             .collect::<Vec<_>>()
             .join(" ")
-    }
-}
-
-/// Quotes for POSIX sh when needed.
-pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -205,13 +195,6 @@ fn hint_for(tail: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("abc-1.2"), "abc-1.2");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-    }
 
     #[test]
     fn failing_step_reports_tail_and_hint() {

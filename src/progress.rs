@@ -103,8 +103,6 @@ impl Progress {
         }
     }
 
-    pub fn tick(&self) {}
-
     /// The early phase of a package whose dependencies are still building.
     pub fn preparing(&self, id: &NodeId) {
         self.line(&format!(

@@ -238,6 +238,36 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
     }
 }
 
+/// Renders every node of a plan: packages for their target, host tools for
+/// the build machine. Reports the errors of every recipe together.
+pub fn render_plan(
+    project: &crate::project::Project,
+    plan: &crate::graph::Plan,
+) -> Result<std::collections::BTreeMap<crate::graph::NodeId, Recipe>, crate::error::Error> {
+    let host = crate::activate::host_target();
+    let mut out = std::collections::BTreeMap::new();
+    let mut errors = Vec::new();
+    for ix in &plan.order {
+        let id = plan.node(*ix);
+        let target = if id.target == crate::graph::HOST {
+            &host
+        } else {
+            project.target(&id.target)?
+        };
+        match render(&project.recipes[&id.name], target) {
+            Ok(r) => {
+                out.insert(id.clone(), r);
+            }
+            Err(e) => errors.extend(e.errors),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(RecipeErrors { errors }.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
 
 use petgraph::stable_graph::NodeIndex;
 
@@ -292,10 +291,7 @@ impl Run<'_> {
                 if running == 0 {
                     break;
                 }
-                let Ok(done) = rx.recv_timeout(Duration::from_millis(200)) else {
-                    progress.tick();
-                    continue;
-                };
+                let Ok(done) = rx.recv() else { break };
                 running -= 1;
                 let id = plan.node(done.ix).clone();
                 let result = match done.phase {

@@ -394,11 +394,13 @@ fn sanity_check(
         .arg("-o")
         .arg(&out);
     let ok = crate::provision::run_logged(&mut cmd, &log)?;
-    let machine = std::fs::read(&out).ok().and_then(|b| elf_machine(&b));
+    let machine = std::fs::read(&out)
+        .ok()
+        .and_then(|b| crate::elf::inspect_bytes(&b))
+        .map(|info| info.machine);
     let _ = std::fs::remove_file(&src);
     let _ = std::fs::remove_file(&out);
-    let want = expected_machine(&target.elf.machine);
-    if !ok || machine.is_none() || (want.is_some() && machine != want) {
+    if !ok || machine.as_deref() != Some(target.elf.machine.as_str()) {
         return Err(ToolchainError::Check {
             what: format!("compiling a test program for {}", target.name),
             hint: format!(
@@ -409,30 +411,6 @@ fn sanity_check(
         });
     }
     Ok(())
-}
-
-/// `e_machine` of an ELF file.
-pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
-    if bytes.len() < 20 || &bytes[..4] != b"\x7fELF" {
-        return None;
-    }
-    // Byte 5: 1 = little endian.
-    let m = [bytes[18], bytes[19]];
-    Some(if bytes[5] == 1 {
-        u16::from_le_bytes(m)
-    } else {
-        u16::from_be_bytes(m)
-    })
-}
-
-pub fn expected_machine(name: &str) -> Option<u16> {
-    match name {
-        "arm" => Some(40),
-        "aarch64" => Some(183),
-        "x86_64" => Some(62),
-        "riscv" | "riscv64" => Some(243),
-        _ => None,
-    }
 }
 
 /// Looks up a target's sysroot definition.

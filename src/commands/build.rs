@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use crate::activate::{self, TargetEnv, host_target};
+use crate::activate::{self, TargetEnv};
 use crate::builders::BuildError;
 use crate::error::Error;
 use crate::fetch::progress::Plain;
@@ -17,7 +17,7 @@ use crate::process::Log;
 use crate::progress::Progress;
 use crate::provision::ProvisionContext;
 use crate::recipe::Recipe;
-use crate::render::render;
+use crate::render::render_plan;
 use crate::scheduler::{NodeReport, Options, Outcome, Run};
 use crate::settings::Settings;
 
@@ -77,18 +77,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         }
     }
     let plan = plan(&project, &names, &targets)?;
-    let mut recipes = BTreeMap::new();
-    let host = host_target();
-    for ix in &plan.order {
-        let id = plan.node(*ix).clone();
-        let target = if id.target == HOST {
-            &host
-        } else {
-            project.target(&id.target)?
-        };
-        let recipe = render(&project.recipes[&id.name], target)?;
-        recipes.insert(id, recipe);
-    }
+    let recipes = render_plan(&project, &plan)?;
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;

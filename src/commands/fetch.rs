@@ -9,57 +9,16 @@ use rayon::prelude::*;
 use crate::error::Error;
 use crate::fetch::progress::{Bars, Plain, human};
 use crate::fetch::{FetchContext, FetchError, FetchOptions, ProgressSink, cached_source, fetch_for_package};
-use crate::graph::{HOST, plan};
+use crate::graph::plan;
 use crate::project::Project;
-use crate::recipe::RecipeErrors;
 use crate::recipe::rendered::{Origin, Recipe, Source};
-use crate::render::render;
+use crate::render::render_plan;
 use crate::settings::Settings;
-use crate::target::{Target, ToolchainSource};
-
-/// The target a `host` plan node is rendered for: a target named `host`, else
-/// one built with the build machine's own compiler, else the first one.
-fn host_target<'p>(project: &'p Project, fallback: &'p Target) -> &'p Target {
-    project
-        .targets
-        .get(HOST)
-        .or_else(|| {
-            project
-                .targets
-                .values()
-                .find(|t| matches!(t.toolchain, ToolchainSource::Host))
-        })
-        .unwrap_or(fallback)
-}
 
 /// Every recipe of the plan for `names` on `targets`, rendered.
 pub fn rendered_plan(project: &Project, names: &[String], targets: &[String]) -> Result<Vec<Recipe>, Error> {
     let plan = plan(project, names, targets)?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for ix in &plan.order {
-        let node = plan.node(*ix);
-        let Some(raw) = project.recipes.get(&node.name) else {
-            continue;
-        };
-        let target = match project.targets.get(&node.target) {
-            Some(t) => t,
-            None if node.target == HOST => {
-                let first = project.target(&targets[0])?;
-                host_target(project, first)
-            }
-            None => project.target(&node.target)?,
-        };
-        match render(raw, target) {
-            Ok(r) => out.push(r),
-            Err(e) => errors.extend(e.errors),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(RecipeErrors { errors }.into())
-    }
+    Ok(render_plan(project, &plan)?.into_values().collect())
 }
 
 /// Downloadable sources, each once (the same file may serve many targets).

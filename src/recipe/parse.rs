@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use kdl::{KdlNode, KdlValue};
+use kdl::KdlNode;
 use miette::SourceSpan;
 
 use super::decode::{Decoder, Spanned, parse_document};
@@ -442,11 +442,6 @@ fn parse_test(d: &mut Decoder, node: &KdlNode) -> RawTest {
         );
     }
     test
-}
-
-/// Used by the target and sysroot loaders too.
-pub fn entry_is_string(v: &KdlValue) -> bool {
-    matches!(v, KdlValue::String(_))
 }
 
 #[cfg(test)]

@@ -70,6 +70,17 @@ impl RemoteWriter {
     /// Queues an upload of a freshly built output; returns at once.
     /// `label` names the package in warnings (`dqlite@armv7hf`).
     pub fn submit(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str) {
+        self.send(label, key, staged, output_digest, false);
+    }
+
+    /// Queues an upload of an output that was already up to date locally,
+    /// done only when the remote has no entry for `key` (so a machine with a
+    /// warm local tree still fills an empty shared cache).
+    pub fn submit_if_missing(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str) {
+        self.send(label, key, staged, output_digest, true);
+    }
+
+    fn send(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str, only_if_missing: bool) {
         if let Some(tx) = &self.tx {
             // A send fails only if the worker died; `finish` reports that.
             let _ = tx.send(Upload {
@@ -77,22 +88,7 @@ impl RemoteWriter {
                 key: key.into(),
                 staged,
                 output_digest: output_digest.into(),
-                only_if_missing: false,
-            });
-        }
-    }
-
-    /// Queues an upload of an output that was already up to date locally,
-    /// done only when the remote has no entry for `key` (so a machine with a
-    /// warm local tree still fills an empty shared cache).
-    pub fn submit_if_missing(&self, label: &str, key: &str, staged: PathBuf, output_digest: &str) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(Upload {
-                label: label.into(),
-                key: key.into(),
-                staged,
-                output_digest: output_digest.into(),
-                only_if_missing: true,
+                only_if_missing,
             });
         }
     }
