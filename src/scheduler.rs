@@ -10,7 +10,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::activate::TargetEnv;
 use crate::builders::BuildError;
-use crate::cache;
+use crate::cache::{self, KeyInputs, Stamp};
 use crate::graph::{NodeId, Plan};
 use crate::job::{self, JobInput, Layout};
 use crate::process::Log;
@@ -101,7 +101,8 @@ impl Run<'_> {
         let mut stop = false;
         // Packages that rebuild whatever their dependencies produce may
         // prepare their sources (and autoreconf) while those still build.
-        let mut eager: BTreeSet<NodeIndex> = self.will_rebuild_anyway()?;
+        let mut known = self.own_inputs_and_stamps()?;
+        let mut eager: BTreeSet<NodeIndex> = self.will_rebuild_anyway(&known);
         let mut preparing: BTreeSet<NodeIndex> = BTreeSet::new();
         let mut prepared: BTreeSet<NodeIndex> = BTreeSet::new();
         let (tx, rx) = mpsc::channel::<Finished>();
@@ -144,9 +145,9 @@ impl Run<'_> {
                             _ => None,
                         })
                         .collect();
-                    let inputs = job::key_inputs(recipe, env, dep_digests)?;
+                    let (mut inputs, stamp) = known.remove(&ix).unwrap_or_else(|| (empty_inputs(), None));
+                    inputs.deps = dep_digests;
                     let key = inputs.key();
-                    let stamp = cache::read_stamp(&cache::stamp_path(&self.layout.build_root, &id.target, &id.name));
                     let staged = self.layout.staged(&id.target, &id.name);
                     let forced = self.options.force.contains(&id.name);
                     let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key) && staged.is_dir() && !forced;
@@ -369,39 +370,46 @@ impl Run<'_> {
         Ok(plan.order.iter().filter_map(|ix| reports.remove(ix)).collect())
     }
 
-    /// Packages whose own inputs (recipe, files, toolchain) differ from their
-    /// stamp, or that have none or are forced: they rebuild whatever their
-    /// dependencies produce.
-    fn will_rebuild_anyway(&self) -> Result<BTreeSet<NodeIndex>, std::io::Error> {
-        let mut out = BTreeSet::new();
+    /// Every node's own key inputs (all but dependency outputs) and its
+    /// stamp, read once per run: hashing patches and path sources is the
+    /// bulk of a no-op build.
+    fn own_inputs_and_stamps(&self) -> Result<BTreeMap<NodeIndex, (KeyInputs, Option<Stamp>)>, std::io::Error> {
+        let mut out = BTreeMap::new();
         for ix in self.plan.order.iter().copied() {
             let id = self.plan.node(ix);
+            let own = job::key_inputs(&self.recipes[id], &self.envs[&id.target], BTreeMap::new())?;
+            let stamp = cache::read_stamp(&cache::stamp_path(&self.layout.build_root, &id.target, &id.name));
+            out.insert(ix, (own, stamp));
+        }
+        Ok(out)
+    }
+
+    /// Packages with target dependencies whose own inputs (recipe, files,
+    /// toolchain) differ from their stamp, or that have none or are forced:
+    /// they rebuild whatever their dependencies produce.
+    fn will_rebuild_anyway(&self, known: &BTreeMap<NodeIndex, (KeyInputs, Option<Stamp>)>) -> BTreeSet<NodeIndex> {
+        let mut out = BTreeSet::new();
+        for (ix, (own, stamp)) in known {
+            let id = self.plan.node(*ix);
             if self
                 .plan
-                .deps(ix)
+                .deps(*ix)
                 .iter()
                 .all(|d| self.plan.node(*d).target != id.target)
             {
                 continue; // no target dependencies: it starts as soon as a slot is free anyway
             }
-            let recipe = &self.recipes[id];
-            let env = &self.envs[&id.target];
-            let own = job::key_inputs(recipe, env, BTreeMap::new())?;
-            let stamp = cache::read_stamp(&cache::stamp_path(&self.layout.build_root, &id.target, &id.name));
-            let differs = match &stamp {
-                None => true,
-                Some(s) => {
-                    s.inputs.recipe != own.recipe
-                        || s.inputs.files != own.files
-                        || s.inputs.toolchain != own.toolchain
-                        || s.inputs.builder != own.builder
-                }
-            };
+            let differs = stamp.as_ref().is_none_or(|s| {
+                s.inputs.recipe != own.recipe
+                    || s.inputs.files != own.files
+                    || s.inputs.toolchain != own.toolchain
+                    || s.inputs.builder != own.builder
+            });
             if differs || self.options.force.contains(&id.name) {
-                out.insert(ix);
+                out.insert(*ix);
             }
         }
-        Ok(out)
+        out
     }
 
     fn report(

@@ -125,8 +125,8 @@ pub fn verify_staged(staged: &Path, target: &Target, forbidden: &Forbidden) -> R
 
 /// RECORD hashes, binaries inside, and the platform tag against them.
 pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Result<(), VerifyError> {
-    wheel::verify_record(path).map_err(|e| fail(path, e.to_string(), "the wheel is damaged; rebuild it"))?;
     let entries = wheel::read_entries(path).map_err(|e| fail(path, e.to_string(), "the wheel is damaged"))?;
+    wheel::check_record(path, &entries).map_err(|e| fail(path, e.to_string(), "the wheel is damaged; rebuild it"))?;
     let tag = path
         .file_stem()
         .and_then(|s| s.to_str())

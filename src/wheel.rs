@@ -174,7 +174,11 @@ pub fn read_entries(wheel: &Path) -> Result<Vec<(String, Vec<u8>, u32)>, WheelEr
 
 /// Checks that RECORD lists every member with the right hash and size.
 pub fn verify_record(wheel: &Path) -> Result<usize, WheelError> {
-    let entries = read_entries(wheel)?;
+    check_record(wheel, &read_entries(wheel)?)
+}
+
+/// [`verify_record`] on members already read.
+pub fn check_record(wheel: &Path, entries: &[(String, Vec<u8>, u32)]) -> Result<usize, WheelError> {
     let invalid = |problem: String| WheelError::Invalid {
         path: wheel.display().to_string(),
         problem,
@@ -192,7 +196,7 @@ pub fn verify_record(wheel: &Path) -> Result<usize, WheelError> {
         let path = parts.next().unwrap_or("").trim_matches('"');
         listed.insert(path.to_string(), (hash.to_string(), size.to_string()));
     }
-    for (path, data, _) in &entries {
+    for (path, data, _) in entries {
         if path == &record.0 {
             continue;
         }
