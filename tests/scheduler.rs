@@ -97,7 +97,6 @@ fn dependencies_build_first_and_independent_packages_overlap() {
         &["slow-a", "slow-b"],
         &t.iter().map(String::as_str).collect::<Vec<_>>(),
     );
-    let started = Instant::now();
     let out = p.build(&["top", "-j", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines = p.event_lines();
@@ -116,7 +115,6 @@ fn dependencies_build_first_and_independent_packages_overlap() {
         pos("top-start") > pos("a-end") && pos("top-start") > pos("b-end"),
         "{lines:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[test]
