@@ -92,7 +92,13 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
         target: host_target(),
         vars,
         base_sysroot: None,
-        identity: format!("host:{}", build_triple()),
+        // Host tools are built by the build machine's compiler: its
+        // version is what they are built with.
+        identity: format!(
+            "host:{}:{}",
+            build_triple(),
+            crate::toolchain_files::host_compiler_identity(&build_triple())
+        ),
         go_identity: None,
     }
 }

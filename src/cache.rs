@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Bumped when builders change in ways that change outputs.
-pub const BUILDER_VERSION: &str = "2";
+pub const BUILDER_VERSION: &str = "3";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {
@@ -78,6 +78,10 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 /// Digest of a file or directory tree: relative paths, types, the executable
 /// bit, contents and symlink targets. Timestamps and owners are left out so
 /// identical builds give identical digests.
+///
+/// A host tool's output records the prefix it was configured for (see
+/// [`crate::relocate`]); that prefix is hashed as a placeholder, so the same
+/// tool built in two build trees has one digest.
 pub fn tree_digest(root: &Path) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let meta = std::fs::symlink_metadata(root)?;
@@ -86,6 +90,11 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
         h.update(sha256_file(root)?.as_bytes());
         return Ok(hex::encode(h.finalize()));
     }
+    let prefix = crate::relocate::recorded_prefix(root).map_err(std::io::Error::other)?;
+    let file_digest = |path: &Path| match &prefix {
+        Some(p) => sha256_file_normalized(path, p.as_bytes()),
+        None => sha256_file(path),
+    };
     let mut stack = vec![root.to_path_buf()];
     let mut entries = Vec::new();
     while let Some(dir) = stack.pop() {
@@ -106,17 +115,67 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
         h.update([0]);
         if ft.is_symlink() {
             h.update(b"L");
-            h.update(std::fs::read_link(&path)?.as_os_str().as_encoded_bytes());
+            let target = std::fs::read_link(&path)?;
+            let bytes = target.as_os_str().as_encoded_bytes();
+            match &prefix {
+                Some(p) => h.update(replace_bytes(bytes, p.as_bytes(), PREFIX_PLACEHOLDER)),
+                None => h.update(bytes),
+            }
         } else if ft.is_dir() {
             h.update(b"D");
         } else {
             use std::os::unix::fs::PermissionsExt;
             let exec = std::fs::metadata(&path)?.permissions().mode() & 0o111 != 0;
             h.update(if exec { b"X" } else { b"F" });
-            h.update(sha256_file(&path)?.as_bytes());
+            h.update(file_digest(&path)?.as_bytes());
         }
         h.update([0]);
     }
+    Ok(hex::encode(h.finalize()))
+}
+
+const PREFIX_PLACEHOLDER: &[u8] = b"<prefix>";
+
+fn replace_bytes(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut at = 0;
+    while let Some(pos) = hay[at..].windows(needle.len()).position(|w| w == needle) {
+        out.extend_from_slice(&hay[at..at + pos]);
+        out.extend_from_slice(with);
+        at += pos + needle.len();
+    }
+    out.extend_from_slice(&hay[at..]);
+    out
+}
+
+/// sha256 of a file's content with every `needle` read as the placeholder,
+/// streaming (a match may straddle two reads).
+fn sha256_file_normalized(path: &Path, needle: &[u8]) -> std::io::Result<String> {
+    if needle.is_empty() {
+        return sha256_file(path);
+    }
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut window: Vec<u8> = Vec::new();
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        window.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while let Some(pos) = window[at..].windows(needle.len()).position(|w| w == needle) {
+            h.update(&window[at..at + pos]);
+            h.update(PREFIX_PLACEHOLDER);
+            at += pos + needle.len();
+        }
+        // Keep what could be the start of a match continuing in the next read.
+        let keep_from = at.max(window.len().saturating_sub(needle.len() - 1));
+        h.update(&window[at..keep_from]);
+        window.drain(..keep_from);
+    }
+    h.update(&window);
     Ok(hex::encode(h.finalize()))
 }
 

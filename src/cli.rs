@@ -119,6 +119,24 @@ pub enum Command {
         out_dir: Option<PathBuf>,
     },
 
+    /// Print every input of the build keys of packages and their dependencies (diff two machines' outputs to explain a cache miss)
+    #[command(
+        name = "explain-key",
+        after_help = "Example:\n  recipe explain-key dqlitepy --target armv7hf > here.txt   # on both machines, then diff"
+    )]
+    ExplainKey {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, short)]
+        target: String,
+        /// Work directory whose stamps give dependency digests [default: <project>/build]
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Never touch the network (toolchains must be provisioned)
+        #[arg(long)]
+        offline: bool,
+    },
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },

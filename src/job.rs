@@ -323,7 +323,9 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     builders::build(&ctx)?;
 
     sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
-    if !host_build {
+    if host_build {
+        crate::relocate::make_prefix_relative(&dirs.dest, &job.layout.host_prefix)?;
+    } else {
         let forbidden = crate::verify::Forbidden {
             paths: vec![
                 job.layout.build_root.display().to_string(),
@@ -342,15 +344,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
 
     // Host tools become usable by later builds through the shared host prefix.
     if host_build {
-        let inside = staged.join(
-            job.layout
-                .host_prefix
-                .strip_prefix("/")
-                .unwrap_or(&job.layout.host_prefix),
-        );
-        if inside.is_dir() {
-            link_tree(&inside, &job.layout.host_prefix).map_err(io("cannot install into the host prefix"))?;
-        }
+        crate::relocate::install(&staged, &job.layout.host_prefix)?;
     }
     let artifacts = publish_artifacts(&staged, &out_dir).map_err(io("cannot copy artifacts to the output dir"))?;
     let _ = std::fs::remove_dir_all(&dirs.sysroot);
@@ -375,12 +369,10 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     })
 }
 
-pub fn install_host_output(layout: &Layout, staged: &Path) -> std::io::Result<()> {
-    let inside = staged.join(layout.host_prefix.strip_prefix("/").unwrap_or(&layout.host_prefix));
-    if inside.is_dir() {
-        link_tree(&inside, &layout.host_prefix)?;
-    }
-    Ok(())
+/// Puts a host tool's staged output (built here or restored from another
+/// build tree) into this tree's host prefix.
+pub fn install_host_output(layout: &Layout, staged: &Path) -> Result<(), crate::relocate::RelocateError> {
+    crate::relocate::install(staged, &layout.host_prefix)
 }
 
 /// Wheels are the deliverables: copy them to `out/<target>/`.

@@ -26,6 +26,7 @@ pub mod project;
 pub mod provision;
 pub mod qemu;
 pub mod recipe;
+pub mod relocate;
 pub mod remote;
 pub mod render;
 pub mod report;

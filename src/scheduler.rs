@@ -151,6 +151,9 @@ impl Run<'_> {
                     let staged = self.layout.staged(&id.target, &id.name);
                     let forced = self.options.force.contains(&id.name);
                     let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key) && staged.is_dir() && !forced;
+                    // A host tool is usable only once it is in this tree's prefix.
+                    let up_to_date = up_to_date
+                        && (env.base_sysroot.is_some() || job::install_host_output(self.layout, &staged).is_ok());
                     if up_to_date {
                         let digest = stamp.map(|s| s.output_digest).unwrap_or_default();
                         if let Some(uploads) = self.uploads {
@@ -183,10 +186,16 @@ impl Run<'_> {
                     if let Some(remote) = self.remote.filter(|_| !forced) {
                         let stamp_file = cache::stamp_path(&self.layout.build_root, &id.target, &id.name);
                         match crate::remote::try_restore(remote, &inputs, &staged, &stamp_file) {
+                            crate::remote::Restore::Restored { reason, .. }
+                                if env.base_sysroot.is_none()
+                                    && let Err(e) = job::install_host_output(self.layout, &staged) =>
+                            {
+                                // Built for a prefix this tree cannot take: build it here.
+                                let _ = std::fs::remove_file(&stamp_file);
+                                let _ = std::fs::remove_dir_all(&staged);
+                                reasons.push(format!("{reason}, but not usable here: {e}"));
+                            }
                             crate::remote::Restore::Restored { digest, reason, .. } => {
-                                if env.base_sysroot.is_none() {
-                                    job::install_host_output(self.layout, &staged)?;
-                                }
                                 progress.cached(&id);
                                 let artifacts =
                                     job::publish_artifacts(&staged, &self.layout.out_root.join(&id.target))?;

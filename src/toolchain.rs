@@ -17,7 +17,7 @@ use crate::provision::{
 use crate::sysroot::{Sysroot, ensure_sysroot, fixup_root};
 use crate::sysroot_def::SysrootDef;
 use crate::target::{Target, ToolchainSource};
-use crate::toolchain_files::{cmake_toolchain, meson_cross, prepare_host_gcc, wrapper};
+use crate::toolchain_files::{cmake_toolchain, host_compiler_identity, meson_cross, prepare_host_gcc, wrapper};
 
 /// Bump when wrapper or generated-file content changes.
 pub const WRAPPER_VERSION: &str = "1";
@@ -146,8 +146,14 @@ impl Toolchain {
 /// its sysroot's directory so a changed sysroot gets fresh wrappers.
 pub fn toolchain_dir(ctx: &ProvisionContext, target: &Target, sysroot_dir: &Path) -> PathBuf {
     let source = serde_json::to_string(&target.toolchain).unwrap_or_default();
+    // An upgraded build-machine compiler gets fresh links to its files.
+    let host_compiler = match target.toolchain {
+        ToolchainSource::Host => host_compiler_identity(&target.triple),
+        ToolchainSource::Debian { .. } => String::new(),
+    };
     let key = short_hash(&[
         WRAPPER_VERSION,
+        &host_compiler,
         &target.triple,
         &target.arch,
         &source,
@@ -252,6 +258,9 @@ fn build(
             let gcc = prepare_host_gcc(target, &tmp.join("gcc"))?;
             stamp = Stamp::new("toolchain", &target.name, "host", &[]);
             stamp.info.insert("host-gcc".into(), gcc.version.clone());
+            stamp
+                .info
+                .insert("host-compiler".into(), host_compiler_identity(triple));
             env.push(("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", fin.display())));
             check_env = vec![("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", tmp.display()))];
             for (name, prog, sys) in [
@@ -320,14 +329,20 @@ fn build(
     std::fs::write(tmp.join("meson-cross.ini"), &meson).map_err(ToolchainError::io("cannot write meson-cross.ini"))?;
     sanity_check(ctx, target, &tools, &sysroot.path, &check_env, tmp, fin)?;
     // The identity enters package keys shared between machines: it names
-    // what the toolchain is, not where this machine's cache is.
-    let cache = ctx.cache.display().to_string();
-    let portable = |text: &str| text.replace(&cache, "<cache>");
+    // what the toolchain is, not where this machine's cache, sysroot or
+    // toolchain directory is (the directory's name hashes the sysroot path).
+    let places = [
+        (fin, "<toolchain>"),
+        (sysroot.path.as_path(), "<sysroot>"),
+        (ctx.cache.as_path(), "<cache>"),
+    ];
+    let host_compiler = stamp.info.get("host-compiler").cloned().unwrap_or_default();
     stamp.compute_id(&[
         &sysroot.id,
-        &portable(&all_wrappers),
-        &portable(&cmake),
-        &portable(&meson),
+        &host_compiler,
+        &portable(&all_wrappers, &places),
+        &portable(&cmake, &places),
+        &portable(&meson, &places),
     ]);
     stamp.info.insert("triple".into(), triple.clone());
     stamp.info.insert("sysroot".into(), sysroot.path.display().to_string());
@@ -340,6 +355,20 @@ fn build(
         stamp.info.insert("gcc".into(), v.version.clone());
     }
     Ok(stamp)
+}
+
+/// `text` with this machine's directories replaced by placeholders, the
+/// longest first (they nest: the toolchain and sysroot live in the cache).
+pub fn portable(text: &str, places: &[(&Path, &str)]) -> String {
+    let mut places: Vec<(String, &str)> = places
+        .iter()
+        .map(|(p, name)| (p.display().to_string(), *name))
+        .collect();
+    places.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    places
+        .iter()
+        .filter(|(p, _)| !p.is_empty())
+        .fold(text.to_string(), |acc, (p, name)| acc.replace(p.as_str(), name))
 }
 
 fn host_program(names: &[&str]) -> Option<PathBuf> {

@@ -136,6 +136,26 @@ pub struct HostGcc {
     pub version: String,
 }
 
+/// What the build machine's C and C++ compilers are, read now (not when a
+/// toolchain was installed), so an upgraded compiler changes package keys:
+/// the `--version` banners carry the distribution's package revision.
+pub fn host_compiler_identity(triple: &str) -> String {
+    let banner = |names: [String; 2]| {
+        names
+            .iter()
+            .flat_map(|n| ["/usr/bin", "/bin"].map(|d| Path::new(d).join(n)))
+            .find(|p| p.is_file())
+            .and_then(|p| stdout_of(&p, &["--version"]))
+            .and_then(|v| v.lines().next().map(str::to_string))
+            .unwrap_or_else(|| "none".into())
+    };
+    format!(
+        "gcc: {}; g++: {}",
+        banner([format!("{triple}-gcc"), "gcc".into()]),
+        banner([format!("{triple}-g++"), "g++".into()])
+    )
+}
+
 /// Builds `dir` as a private `GCC_EXEC_PREFIX` (`dir/lib/gcc/<machine>/<ver>/`
 /// links to the host gcc's own files, `dir/include/c++/…` to its C++ headers).
 /// A native gcc searches `<exec-prefix>/../../../<multiarch>` — i.e. the host's

@@ -37,6 +37,9 @@ pub enum BuildError {
     #[error("{message}")]
     #[diagnostic(code(recipe::build), help("{help}"))]
     Invalid { message: String, help: String },
+    #[error(transparent)]
+    #[diagnostic(code(recipe::build::host_prefix))]
+    Relocate(#[from] crate::relocate::RelocateError),
 }
 
 impl From<ProcessError> for BuildError {

@@ -43,7 +43,7 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let build_root = build_dir.map_or_else(|| root.join("build"), absolute);
     Layout {
-        host_prefix: build_root.join(HOST).join("prefix"),
+        host_prefix: crate::relocate::host_prefix(&build_root),
         out_root: out_dir.map_or_else(|| root.join("out"), absolute),
         build_root,
     }
@@ -82,8 +82,6 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;
 
-    let home = layout.build_root.join(HOST).join("home");
-    std::fs::create_dir_all(&home).map_err(|e| Error::io("cannot create the build home", e))?;
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
         FetchOptions {
@@ -92,15 +90,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         },
     )?);
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
-    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
-    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
-    for t in used_targets {
-        let need_go = recipes
-            .iter()
-            .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
-        let env = activate::activate(&project, &t, &layout.host_prefix, &home, &provision, need_go)?;
-        envs.insert(t, env);
-    }
+    let envs = activate_plan(&project, &plan, &recipes, &layout, &provision)?;
     let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
         Ok(prepare_tree(&fetch, recipe, dest, &log.path)?)
     };
@@ -151,6 +141,29 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         eprintln!("report: {}", paths.html.display());
     }
     Ok(reports)
+}
+
+/// Provisions and activates every target the plan uses (Go only where a
+/// recipe builds with it).
+pub fn activate_plan(
+    project: &crate::project::Project,
+    plan: &crate::graph::Plan,
+    recipes: &BTreeMap<NodeId, Recipe>,
+    layout: &Layout,
+    provision: &ProvisionContext,
+) -> Result<BTreeMap<String, TargetEnv>, Error> {
+    let home = layout.build_root.join(HOST).join("home");
+    std::fs::create_dir_all(&home).map_err(|e| Error::io("cannot create the build home", e))?;
+    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
+    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
+    for t in used_targets {
+        let need_go = recipes
+            .iter()
+            .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
+        let env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
+        envs.insert(t, env);
+    }
+    Ok(envs)
 }
 
 /// One build at a time per build directory; a second one waits.

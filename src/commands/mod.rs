@@ -3,6 +3,7 @@
 
 pub mod build;
 mod env;
+mod explain_key;
 mod fetch;
 mod graph;
 mod lint;
@@ -26,6 +27,20 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { name, target } => show::run(&settings, &name, &target),
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
+        Command::ExplainKey {
+            names,
+            target,
+            build_dir,
+            offline,
+        } => explain_key::run(
+            &settings,
+            explain_key::ExplainKeyArgs {
+                names,
+                target,
+                build_dir,
+                offline,
+            },
+        ),
         Command::Test {
             names,
             target,
