@@ -28,6 +28,33 @@ pub struct GlobalArgs {
     pub cache: Option<PathBuf>,
 }
 
+/// Limits of each download; each wins over the same key of the config
+/// file's `fetch` section (see docs/fetch.md).
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Download limits (override the config file)")]
+pub struct LimitArgs {
+    /// Largest download whose size is not known in advance, e.g. 500M [default: 2GiB]
+    #[arg(long, value_name = "SIZE", value_parser = size_arg)]
+    pub max_size: Option<u64>,
+    /// Minimum average speed in bytes per second over --speed-time; 0 turns the check off [default: 1K]
+    #[arg(long, value_name = "BYTES", value_parser = size_arg)]
+    pub speed_limit: Option<u64>,
+    /// Window of the speed check, in seconds [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub speed_time: Option<u64>,
+    /// Seconds without any data before a transfer moves on to the next URL [default: 8]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: Option<u64>,
+    /// Seconds one request may take, body included [default: 3600]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub attempt_timeout: Option<u64>,
+}
+
+fn size_arg(text: &str) -> Result<u64, String> {
+    crate::fetch::parse_size(text)
+        .ok_or_else(|| format!("`{text}` is not a size: write bytes, or a number with K, M, G (powers of 1024)"))
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum GraphFormat {
     Text,
@@ -68,7 +95,7 @@ pub enum Command {
     Build(BuildCmd),
     /// Download and verify the sources of packages and their dependencies (for offline builds)
     #[command(
-        after_help = "Examples:\n  recipe fetch dqlitepy --target armv7hf\n  recipe fetch --all\n  recipe fetch --all --offline   # check that everything is cached\n\nMirrors, retries and timeouts: ~/.config/recipe/config.kdl (or $RECIPE_CONFIG)"
+        after_help = "Examples:\n  recipe fetch dqlitepy --target armv7hf\n  recipe fetch --all\n  recipe fetch --all --offline   # check that everything is cached\n\nMirrors, retries, timeouts and download limits: ~/.config/recipe/config.kdl (or $RECIPE_CONFIG)"
     )]
     Fetch {
         #[arg(required_unless_present = "all")]
@@ -85,6 +112,8 @@ pub enum Command {
         /// Parallel downloads [default: `jobs` in the config file, else 4]
         #[arg(long, short)]
         jobs: Option<usize>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 
     /// Prepare a package's patched source tree and print its path
@@ -247,4 +276,6 @@ pub struct BuildCmd {
     pub remote_cache: Option<String>,
     #[arg(long)]
     pub remote_read_only: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }

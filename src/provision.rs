@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::make_writable_and_remove;
 use crate::debian::index::Archive;
 use crate::debian::{DebianError, Exclusions, PackageEntry, PackageIndex, resolve};
-use crate::fetch::{FetchContext, FetchOptions, download_verified};
+use crate::fetch::{FetchContext, FetchOptions, download_sized};
 use crate::toolchain::ToolchainError;
 
 /// Name of the completion stamp inside every provisioned directory.
@@ -289,7 +289,9 @@ pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Resul
         .with_max_len(1)
         .map(|p| {
             let url = ctx.archive()?.url(&p.filename);
-            Ok(download_verified(&ctx.fetch, &[url], &p.sha256, &deb_file_name(p))?)
+            // The index's `Size` caps the stream: a longer body is not this file.
+            let size = Some(p.size).filter(|s| *s > 0);
+            Ok(download_sized(&ctx.fetch, &[url], &p.sha256, &deb_file_name(p), size)?)
         })
         .collect();
     results.into_iter().collect()

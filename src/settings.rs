@@ -2,8 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::GlobalArgs;
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, LimitArgs};
 use crate::error::Error;
+use crate::fetch::LimitOverrides;
 use crate::project::ProjectPaths;
 
 #[derive(Debug, Clone)]
@@ -28,6 +31,26 @@ impl Settings {
             None => default_cache(),
         };
         Ok(Settings { paths, cache })
+    }
+}
+
+impl From<LimitArgs> for LimitOverrides {
+    fn from(args: LimitArgs) -> LimitOverrides {
+        // Destructure so a new flag cannot be silently ignored.
+        let LimitArgs {
+            max_size,
+            speed_limit,
+            speed_time,
+            stall_timeout,
+            attempt_timeout,
+        } = args;
+        LimitOverrides {
+            max_size,
+            speed_limit,
+            speed_time: speed_time.map(Duration::from_secs),
+            stall_timeout: stall_timeout.map(Duration::from_secs),
+            attempt_timeout: attempt_timeout.map(Duration::from_secs),
+        }
     }
 }
 

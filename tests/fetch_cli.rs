@@ -44,6 +44,7 @@ impl Fixture {
     /// beta: a Python index project, depending on alpha.
     /// gamma: alpha's tarball with a patch that does not apply.
     /// delta: a URL serving content that does not match its sha256.
+    /// epsilon: a URL whose body never ends.
     fn new() -> Fixture {
         let server = Server::start();
         let alpha = tar_gz(&[("alpha-1.0/hello.c", HELLO)]);
@@ -60,6 +61,7 @@ impl Fixture {
         );
         server.route("/files/beta-2.0.tar.gz", vec![Reply::Body(beta.clone())]);
         server.route("/delta.tar.gz", vec![Reply::Body(b"tampered".to_vec())]);
+        server.route("/endless.tar.gz", vec![Reply::Endless]);
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
@@ -119,9 +121,19 @@ impl Fixture {
             ),
             None,
         );
+        write(
+            "epsilon",
+            format!(
+                "{}source \"{}\" {{\n    sha256 \"{}\"\n}}\nbuild make\n",
+                pkg("epsilon", "1.0"),
+                server.url("/endless.tar.gz"),
+                "cd".repeat(32)
+            ),
+            None,
+        );
         std::fs::write(
             dir.path().join("config.kdl"),
-            "fetch {\n    retries 2\n    connect-timeout 2\n    read-timeout 2\n}\n",
+            "fetch {\n    retries 2\n    connect-timeout 2\n    read-timeout 2\n    max-size \"64K\"\n}\n",
         )
         .unwrap();
         Fixture { server, dir, alpha }
@@ -263,4 +275,60 @@ fn failing_patch_names_the_patch_the_hunk_and_the_log() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let log = std::fs::read_to_string(build.join("prepare.log")).unwrap();
     assert!(log.contains("FAILED"), "{log}");
+}
+
+#[test]
+fn size_limit_from_the_config_file_and_from_the_command_line() {
+    let f = Fixture::new();
+    // Wide reports: the phrases below must not be wrapped.
+    f.recipe()
+        .env("COLUMNS", "500")
+        .args(["fetch", "epsilon", "-t", "x86_64"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("body larger than 64.0 KiB (the max-size limit)")
+                .and(predicate::str::contains("endless.tar.gz")),
+        );
+    assert_eq!(assert_cache_clean(&f.cache()), 0);
+    // The flag wins over the file.
+    f.recipe()
+        .env("COLUMNS", "500")
+        .args(["fetch", "epsilon", "-t", "x86_64", "--max-size", "32K"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "body larger than 32.0 KiB (the max-size limit)",
+        ));
+    assert_eq!(assert_cache_clean(&f.cache()), 0);
+    f.recipe()
+        .args(["fetch", "epsilon", "--max-size", "lots"])
+        .assert()
+        .failure()
+        .code(2)
+        .stderr(predicate::str::contains("not a size"));
+}
+
+#[test]
+fn fetch_and_build_show_the_download_limits() {
+    for cmd in ["fetch", "build"] {
+        let out = Command::cargo_bin("recipe")
+            .unwrap()
+            .args([cmd, "--help"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let help = String::from_utf8(out).unwrap();
+        for flag in [
+            "--max-size",
+            "--speed-limit",
+            "--speed-time",
+            "--stall-timeout",
+            "--attempt-timeout",
+        ] {
+            assert!(help.contains(flag), "{cmd}: {flag} missing in:\n{help}");
+        }
+    }
 }

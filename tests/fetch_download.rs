@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use recipe::fetch::{
-    FetchContext, FetchError, FetchOptions, MirrorSettings, RetryPolicy, download_verified, fetch_source,
+    FetchContext, FetchError, FetchOptions, GaveUp, MirrorSettings, RetryPolicy, download_verified, fetch_source,
 };
 use recipe::recipe::rendered::{Mirror, Origin, Source};
 use support::{Reply, Server, assert_cache_clean, payload, sha256_hex};
@@ -28,6 +28,7 @@ fn fast_policy() -> RetryPolicy {
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_millis(400),
         max_redirects: 5,
+        ..RetryPolicy::default()
     }
 }
 
@@ -111,19 +112,26 @@ fn connection_reset_is_retried() {
 }
 
 #[test]
-fn read_timeout_then_next_mirror() {
+fn read_timeout_then_next_mirror_before_any_retry() {
     let server = Server::start();
     let data = payload(5000, 5);
     server.route("/slow", vec![Reply::Stall(Duration::from_secs(3))]);
     server.route("/fast", vec![Reply::Body(data.clone())]);
     let dir = tempfile::tempdir().unwrap();
     let c = plain(dir.path());
-    let started = std::time::Instant::now();
     let urls = [server.url("/slow"), server.url("/fast")];
     download_verified(&c, &urls, &sha256_hex(&data), "s.tar").unwrap();
-    assert_eq!(server.hits("/slow"), 3, "timeouts are retried");
-    assert!(started.elapsed() < Duration::from_secs(3), "timeouts are short here");
-    assert_eq!(assert_cache_clean(dir.path()), 1);
+    assert_eq!(server.hits("/slow"), 1, "the next URL comes before a retry");
+    assert_eq!(server.requests(), ["/slow", "/fast"]);
+    // Alone, a URL that timed out is retried.
+    let other = payload(600, 5);
+    server.route(
+        "/slow2",
+        vec![Reply::Stall(Duration::from_secs(3)), Reply::Body(other.clone())],
+    );
+    download_verified(&c, &[server.url("/slow2")], &sha256_hex(&other), "s2.tar").unwrap();
+    assert_eq!(server.hits("/slow2"), 2, "timeouts are retried");
+    assert_eq!(assert_cache_clean(dir.path()), 2);
 }
 
 #[test]
@@ -141,12 +149,19 @@ fn truncated_bodies_never_reach_the_cache() {
     download_verified(&c, &[server.url("/short")], &sha256_hex(&data), "t.tar").unwrap();
     assert_eq!(server.hits("/short"), 2);
     let err = download_verified(&c, &[server.url("/always-short")], &sha256_hex(&data), "u.tar").unwrap_err();
-    let FetchError::AllFailed { attempts, .. } = &err else {
+    let FetchError::AllFailed { attempts, gave_up, .. } = &err else {
         panic!("expected AllFailed, got {err:?}")
     };
-    assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].tries, 3);
-    assert!(attempts[0].url.ends_with("/always-short"));
+    // One line per request, each with what it got.
+    assert_eq!(attempts.len(), 3);
+    for (i, a) in attempts.iter().enumerate() {
+        assert_eq!(a.try_number, i as u32 + 1);
+        assert!(a.url.ends_with("/always-short"));
+        assert_eq!(a.bytes, 4000, "{a:?}");
+    }
+    assert_eq!(*gave_up, Some(GaveUp::Tries(3)));
+    let text = render(&err);
+    assert!(text.contains("(try 3)") && text.contains("3.9 KiB in"), "{text}");
     assert_eq!(assert_cache_clean(dir.path()), 1);
 }
 

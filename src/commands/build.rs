@@ -9,7 +9,7 @@ use crate::activate::{self, TargetEnv};
 use crate::builders::BuildError;
 use crate::error::Error;
 use crate::fetch::progress::Plain;
-use crate::fetch::{FetchContext, FetchOptions};
+use crate::fetch::{FetchContext, FetchOptions, LimitOverrides};
 use crate::graph::{HOST, NodeId, plan};
 use crate::job::Layout;
 use crate::prepare::prepare_tree;
@@ -35,6 +35,8 @@ pub struct BuildArgs {
     pub report: Option<PathBuf>,
     pub remote_cache: Option<String>,
     pub remote_read_only: bool,
+    /// Download limits from the command line.
+    pub limits: LimitOverrides,
 }
 
 pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
@@ -64,6 +66,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         report,
         remote_cache,
         remote_read_only,
+        limits,
     } = args;
     let started = std::time::Instant::now();
     let project = super::load(settings)?;
@@ -86,7 +89,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         &settings.cache,
         FetchOptions {
             progress: Arc::new(Plain),
-            ..FetchOptions::from_user_config(offline)?
+            ..FetchOptions::from_config_with(offline, &limits)?
         },
     )?);
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());

@@ -8,7 +8,9 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::fetch::progress::{Bars, Plain, human};
-use crate::fetch::{FetchContext, FetchError, FetchOptions, ProgressSink, cached_source, fetch_for_package};
+use crate::fetch::{
+    FetchContext, FetchError, FetchOptions, LimitOverrides, ProgressSink, cached_source, fetch_for_package,
+};
 use crate::graph::plan;
 use crate::project::Project;
 use crate::recipe::rendered::{Origin, Recipe, Source};
@@ -39,6 +41,7 @@ pub fn run(
     target: Option<&str>,
     offline: bool,
     jobs: Option<usize>,
+    limits: &LimitOverrides,
 ) -> Result<(), Error> {
     let project = super::load(settings)?;
     let names: Vec<String> = if all {
@@ -62,11 +65,14 @@ pub fn run(
     } else {
         Arc::new(Plain)
     };
+    let mut transfer_limits = config.limits;
+    limits.apply(&mut transfer_limits);
     let ctx = FetchContext::new(
         &settings.cache,
         FetchOptions {
             offline,
             policy: config.policy,
+            limits: transfer_limits,
             mirrors: config.mirrors,
             progress: progress.clone(),
         },

@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     report: b.report,
                     remote_cache: b.remote_cache,
                     remote_read_only: b.remote_read_only,
+                    limits: b.limits.into(),
                 },
             )?;
             build::ensure_success(&reports)
@@ -86,7 +87,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             target,
             offline,
             jobs,
-        } => fetch::run(&settings, &names, all, target.as_deref(), offline, jobs),
+            limits,
+        } => fetch::run(&settings, &names, all, target.as_deref(), offline, jobs, &limits.into()),
         Command::Source { name, target, offline } => source::run(&settings, &name, &target, offline),
         Command::Toolchain(cmd) => toolchain::run(&settings, cmd),
         Command::Env { target, go } => env::run(&settings, &target, go),

@@ -64,6 +64,7 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 report: None,
                 remote_cache: None,
                 remote_read_only: false,
+                limits: Default::default(),
             },
         )?;
         build::ensure_success(&reports)?;

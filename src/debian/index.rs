@@ -12,7 +12,7 @@ use super::DebianError;
 use super::control::{PackageEntry, clearsigned_body, parse_packages, release_sha256};
 use super::http::download_unverified;
 use super::version::DebVersion;
-use crate::fetch::{FetchContext, download_verified};
+use crate::fetch::{FetchContext, download_sized};
 
 /// Debian's archive keyring as shipped by `debian-archive-keyring`.
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -122,13 +122,18 @@ impl PackageIndex {
             )));
         }
         urls.push(archive.url(&format!("dists/{suite}/{path}")));
-        let local =
-            download_verified(fetch, &urls, &entry.sha256, &format!("Packages-{suite}-{arch}.xz")).map_err(|e| {
-                DebianError::Download {
-                    url: urls.join(", "),
-                    message: e.to_string(),
-                }
-            })?;
+        let size = Some(entry.size).filter(|s| *s > 0);
+        let local = download_sized(
+            fetch,
+            &urls,
+            &entry.sha256,
+            &format!("Packages-{suite}-{arch}.xz"),
+            size,
+        )
+        .map_err(|e| DebianError::Download {
+            url: urls.join(", "),
+            message: e.to_string(),
+        })?;
         let text = decompress_xz(&local)?;
         Ok(PackageIndex::from_entries(suite, arch, parse_packages(&text)))
     }

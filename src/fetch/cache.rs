@@ -8,6 +8,14 @@
 //!
 //! A file appears under `sha256/` only by an atomic rename after its hash was
 //! checked, so its presence is proof of verification: a hit needs no re-hash.
+//!
+//! Each file under `tmp/` is `<file>.<pid>.<n>.part` and its writer holds an
+//! exclusive `flock` on it until the file is renamed or removed. The kernel
+//! drops that lock when the writer dies, even by SIGKILL, so "nobody holds
+//! the lock" means "nobody will finish this file": a starting run removes
+//! such files. A lock is immune to pid reuse and works across machines
+//! sharing the cache over a filesystem with lock support, where "is pid N
+//! alive" would not.
 
 use std::fs::File;
 use std::io::Write;
@@ -21,7 +29,8 @@ pub struct DownloadCache {
     root: PathBuf,
 }
 
-/// A file being written under `tmp/`; removed on drop unless persisted.
+/// A file being written under `tmp/`, locked by this process; removed on
+/// drop unless persisted.
 pub struct TempFile {
     pub path: PathBuf,
     pub file: File,
@@ -90,22 +99,61 @@ impl DownloadCache {
         self.root.join("quarantine")
     }
 
-    /// A fresh, uniquely named temporary file for a download of `file`.
+    fn tmp_dir(&self) -> PathBuf {
+        self.downloads().join("tmp")
+    }
+
+    /// A fresh, uniquely named temporary file for a download of `file`,
+    /// locked for as long as the returned value lives.
     pub fn temp_file(&self, file: &str) -> Result<TempFile, FetchError> {
-        let dir = self.downloads().join("tmp");
+        let dir = self.tmp_dir();
         std::fs::create_dir_all(&dir).map_err(|e| FetchError::io("cannot create", &dir, e))?;
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{file}.{}.{n}.part", std::process::id()));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| FetchError::io("cannot create", &path, e))?;
-        Ok(TempFile {
-            path,
-            file,
-            persisted: false,
-        })
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{file}.{}.{n}.part", std::process::id()));
+            let file = File::options()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| FetchError::io("cannot create", &path, e))?;
+            file.lock().map_err(|e| FetchError::io("cannot lock", &path, e))?;
+            // A starting run may have removed the file between its creation
+            // and the lock (it was unlocked then): the name must still lead
+            // to the file we hold, else take another name.
+            if same_file(&file, &path) {
+                return Ok(TempFile {
+                    path,
+                    file,
+                    persisted: false,
+                });
+            }
+        }
+    }
+
+    /// Removes the partial downloads under `tmp/` that no live process has
+    /// locked (left by a killed run). Returns how many were removed.
+    pub fn clean_stale_temp(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.tmp_dir()) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "part") {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else { continue };
+            // Held by a live download: not ours to touch.
+            if file.try_lock().is_err() {
+                continue;
+            }
+            // We hold its lock: no writer is using it, and one that created
+            // it a moment ago will find the name gone and pick another.
+            if std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Moves a verified temporary file to its final name. The data is synced
@@ -134,6 +182,14 @@ impl DownloadCache {
         std::fs::rename(&tmp.path, &dest).map_err(|e| FetchError::io("cannot move to quarantine", &dest, e))?;
         tmp.persisted = true;
         Ok(dest)
+    }
+}
+
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -171,5 +227,21 @@ mod tests {
         let hex = "0".repeat(64);
         let dest = cache.commit(t, &hex, "a.tar").unwrap();
         assert_eq!(cache.lookup(&hex, "a.tar"), Some(dest));
+    }
+
+    #[test]
+    fn only_unlocked_partial_files_are_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path());
+        let live = cache.temp_file("live.tar").unwrap();
+        let mut stale = cache.temp_file("stale.tar").unwrap();
+        let stale_path = stale.path.clone();
+        // A killed writer: its lock is gone but its file stayed.
+        stale.persisted = true;
+        drop(stale);
+        assert_eq!(cache.clean_stale_temp(), 1);
+        assert!(!stale_path.exists());
+        assert!(live.path.exists());
+        assert_eq!(cache.clean_stale_temp(), 0);
     }
 }

@@ -17,19 +17,29 @@
 //!     python-index "https://pypi.example.org/simple"
 //! }
 //! fetch {
-//!     retries 3           // requests per URL for transient failures
-//!     connect-timeout 15  // seconds
-//!     read-timeout 30     // seconds without data before a request fails
-//!     jobs 4              // parallel downloads of `recipe fetch`
+//!     retries 3            // requests per URL for transient failures
+//!     retry-time 300       // seconds after a file's first request when no retry starts
+//!     max-retry-after 60   // longest Retry-After waited for, seconds
+//!     connect-timeout 15   // seconds
+//!     read-timeout 30      // seconds to wait for the response head
+//!     max-size "2GiB"      // largest body when the size is not known in advance
+//!     speed-limit "1K"     // minimum average bytes per second over speed-time (0: off)
+//!     speed-time 30        // seconds
+//!     stall-timeout 8      // seconds without any data in the body
+//!     attempt-timeout 3600 // seconds one request may take, body included
+//!     jobs 4               // parallel downloads of `recipe fetch`
 //! }
 //! ```
+//!
+//! The transfer limits can also be given on the command line
+//! ([`LimitOverrides`]), which wins over the file.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kdl::KdlNode;
+use kdl::{KdlNode, KdlValue};
 
-use super::download::RetryPolicy;
+use super::budget::{RetryPolicy, TransferLimits, parse_size};
 use super::error::FetchError;
 use crate::recipe::decode::{Decoder, parse_document};
 use crate::recipe::error::{RecipeError, RecipeErrors, SourceFile};
@@ -47,12 +57,51 @@ pub struct MirrorSettings {
 pub struct UserConfig {
     pub mirrors: MirrorSettings,
     pub policy: RetryPolicy,
+    pub limits: TransferLimits,
     pub jobs: Option<usize>,
     /// The file it came from, if any.
     pub path: Option<PathBuf>,
 }
 
 pub type ConfigError = RecipeErrors;
+
+/// Transfer limits given on the command line; `None` keeps the config's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    pub max_size: Option<u64>,
+    pub speed_limit: Option<u64>,
+    pub speed_time: Option<Duration>,
+    pub stall_timeout: Option<Duration>,
+    pub attempt_timeout: Option<Duration>,
+}
+
+impl LimitOverrides {
+    pub fn apply(&self, limits: &mut TransferLimits) {
+        // Destructure so a new override cannot be silently ignored.
+        let LimitOverrides {
+            max_size,
+            speed_limit,
+            speed_time,
+            stall_timeout,
+            attempt_timeout,
+        } = *self;
+        if let Some(v) = max_size {
+            limits.max_size = v;
+        }
+        if let Some(v) = speed_limit {
+            limits.speed_limit = v;
+        }
+        if let Some(v) = speed_time {
+            limits.speed_time = v;
+        }
+        if let Some(v) = stall_timeout {
+            limits.stall_timeout = v;
+        }
+        if let Some(v) = attempt_timeout {
+            limits.attempt_timeout = v;
+        }
+    }
+}
 
 /// Where the config file is looked for.
 pub fn config_path() -> Option<PathBuf> {
@@ -146,10 +195,60 @@ fn parse_mirrors(d: &mut Decoder, node: &KdlNode, m: &mut MirrorSettings) {
     }
 }
 
+/// A size: a number of bytes, or a string with a binary unit ("500MiB").
+fn size(d: &mut Decoder, node: &KdlNode) -> Option<u64> {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 1);
+    d.check_no_children(node);
+    let name = node.name().value();
+    let Some(entry) = d.positional(node).first().copied() else {
+        d.missing(
+            node.span(),
+            "a value",
+            &format!("`{name}`"),
+            &format!("write it as `{name} \"2GiB\"`"),
+        );
+        return None;
+    };
+    let parsed = match entry.value() {
+        KdlValue::Integer(i) => u64::try_from(*i).ok(),
+        KdlValue::String(s) => parse_size(s),
+        _ => None,
+    };
+    if parsed.is_none() {
+        d.invalid(
+            entry.span(),
+            name,
+            "not a size",
+            "write a number of bytes, or a string such as \"500MiB\" or \"2GiB\" (units are powers of 1024)",
+        );
+    }
+    parsed
+}
+
+/// Seconds between `min` and `max`.
+fn secs(d: &mut Decoder, node: &KdlNode, min: i128, max: i128) -> Option<Duration> {
+    d.single_int(node, min, max)
+        .map(|v| Duration::from_secs(v.value.unsigned_abs()))
+}
+
+const FETCH_KEYS: &[&str] = &[
+    "retries",
+    "retry-time",
+    "max-retry-after",
+    "connect-timeout",
+    "read-timeout",
+    "max-size",
+    "speed-limit",
+    "speed-time",
+    "stall-timeout",
+    "attempt-timeout",
+    "jobs",
+];
+
 fn parse_fetch(d: &mut Decoder, node: &KdlNode, c: &mut UserConfig) {
     d.check_props(node, &[]);
     d.check_max_args(node, 0);
-    let secs = |v: i64| Duration::from_secs(v.unsigned_abs());
     for child in children(node) {
         match child.name().value() {
             "retries" => {
@@ -157,26 +256,29 @@ fn parse_fetch(d: &mut Decoder, node: &KdlNode, c: &mut UserConfig) {
                     c.policy.attempts = v.value as u32;
                 }
             }
-            "connect-timeout" => {
-                if let Some(v) = d.single_int(child, 1, 3600) {
-                    c.policy.connect_timeout = secs(v.value);
-                }
+            "retry-time" => c.policy.retry_time = secs(d, child, 0, 86_400).unwrap_or(c.policy.retry_time),
+            "max-retry-after" => {
+                c.policy.max_retry_after = secs(d, child, 0, 3600).unwrap_or(c.policy.max_retry_after);
             }
-            "read-timeout" => {
-                if let Some(v) = d.single_int(child, 1, 3600) {
-                    c.policy.read_timeout = secs(v.value);
-                }
+            "connect-timeout" => {
+                c.policy.connect_timeout = secs(d, child, 1, 3600).unwrap_or(c.policy.connect_timeout);
+            }
+            "read-timeout" => c.policy.read_timeout = secs(d, child, 1, 3600).unwrap_or(c.policy.read_timeout),
+            "max-size" => c.limits.max_size = size(d, child).unwrap_or(c.limits.max_size),
+            "speed-limit" => c.limits.speed_limit = size(d, child).unwrap_or(c.limits.speed_limit),
+            "speed-time" => c.limits.speed_time = secs(d, child, 1, 3600).unwrap_or(c.limits.speed_time),
+            "stall-timeout" => {
+                c.limits.stall_timeout = secs(d, child, 1, 3600).unwrap_or(c.limits.stall_timeout);
+            }
+            "attempt-timeout" => {
+                c.limits.attempt_timeout = secs(d, child, 1, 604_800).unwrap_or(c.limits.attempt_timeout);
             }
             "jobs" => {
                 if let Some(v) = d.single_int(child, 1, 256) {
                     c.jobs = Some(v.value as usize);
                 }
             }
-            _ => d.unknown_node(
-                child,
-                "`fetch`",
-                &["retries", "connect-timeout", "read-timeout", "jobs"],
-            ),
+            _ => d.unknown_node(child, "`fetch`", FETCH_KEYS),
         }
     }
 }
@@ -202,8 +304,15 @@ mirrors {
 }
 fetch {
     retries 5
+    retry-time 40
+    max-retry-after 9
     connect-timeout 2
     read-timeout 7
+    max-size "1.5GiB"
+    speed-limit 512
+    speed-time 20
+    stall-timeout 4
+    attempt-timeout 600
     jobs 3
 }
 "#;
@@ -215,7 +324,45 @@ fetch {
         assert_eq!(c.policy.attempts, 5);
         assert_eq!(c.policy.connect_timeout, Duration::from_secs(2));
         assert_eq!(c.policy.read_timeout, Duration::from_secs(7));
+        assert_eq!(c.policy.retry_time, Duration::from_secs(40));
+        assert_eq!(c.policy.max_retry_after, Duration::from_secs(9));
+        assert_eq!(
+            c.limits,
+            TransferLimits {
+                max_size: 3 << 29,
+                speed_limit: 512,
+                speed_time: Duration::from_secs(20),
+                stall_timeout: Duration::from_secs(4),
+                attempt_timeout: Duration::from_secs(600),
+            }
+        );
         assert_eq!(c.jobs, Some(3));
+    }
+
+    #[test]
+    fn defaults_without_a_fetch_section_and_overrides_win() {
+        let c = UserConfig::parse(&SourceFile::new("config.kdl", "fetch { max-size 1000 }\n")).unwrap();
+        assert_eq!(c.limits.max_size, 1000);
+        assert_eq!(c.limits.speed_limit, TransferLimits::default().speed_limit);
+        let mut limits = c.limits.clone();
+        LimitOverrides {
+            max_size: Some(7),
+            stall_timeout: Some(Duration::from_secs(2)),
+            ..LimitOverrides::default()
+        }
+        .apply(&mut limits);
+        assert_eq!(limits.max_size, 7);
+        assert_eq!(limits.stall_timeout, Duration::from_secs(2));
+        assert_eq!(limits.speed_time, TransferLimits::default().speed_time);
+    }
+
+    #[test]
+    fn bad_sizes_point_at_the_value() {
+        let text = "fetch {\n    max-size \"lots\"\n    speed-limit #true\n}\n";
+        let err = UserConfig::parse(&SourceFile::new("config.kdl", text)).unwrap_err();
+        assert_eq!(err.errors.len(), 2, "{err:?}");
+        let rendered = format!("{:?}", miette::Report::new(err));
+        assert!(rendered.contains("not a size"), "{rendered}");
     }
 
     #[test]

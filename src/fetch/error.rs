@@ -3,34 +3,145 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use miette::Diagnostic;
 use thiserror::Error;
 
-/// One URL that was tried and why it did not give a verified file.
+use super::progress::human;
+
+/// One request (or one candidate that could not become a URL) and why it
+/// did not give a verified file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub url: String,
-    /// How many requests were made to this URL (retries included).
-    pub tries: u32,
-    pub reason: String,
+    /// 1 for the first request to this URL, 2 for its first retry, …; 0 when
+    /// no request was made (a mirror that could not be resolved).
+    pub try_number: u32,
+    pub reason: AttemptError,
+    /// Body bytes received before it ended.
+    pub bytes: u64,
+    pub elapsed: Duration,
 }
 
-/// The attempts as an indented list, one URL per line.
+/// Where a size limit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeSource {
+    /// The size an index (Debian `Size`, the Python index) gives for the file.
+    Expected,
+    /// The global `max-size` setting.
+    MaxSize,
+}
+
+impl fmt::Display for SizeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SizeSource::Expected => "the expected size of this file",
+            SizeSource::MaxSize => "the max-size limit",
+        })
+    }
+}
+
+/// What ended one request. Budget variants name the setting that ended it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AttemptError {
+    #[error("HTTP {}", status_text(*code))]
+    Status { code: u16 },
+    #[error(
+        "HTTP {}, Retry-After {}: longer than max-retry-after ({}), not retried",
+        status_text(*code), secs(*wait), secs(*limit)
+    )]
+    RetryAfterTooLong { code: u16, wait: Duration, limit: Duration },
+    #[error("redirect loop or too many redirects: {message}")]
+    Redirects { message: String },
+    #[error("invalid URL: {message}")]
+    BadUrl { message: String },
+    /// Before any response: connection refused, name not found, timeouts.
+    #[error("{message}")]
+    Transport { message: String, retry: bool },
+    #[error("connection broke mid-body: {message}")]
+    BodyRead { message: String },
+    #[error("truncated body: got {got} of {announced} bytes")]
+    Truncated { got: u64, announced: u64 },
+    #[error("stalled: no data for {} (stall-timeout)", secs(*limit))]
+    Stalled { limit: Duration },
+    #[error(
+        "too slow: {} in the last {}, under {}/s (speed-limit over speed-time)",
+        human(*bytes), secs(*window), human(*limit)
+    )]
+    TooSlow { bytes: u64, window: Duration, limit: u64 },
+    #[error("not finished after {} (attempt-timeout)", secs(*limit))]
+    Deadline { limit: Duration },
+    #[error("body larger than {} ({basis})", human(*limit))]
+    TooLarge { limit: u64, basis: SizeSource },
+    #[error("announces {} (Content-Length), more than {} ({basis})", human(*length), human(*limit))]
+    Announced { length: u64, limit: u64, basis: SizeSource },
+    #[error("sha256 mismatch: got {actual} ({size} bytes)")]
+    Mismatch { actual: String, size: u64 },
+    /// A mirror that could not be turned into a URL.
+    #[error("{message}")]
+    Unresolved { message: String },
+}
+
+fn status_text(code: u16) -> String {
+    match reqwest::StatusCode::from_u16(code) {
+        Ok(s) => s.to_string(),
+        Err(_) => code.to_string(),
+    }
+}
+
+/// `8 s`, `2.5 s`, `1 h`: durations as settings are written.
+pub fn secs(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return format!("{:.1} s", d.as_secs_f64());
+    }
+    match d.as_secs() {
+        s if s >= 3600 && s.is_multiple_of(3600) => format!("{} h", s / 3600),
+        s if s >= 60 && s.is_multiple_of(60) => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// The attempts as an indented list, one request per line.
 pub struct AttemptList<'a>(pub &'a [Attempt]);
 
 impl fmt::Display for AttemptList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for a in self.0 {
-            let tries = if a.tries > 1 {
-                format!(" ({} tries)", a.tries)
+            let nth = if a.try_number > 1 {
+                format!(" (try {})", a.try_number)
             } else {
                 String::new()
             };
-            write!(f, "\n  - {}{tries}: {}", a.url, a.reason)?;
+            write!(f, "\n  - {}{nth}: {}", a.url, a.reason)?;
+            if a.try_number > 0 {
+                write!(f, " [{} in {:.1} s]", human(a.bytes), a.elapsed.as_secs_f64())?;
+            }
         }
         Ok(())
     }
+}
+
+/// Why the download stopped trying: the budget that ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// Every URL that was worth retrying was tried this many times (retries).
+    Tries(u32),
+    /// The retry time ran out (retry-time).
+    RetryTime(Duration),
+}
+
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GaveUp::Tries(n) => write!(f, "gave up: each URL worth retrying was tried {n} times (retries)"),
+            GaveUp::RetryTime(d) => write!(f, "gave up: no retry after {} (retry-time)", secs(*d)),
+        }
+    }
+}
+
+fn gave_up_line(g: &Option<GaveUp>) -> String {
+    g.map(|g| format!("\n{g}")).unwrap_or_default()
 }
 
 /// A download whose content did not match the expected sha256.
@@ -65,12 +176,25 @@ pub enum FetchError {
         others: Vec<Attempt>,
     },
 
-    #[error("could not download `{file}`: every URL failed{}", AttemptList(attempts))]
+    #[error(
+        "could not download `{file}`: every URL failed{}{}",
+        AttemptList(attempts),
+        gave_up_line(gave_up)
+    )]
     #[diagnostic(
         code(recipe::fetch::failed),
-        help("check the URLs and the network; add a `mirror` to the source or a mirror site to the config file")
+        help(
+            "check the URLs and the network; add a `mirror` to the source or a mirror site to the config file; \
+             the limits (max-size, speed-limit, stall-timeout, …) are set in the config file's `fetch` section \
+             or by flags (`recipe fetch --help`)"
+        )
     )]
-    AllFailed { file: String, attempts: Vec<Attempt> },
+    AllFailed {
+        file: String,
+        attempts: Vec<Attempt>,
+        /// The budget that ended it, when one did (not for 404s alone).
+        gave_up: Option<GaveUp>,
+    },
 
     #[error("{failed} of {total} sources could not be fetched (errors above)")]
     #[diagnostic(code(recipe::fetch::several))]

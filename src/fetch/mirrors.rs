@@ -53,11 +53,21 @@ pub fn candidates(primary: &[String], backup: &[String], source: &Source) -> Vec
     out
 }
 
+/// The URLs of a source, and what resolving them taught.
+pub struct Resolved {
+    pub urls: Vec<String>,
+    /// The file's size, when an index gave it (it caps the download).
+    pub size: Option<u64>,
+    /// Candidates that could not become a URL, described, with why.
+    pub unresolved: Vec<(String, FetchError)>,
+}
+
 /// Resolves candidates to URLs. Candidates that cannot be resolved (no
 /// Debian archive configured, project not on the index) are returned apart
 /// so the final error can list them; the others are still tried.
-pub fn candidate_urls(ctx: &FetchContext, source: &Source) -> (Vec<String>, Vec<(String, FetchError)>) {
+pub fn candidate_urls(ctx: &FetchContext, source: &Source) -> Resolved {
     let mut urls = Vec::new();
+    let mut size = None;
     let mut unresolved = Vec::new();
     for c in candidates(&ctx.mirrors.primary, &ctx.mirrors.backup, source) {
         let resolved = match &c {
@@ -70,7 +80,11 @@ pub fn candidate_urls(ctx: &FetchContext, source: &Source) -> (Vec<String>, Vec<
             },
             Candidate::Pypi(project) => ctx
                 .python_index()
-                .and_then(|index| pypi::file_url(ctx, index, project, &source.file)),
+                .and_then(|index| pypi::file_url(ctx, index, project, &source.file))
+                .map(|(url, known)| {
+                    size = size.or(known);
+                    url
+                }),
         };
         match resolved {
             Ok(u) if !urls.contains(&u) => urls.push(u),
@@ -78,7 +92,7 @@ pub fn candidate_urls(ctx: &FetchContext, source: &Source) -> (Vec<String>, Vec<
             Err(e) => unresolved.push((c.describe(), e)),
         }
     }
-    (urls, unresolved)
+    Resolved { urls, size, unresolved }
 }
 
 #[cfg(test)]

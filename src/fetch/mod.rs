@@ -3,9 +3,15 @@
 //!
 //! Entry points:
 //! - [`fetch_source`] for a rendered recipe source;
-//! - [`download_verified`] for any file known by URLs and sha256 (toolchain
-//!   and sysroot `.deb`s use it with the sha256 of the archive index).
+//! - [`download_verified`] / [`download_sized`] for any file known by URLs
+//!   and sha256 (toolchain and sysroot `.deb`s use them with the sha256 and
+//!   size of the archive index).
+//!
+//! Every transfer runs within [`TransferLimits`] (size, speed, silence,
+//! duration) and every file within a [`RetryPolicy`]; hosts that failed go
+//! last for the rest of the run (one [`FetchContext`] is one run).
 
+mod budget;
 mod cache;
 pub mod config;
 pub mod debian_mirror;
@@ -14,15 +20,18 @@ mod error;
 pub mod mirrors;
 pub mod progress;
 pub mod pypi;
+mod transfer;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 
+pub use budget::{RetryPolicy, TransferLimits, parse_size};
 pub use cache::{DownloadCache, check_file_name, normalize_sha256};
-pub use config::{MirrorSettings, UserConfig};
-pub use download::{RetryPolicy, download_verified};
-pub use error::{Attempt, FetchError, Mismatch};
+pub use config::{LimitOverrides, MirrorSettings, UserConfig};
+pub use download::{download_sized, download_verified};
+pub use error::{Attempt, AttemptError, FetchError, GaveUp, Mismatch, SizeSource};
 pub use progress::{ProgressSink, Silent, Transfer};
 
 use crate::recipe::rendered::{Origin, Source};
@@ -34,9 +43,13 @@ pub struct FetchContext {
     /// Never touch the network: cache hits only.
     pub offline: bool,
     pub policy: RetryPolicy,
+    pub limits: TransferLimits,
     pub mirrors: MirrorSettings,
     pub progress: Arc<dyn ProgressSink>,
     requests: AtomicU64,
+    /// Origins (scheme, host, port) that failed in a way that says something
+    /// about the host: their URLs go last for the rest of the run.
+    failed_origins: Mutex<HashSet<String>>,
     // Resolved on first use only: a run served from the cache asks nobody.
     python_index: OnceLock<Result<String, String>>,
     debian_archive: OnceLock<Option<String>>,
@@ -46,6 +59,7 @@ pub struct FetchContext {
 pub struct FetchOptions {
     pub offline: bool,
     pub policy: RetryPolicy,
+    pub limits: TransferLimits,
     pub mirrors: MirrorSettings,
     pub progress: Arc<dyn ProgressSink>,
 }
@@ -55,6 +69,7 @@ impl Default for FetchOptions {
         FetchOptions {
             offline: false,
             policy: RetryPolicy::default(),
+            limits: TransferLimits::default(),
             mirrors: MirrorSettings::default(),
             progress: Arc::new(Silent),
         }
@@ -64,10 +79,18 @@ impl Default for FetchOptions {
 impl FetchOptions {
     /// Options from the user's config file and environment (see [`config`]).
     pub fn from_user_config(offline: bool) -> Result<FetchOptions, FetchError> {
+        FetchOptions::from_config_with(offline, &LimitOverrides::default())
+    }
+
+    /// Same, with limits given on the command line winning over the file.
+    pub fn from_config_with(offline: bool, overrides: &LimitOverrides) -> Result<FetchOptions, FetchError> {
         let c = UserConfig::load()?;
+        let mut limits = c.limits;
+        overrides.apply(&mut limits);
         Ok(FetchOptions {
             offline,
             policy: c.policy,
+            limits,
             mirrors: c.mirrors,
             progress: Arc::new(Silent),
         })
@@ -90,29 +113,62 @@ impl FetchContext {
         let FetchOptions {
             offline,
             policy,
+            limits,
             mirrors,
             progress,
         } = options;
         let client = reqwest::blocking::Client::builder()
             .connect_timeout(policy.connect_timeout)
             // In the blocking client this bounds the wait for the response
-            // head and each body read, not the whole transfer: a read timeout.
+            // head and each single read, not the whole transfer; bodies are
+            // watched closer by the transfer limits (see transfer.rs).
             .timeout(policy.read_timeout)
             .redirect(reqwest::redirect::Policy::limited(policy.max_redirects))
             .user_agent(concat!("recipe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::Client(error::chain(&e)))?;
+        let cache = DownloadCache::new(cache_dir);
+        let removed = cache.clean_stale_temp();
+        if removed > 0 {
+            progress.message(&format!(
+                "removed {removed} partial download(s) left by an earlier run in {}",
+                cache.downloads().join("tmp").display()
+            ));
+        }
         Ok(FetchContext {
             client,
-            cache: DownloadCache::new(cache_dir),
+            cache,
             offline,
             policy,
+            limits,
             mirrors,
             progress,
             requests: AtomicU64::new(0),
+            failed_origins: Mutex::new(HashSet::new()),
             python_index: OnceLock::new(),
             debian_archive: OnceLock::new(),
         })
+    }
+
+    /// Records that the host of `url` failed (see `failed_origins`).
+    pub(crate) fn mark_failed(&self, url: &str) {
+        if let Ok(mut set) = self.failed_origins.lock() {
+            set.insert(origin_of(url));
+        }
+    }
+
+    /// `urls` with those on hosts that failed in this run moved to the end,
+    /// each group in its original order.
+    pub(crate) fn healthy_first<'a>(&self, urls: &'a [String]) -> Vec<&'a str> {
+        let failed = match self.failed_origins.lock() {
+            Ok(set) => set.clone(),
+            Err(_) => HashSet::new(),
+        };
+        let (bad, good): (Vec<&str>, Vec<&str>) = urls
+            .iter()
+            .map(String::as_str)
+            .partition(|u| failed.contains(&origin_of(u)));
+        good.into_iter().chain(bad).collect()
     }
 
     pub(crate) fn client(&self) -> &reqwest::blocking::Client {
@@ -148,6 +204,14 @@ impl FetchContext {
             .map_err(|reason| FetchError::NoPythonIndex {
                 reason: reason.to_string(),
             })
+    }
+}
+
+/// `scheme://host:port` of a URL (the URL itself when it does not parse).
+fn origin_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -187,7 +251,7 @@ pub fn fetch_source(ctx: &FetchContext, source: &Source) -> Result<PathBuf, Fetc
             cache: ctx.cache.downloads(),
         });
     }
-    let (urls, unresolved) = mirrors::candidate_urls(ctx, source);
+    let mirrors::Resolved { urls, size, unresolved } = mirrors::candidate_urls(ctx, source);
     if urls.is_empty() {
         return Err(match unresolved.into_iter().next() {
             Some((_, e)) => e,
@@ -196,17 +260,29 @@ pub fn fetch_source(ctx: &FetchContext, source: &Source) -> Result<PathBuf, Fetc
             },
         });
     }
-    download_verified(ctx, &urls, &source.sha256, &source.file).map_err(|e| match e {
+    download_sized(ctx, &urls, &source.sha256, &source.file, size).map_err(|e| match e {
         // Mirrors that could not even be turned into a URL belong in the list.
-        FetchError::AllFailed { file, mut attempts } => {
+        FetchError::AllFailed {
+            file,
+            mut attempts,
+            gave_up,
+        } => {
             for (what, err) in unresolved {
                 attempts.push(Attempt {
                     url: what,
-                    tries: 0,
-                    reason: error::chain(&err),
+                    try_number: 0,
+                    reason: AttemptError::Unresolved {
+                        message: error::chain(&err),
+                    },
+                    bytes: 0,
+                    elapsed: std::time::Duration::ZERO,
                 });
             }
-            FetchError::AllFailed { file, attempts }
+            FetchError::AllFailed {
+                file,
+                attempts,
+                gave_up,
+            }
         }
         other => other,
     })

@@ -108,15 +108,38 @@ struct ProjectPage {
 struct FileEntry {
     filename: String,
     url: String,
+    /// PEP 700 (API 1.1); older indexes and HTML pages do not give it.
+    #[serde(default)]
+    size: Option<u64>,
 }
 
-/// (file name, href) pairs of a project page, JSON or HTML.
-pub fn parse_project_page(content_type: &str, body: &str) -> Result<Vec<(String, String)>, String> {
+/// One file listed on a project page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFile {
+    pub name: String,
+    pub href: String,
+    /// The size the index gives, when it gives one.
+    pub size: Option<u64>,
+}
+
+/// The files of a project page, JSON or HTML.
+pub fn parse_project_page(content_type: &str, body: &str) -> Result<Vec<IndexFile>, String> {
     if content_type.contains("json") {
         let page: ProjectPage = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
-        Ok(page.files.into_iter().map(|f| (f.filename, f.url)).collect())
+        Ok(page
+            .files
+            .into_iter()
+            .map(|f| IndexFile {
+                name: f.filename,
+                href: f.url,
+                size: f.size,
+            })
+            .collect())
     } else {
-        Ok(html_anchors(body))
+        Ok(html_anchors(body)
+            .into_iter()
+            .map(|(name, href)| IndexFile { name, href, size: None })
+            .collect())
     }
 }
 
@@ -144,8 +167,14 @@ fn html_anchors(body: &str) -> Vec<(String, String)> {
     out
 }
 
-/// The download URL of `file` of `project` on `index`.
-pub fn file_url(ctx: &FetchContext, index: &str, project: &str, file: &str) -> Result<String, FetchError> {
+/// The download URL of `file` of `project` on `index`, and its size when the
+/// index gives one.
+pub fn file_url(
+    ctx: &FetchContext,
+    index: &str,
+    project: &str,
+    file: &str,
+) -> Result<(String, Option<u64>), FetchError> {
     let page_url = format!("{}/{}/", index.trim_end_matches('/'), normalize_project(project));
     let (content_type, body) = get_page(ctx, &page_url)?;
     let files = parse_project_page(&content_type, &body).map_err(|reason| FetchError::Index {
@@ -156,22 +185,22 @@ pub fn file_url(ctx: &FetchContext, index: &str, project: &str, file: &str) -> R
         url: page_url.clone(),
         reason: e.to_string(),
     })?;
-    match files.iter().find(|(name, _)| name == file) {
-        Some((_, href)) => {
-            let mut url = base.join(href).map_err(|e| FetchError::Index {
+    match files.iter().find(|f| f.name == file) {
+        Some(found) => {
+            let mut url = base.join(&found.href).map_err(|e| FetchError::Index {
                 url: page_url.clone(),
-                reason: format!("bad link {href}: {e}"),
+                reason: format!("bad link {}: {e}", found.href),
             })?;
             // The `#sha256=` fragment is for the client, not the server.
             url.set_fragment(None);
-            Ok(url.to_string())
+            Ok((url.to_string(), found.size))
         }
         None => {
             // Show the files sharing the wanted version, to spot a typo.
             let version_part = file.split('-').nth(1).unwrap_or("");
             let available = files
                 .iter()
-                .map(|(n, _)| n.clone())
+                .map(|f| f.name.clone())
                 .filter(|n| !version_part.is_empty() && n.contains(version_part))
                 .take(8)
                 .collect();
@@ -256,19 +285,22 @@ mod tests {
 
     #[test]
     fn json_and_html_pages() {
-        let json = r#"{"meta":{"api-version":"1.0"},"name":"x","files":[{"filename":"x-1.0.tar.gz","url":"../../f/x-1.0.tar.gz","hashes":{"sha256":"ab"}}]}"#;
+        let json = r#"{"meta":{"api-version":"1.1"},"name":"x","files":[{"filename":"x-1.0.tar.gz","url":"../../f/x-1.0.tar.gz","hashes":{"sha256":"ab"},"size":1234}]}"#;
         let got = parse_project_page("application/vnd.pypi.simple.v1+json", json).unwrap();
         assert_eq!(
             got,
-            vec![("x-1.0.tar.gz".to_string(), "../../f/x-1.0.tar.gz".to_string())]
+            vec![IndexFile {
+                name: "x-1.0.tar.gz".to_string(),
+                href: "../../f/x-1.0.tar.gz".to_string(),
+                size: Some(1234),
+            }]
         );
         let html = "<html><body><a href=\"/f/x-1.0.tar.gz#sha256=ab\" data-requires-python=\"&gt;=3\">x-1.0.tar.gz</a><br/>\n<a href='/f/x-1.1.tar.gz'>x-1.1.tar.gz</a></body></html>";
         let got = parse_project_page("text/html", html).unwrap();
         assert_eq!(got.len(), 2);
-        assert_eq!(
-            got[0],
-            ("x-1.0.tar.gz".to_string(), "/f/x-1.0.tar.gz#sha256=ab".to_string())
-        );
+        assert_eq!(got[0].name, "x-1.0.tar.gz");
+        assert_eq!(got[0].href, "/f/x-1.0.tar.gz#sha256=ab");
+        assert_eq!(got[0].size, None);
         assert!(parse_project_page("application/json", "{").is_err());
     }
 }

@@ -34,6 +34,22 @@ pub enum Reply {
     Reset,
     /// Read the request, then send nothing for this long, then close.
     Stall(Duration),
+    /// 200 announcing the whole body, sending its first `after` bytes, then
+    /// resetting the connection (RST, not a clean close).
+    ResetMidBody { body: Vec<u8>, after: usize },
+    /// 200 announcing the whole body, sending its first `after` bytes, then
+    /// nothing for `hold`, then closing.
+    StallMidBody {
+        body: Vec<u8>,
+        after: usize,
+        hold: Duration,
+    },
+    /// 200 announcing the whole body, then one byte every `every` (slow loris).
+    Drip { body: Vec<u8>, every: Duration },
+    /// 200 with a chunked body that never ends (until the client goes away).
+    Endless,
+    /// An empty response with this status and `Retry-After: <value>`.
+    RetryAfter(u16, String),
 }
 
 type Script = Arc<Mutex<HashMap<String, VecDeque<Reply>>>>;
@@ -170,12 +186,63 @@ fn serve(conn: TcpStream, script: &Script, log: &Mutex<Vec<String>>) {
             std::thread::sleep(d);
             Ok(())
         }
+        Reply::ResetMidBody { body, after } => {
+            let _ = out
+                .write_all(head("200 OK", "", body.len()).as_bytes())
+                .and_then(|_| out.write_all(&body[..after.min(body.len())]))
+                .and_then(|_| out.flush());
+            // Linger 0: closing sends RST at once, as a crashed peer or a
+            // middlebox would, instead of an orderly FIN.
+            let _ = socket2::SockRef::from(&out).set_linger(Some(Duration::ZERO));
+            drop(reader);
+            return;
+        }
+        Reply::StallMidBody { body, after, hold } => out
+            .write_all(head("200 OK", "", body.len()).as_bytes())
+            .and_then(|_| out.write_all(&body[..after.min(body.len())]))
+            .and_then(|_| out.flush())
+            .map(|_| std::thread::sleep(hold)),
+        Reply::Drip { body, every } => drip(&mut out, &head("200 OK", "", body.len()), &body, every),
+        Reply::Endless => endless(&mut out),
+        Reply::RetryAfter(code, value) => {
+            out.write_all(head(&format!("{code} Scripted"), &format!("Retry-After: {value}\r\n"), 0).as_bytes())
+        }
         Reply::Reset => Ok(()),
     };
     let _ = out.flush();
     let _ = out.shutdown(std::net::Shutdown::Both);
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
+}
+
+/// One byte per `every` until the body is sent or the client is gone.
+fn drip(out: &mut TcpStream, head: &str, body: &[u8], every: Duration) -> std::io::Result<()> {
+    out.write_all(head.as_bytes())?;
+    for b in body {
+        out.write_all(std::slice::from_ref(b))?;
+        out.flush()?;
+        std::thread::sleep(every);
+    }
+    Ok(())
+}
+
+/// 64 KiB chunks of a chunked body, forever: a write fails once the client
+/// has closed the connection, which ends the loop.
+fn endless(out: &mut TcpStream) -> std::io::Result<()> {
+    out.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")?;
+    let chunk = payload(64 * 1024, 99);
+    loop {
+        out.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+        out.write_all(&chunk)?;
+        out.write_all(b"\r\n")?;
+    }
+}
+
+/// Total size of the files in `dir` (0 when it does not exist).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
