@@ -149,6 +149,53 @@ pub fn clearsigned_body(text: &str) -> Option<String> {
     None
 }
 
+/// A Release file date (`Sat, 28 Nov 2026 09:15:44 UTC`, RFC 2822 in UTC,
+/// as the archive writes them), or `None` if it is not one.
+pub fn parse_release_date(text: &str) -> Option<std::time::SystemTime> {
+    let mut words = text.split_whitespace();
+    let first = words.next()?;
+    // The weekday is optional in RFC 2822.
+    let day_word = if first.ends_with(',') { words.next()? } else { first };
+    let day: u64 = day_word.parse().ok()?;
+    let month = match words.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = words.next()?.parse().ok()?;
+    let mut hms = words.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next().unwrap_or(Some(0))?);
+    if !matches!(words.next(), Some("UTC" | "GMT" | "+0000") | None)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || m > 59
+        || sec > 60
+    {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+    // days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// One dependency alternative: `name[:arch] [(op version)]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relation {
@@ -218,6 +265,26 @@ mod tests {
         assert_eq!(r[1][1].name, "debconf-2.0");
         assert_eq!(r[2][0].name, "python3");
         assert_eq!(r[2][0].constraint, None);
+    }
+
+    #[test]
+    fn release_dates() {
+        let t = parse_release_date("Sat, 21 Nov 2026 09:15:44 UTC").expect("date");
+        let secs = t.duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        assert_eq!(secs, 1_795_252_544);
+        assert_eq!(
+            parse_release_date("1 Jan 1970 00:00:00 UTC"),
+            Some(std::time::UNIX_EPOCH)
+        );
+        for bad in [
+            "",
+            "Sat, 32 Nov 2026 09:15:44 UTC",
+            "Sat, 21 Foo 2026 09:15:44 UTC",
+            "21 Nov 2026 25:00:00 UTC",
+            "21 Nov 2026 09:15:44 +0200",
+        ] {
+            assert_eq!(parse_release_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! signature is checked instead). Everything else goes through
 //! `crate::fetch::download_verified` with the sha256 from the signed index.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use super::DebianError;
 use crate::fetch::FetchContext;
+
+/// Refused beyond this size (Debian's largest InRelease is well under 1 MiB).
+const MAX_INRELEASE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Downloads `url` to `dest` atomically (temp file + rename), with a few
 /// retries for transient failures; 4xx answers fail at once.
@@ -37,13 +40,16 @@ pub fn download_unverified(fetch: &FetchContext, url: &str, dest: &Path) -> Resu
             last = format!("HTTP {}", status.as_u16());
             continue;
         }
-        let body = match resp.bytes() {
-            Ok(b) => b,
-            Err(e) => {
-                last = e.to_string();
-                continue;
-            }
-        };
+        // An InRelease is ~100 KiB; a server streaming without end must not
+        // fill memory.
+        let mut body = Vec::new();
+        if let Err(e) = std::io::Read::take(resp, MAX_INRELEASE_BYTES + 1).read_to_end(&mut body) {
+            last = e.to_string();
+            continue;
+        }
+        if body.len() as u64 > MAX_INRELEASE_BYTES {
+            return Err(fail(format!("larger than {MAX_INRELEASE_BYTES} bytes")));
+        }
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(|e| DebianError::io(format!("cannot create {}", dir.display()), e))?;
         }

@@ -1,5 +1,5 @@
 //! A suite's package index for one architecture, downloaded and verified:
-//! `InRelease` (gpgv when present) → sha256 of `main/binary-<arch>/Packages.xz`
+//! `InRelease` (gpgv; fails closed without it) → sha256 of `main/binary-<arch>/Packages.xz`
 //! → parsed entries, highest version first.
 
 use std::collections::HashMap;
@@ -30,6 +30,10 @@ pub struct Archive {
     pub refresh: bool,
     /// Never touch the network: use cached indexes whatever their age.
     pub offline: bool,
+    /// Keyring for `InRelease` signatures (default [`DEFAULT_KEYRING`]).
+    pub keyring: Option<PathBuf>,
+    /// Accept indexes whose signature cannot be checked.
+    pub allow_unsigned: bool,
 }
 
 impl Archive {
@@ -45,6 +49,8 @@ impl Archive {
             cache: cache_root.join("debian"),
             refresh,
             offline: fetch.offline,
+            keyring: fetch.mirrors.debian_keyring.clone(),
+            allow_unsigned: fetch.mirrors.debian_allow_unsigned,
         })
     }
 
@@ -98,12 +104,8 @@ impl PackageIndex {
         log: &Path,
     ) -> Result<PackageIndex, DebianError> {
         let dir = archive.cache.join("dists").join(suite);
-        let release = fetch_inrelease(archive, fetch, suite, &dir, log)?;
-        let body = std::fs::read_to_string(&release)
-            .map_err(|e| DebianError::io(format!("cannot read {}", release.display()), e))?;
-        let body = clearsigned_body(&body).ok_or_else(|| DebianError::NotClearsigned {
-            file: release.display().to_string(),
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|e| DebianError::io(format!("cannot create {}", dir.display()), e))?;
+        let body = release_body(archive, fetch, suite, &dir, log)?;
         let path = format!("main/binary-{arch}/Packages.xz");
         let entry = release_sha256(&body)
             .into_iter()
@@ -165,19 +167,62 @@ fn fresh(path: &Path) -> bool {
         .is_some_and(|age| age < INDEX_MAX_AGE)
 }
 
-/// Returns the path of a verified InRelease for `suite`, downloading it when
-/// missing, stale or `refresh` is set. A failed refresh falls back to the
-/// cached copy so offline work keeps going.
-fn fetch_inrelease(
+/// How `InRelease` files are authenticated.
+enum Verifier {
+    Gpgv {
+        program: PathBuf,
+        keyring: PathBuf,
+    },
+    /// The user opted out: bodies are read unverified and never cached.
+    Unsigned,
+}
+
+impl Verifier {
+    /// gpgv and the keyring, or an error naming what is missing, unless
+    /// the user allowed unsigned indexes.
+    fn find(archive: &Archive) -> Result<Verifier, DebianError> {
+        let keyring = archive
+            .keyring
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYRING));
+        let program = ["/usr/bin/gpgv", "/bin/gpgv"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file());
+        let missing = match (&program, keyring.is_file()) {
+            (Some(program), true) => {
+                return Ok(Verifier::Gpgv {
+                    program: program.clone(),
+                    keyring,
+                });
+            }
+            (None, _) => ("gpgv".to_string(), "gpgv"),
+            (Some(_), false) => (keyring.display().to_string(), "debian-archive-keyring"),
+        };
+        if archive.allow_unsigned {
+            return Ok(Verifier::Unsigned);
+        }
+        Err(DebianError::NoVerifier {
+            missing: missing.0,
+            package: missing.1.to_string(),
+        })
+    }
+}
+
+/// Returns the signed body of `suite`'s `InRelease`: from the cache when a
+/// verified copy is recent (or offline), else downloaded and verified. Only
+/// verified bodies are cached; a failed refresh falls back to the cached one.
+fn release_body(
     archive: &Archive,
     fetch: &FetchContext,
     suite: &str,
     dir: &Path,
     log: &Path,
-) -> Result<PathBuf, DebianError> {
-    let local = dir.join("InRelease");
-    if (!archive.refresh && fresh(&local)) || (archive.offline && local.is_file()) {
-        return Ok(local);
+) -> Result<String, DebianError> {
+    let verified = dir.join("Release.verified");
+    remove_leftovers(dir);
+    if (!archive.refresh && fresh(&verified)) || (archive.offline && verified.is_file()) {
+        return read_text(&verified);
     }
     if archive.offline {
         return Err(DebianError::Download {
@@ -185,37 +230,113 @@ fn fetch_inrelease(
             message: "offline and not cached".into(),
         });
     }
-    let tmp = dir.join(format!("InRelease.new{}", std::process::id()));
-    let result = download_unverified(fetch, &archive.url(&format!("dists/{suite}/InRelease")), &tmp)
-        .and_then(|()| verify_signature(&tmp, log))
-        .and_then(|()| {
-            std::fs::rename(&tmp, &local)
-                .map_err(|e| DebianError::io(format!("cannot rename to {}", local.display()), e))
+    let verifier = Verifier::find(archive)?;
+    let pid = std::process::id();
+    let signed = dir.join(format!("InRelease.new{pid}"));
+    let body_tmp = dir.join(format!("Release.new{pid}"));
+    let result = download_unverified(fetch, &archive.url(&format!("dists/{suite}/InRelease")), &signed)
+        .and_then(|()| match &verifier {
+            Verifier::Gpgv { program, keyring } => {
+                verify_signature(program, keyring, &signed, &body_tmp, log)?;
+                let body = read_text(&body_tmp)?;
+                check_release(&body, suite, SystemTime::now())?;
+                std::fs::rename(&body_tmp, &verified)
+                    .map_err(|e| DebianError::io(format!("cannot rename to {}", verified.display()), e))?;
+                Ok(body)
+            }
+            Verifier::Unsigned => {
+                eprintln!(
+                    "warning: the {suite} index is used WITHOUT a signature check (`debian-allow-unsigned` in the user config)"
+                );
+                let text = read_text(&signed)?;
+                let body = clearsigned_body(&text).ok_or_else(|| DebianError::NotClearsigned {
+                    file: signed.display().to_string(),
+                })?;
+                check_release(&body, suite, SystemTime::now())?;
+                Ok(body)
+            }
         });
+    let _ = std::fs::remove_file(&signed);
+    let _ = std::fs::remove_file(&body_tmp);
     match result {
-        Ok(()) => Ok(local),
-        Err(e @ DebianError::Signature { .. }) => Err(e),
-        Err(e) if local.is_file() => {
+        Ok(body) => Ok(body),
+        Err(
+            e @ (DebianError::Signature { .. }
+            | DebianError::ReleaseMismatch { .. }
+            | DebianError::ReleaseExpired { .. }
+            | DebianError::NotClearsigned { .. }),
+        ) => Err(e),
+        Err(e) if verified.is_file() => {
             eprintln!("warning: cannot refresh the {suite} index ({e}); using the cached copy");
-            Ok(local)
+            read_text(&verified)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Checks the InRelease signature with `gpgv` when both gpgv and a keyring
-/// exist (Debian-family hosts); elsewhere the sha256 chain from InRelease to
-/// each .deb still detects corruption, but not a malicious mirror, and we say so.
-fn verify_signature(file: &Path, log: &Path) -> Result<(), DebianError> {
-    let keyring = std::env::var("RECIPE_DEBIAN_KEYRING").unwrap_or_else(|_| DEFAULT_KEYRING.to_string());
-    let gpgv = ["/usr/bin/gpgv", "/bin/gpgv"]
-        .into_iter()
-        .map(Path::new)
-        .find(|p| p.is_file());
-    let Some(gpgv) = gpgv.filter(|_| Path::new(&keyring).is_file()) else {
-        eprintln!("warning: gpgv or {keyring} not found; archive signatures are not checked (hashes still are)");
-        return Ok(());
+fn read_text(path: &Path) -> Result<String, DebianError> {
+    std::fs::read_to_string(path).map_err(|e| DebianError::io(format!("cannot read {}", path.display()), e))
+}
+
+/// Temporary files of runs that were killed (their pid is gone).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = ["InRelease.new", "Release.new"]
+            .iter()
+            .find_map(|p| name.strip_prefix(p))
+            .and_then(|rest| rest.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A signed Release must be the suite that was asked for (by codename or
+/// suite name) and, when it says so, still valid: otherwise an old or
+/// another suite's signed index could be replayed.
+fn check_release(body: &str, suite: &str, now: SystemTime) -> Result<(), DebianError> {
+    let field = |name: &str| {
+        body.lines()
+            .take_while(|l| !l.starts_with(' ') || !l.trim().is_empty())
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(|v| v.trim().to_string())
     };
+    let codename = field("Codename");
+    let suite_name = field("Suite");
+    if codename.as_deref() != Some(suite) && suite_name.as_deref() != Some(suite) {
+        let (name, value) = match (codename, suite_name) {
+            (Some(c), _) => ("Codename", c),
+            (None, Some(s)) => ("Suite", s),
+            (None, None) => ("Codename", "(missing)".to_string()),
+        };
+        return Err(DebianError::ReleaseMismatch {
+            suite: suite.to_string(),
+            field: name.to_string(),
+            value,
+        });
+    }
+    if let Some(valid_until) = field("Valid-Until") {
+        let expired = match super::control::parse_release_date(&valid_until) {
+            Some(t) => now > t,
+            None => true, // an unreadable expiry cannot be trusted
+        };
+        if expired {
+            return Err(DebianError::ReleaseExpired {
+                suite: suite.to_string(),
+                valid_until,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the InRelease signature with gpgv and writes the signed body
+/// (`--output`), so what is parsed is exactly what was signed.
+fn verify_signature(gpgv: &Path, keyring: &Path, file: &Path, body: &Path, log: &Path) -> Result<(), DebianError> {
     if let Some(dir) = log.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -227,26 +348,77 @@ fn verify_signature(file: &Path, log: &Path) -> Result<(), DebianError> {
     let err = out
         .try_clone()
         .map_err(|e| DebianError::io(format!("cannot open {}", log.display()), e))?;
+    let _ = std::fs::remove_file(body);
     // gpgv needs no home directory for a plain keyring check; an empty
     // environment keeps user gpg settings out.
     let status = Command::new(gpgv)
         .env_clear()
         .env("LANG", "C")
         .arg("--keyring")
-        .arg(&keyring)
+        .arg(keyring)
+        .arg("--output")
+        .arg(body)
         .arg(file)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .status()
         .map_err(|e| DebianError::io(format!("cannot run {}", gpgv.display()), e))?;
-    if status.success() {
+    if status.success() && body.is_file() {
         Ok(())
     } else {
         Err(DebianError::Signature {
             file: file.display().to_string(),
-            keyring,
+            keyring: keyring.display().to_string(),
             log: log.display().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const BODY: &str = "Origin: Debian\nSuite: stable\nCodename: trixie\nDate: Sat, 21 Nov 2026 09:15:44 UTC\n";
+
+    #[test]
+    fn release_must_be_the_requested_suite() {
+        let now = SystemTime::now();
+        assert!(check_release(BODY, "trixie", now).is_ok());
+        assert!(check_release(BODY, "stable", now).is_ok());
+        let err = check_release(BODY, "bookworm", now).expect_err("another suite");
+        assert!(matches!(err, DebianError::ReleaseMismatch { .. }), "{err}");
+        assert!(check_release("Origin: x\n", "trixie", now).is_err(), "no codename");
+    }
+
+    #[test]
+    fn expired_release_is_refused() {
+        let body = format!("{BODY}Valid-Until: Sat, 28 Nov 2026 09:15:44 UTC\n");
+        let until = crate::debian::control::parse_release_date("Sat, 28 Nov 2026 09:15:44 UTC").expect("date");
+        assert!(check_release(&body, "trixie", until - Duration::from_secs(1)).is_ok());
+        let err = check_release(&body, "trixie", until + Duration::from_secs(1)).expect_err("expired");
+        assert!(matches!(err, DebianError::ReleaseExpired { .. }), "{err}");
+        let garbled = format!("{BODY}Valid-Until: someday\n");
+        assert!(check_release(&garbled, "trixie", until).is_err(), "unreadable expiry");
+    }
+
+    #[test]
+    fn a_missing_keyring_fails_closed_unless_allowed() {
+        let mut archive = Archive {
+            uri: "http://127.0.0.1:1/debian".into(),
+            cache: PathBuf::from("/nonexistent"),
+            refresh: false,
+            offline: false,
+            keyring: Some(PathBuf::from("/nonexistent/keyring.gpg")),
+            allow_unsigned: false,
+        };
+        let err = Verifier::find(&archive).err().expect("no keyring");
+        assert!(
+            matches!(&err, DebianError::NoVerifier { package, .. } if package == "debian-archive-keyring"),
+            "{err}"
+        );
+        archive.allow_unsigned = true;
+        assert!(matches!(Verifier::find(&archive), Ok(Verifier::Unsigned)));
     }
 }

@@ -63,6 +63,37 @@ pub enum DebianError {
     #[diagnostic(code(recipe::debian::signature), help("gpgv's output is in {log}"))]
     Signature { file: String, keyring: String, log: String },
 
+    #[error("cannot check the Debian archive's signatures: {missing} not found")]
+    #[diagnostic(
+        code(recipe::debian::no_verifier),
+        help(
+            "install the Debian package `{package}` (e.g. `apt install gpgv debian-archive-keyring`), or name a keyring with `debian-keyring \"PATH\"` in the `mirrors` block of the user config; to use unsigned indexes anyway (a mirror could then serve any package), set `debian-allow-unsigned #true` there"
+        )
+    )]
+    NoVerifier { missing: String, package: String },
+
+    #[error("the signed Release file of `{suite}` says {field}: {value}")]
+    #[diagnostic(
+        code(recipe::debian::release_mismatch),
+        help(
+            "the mirror served a validly signed index of another suite (or an old one replayed); check the mirror, or the suite name in the target or sysroot file"
+        )
+    )]
+    ReleaseMismatch {
+        suite: String,
+        field: String,
+        value: String,
+    },
+
+    #[error("the signed Release file of `{suite}` expired ({valid_until})")]
+    #[diagnostic(
+        code(recipe::debian::release_expired),
+        help(
+            "the mirror serves an outdated index (stale mirror, or a replayed old index); try another mirror, or check this machine's clock"
+        )
+    )]
+    ReleaseExpired { suite: String, valid_until: String },
+
     #[error("{file} is not a clear-signed InRelease file")]
     #[diagnostic(
         code(recipe::debian::inrelease),

@@ -15,6 +15,12 @@
 //!     // Python index (simple API) for `pypi=` sources, instead of pip's
 //!     // configuration ($PIP_INDEX_URL wins over this).
 //!     python-index "https://pypi.example.org/simple"
+//!     // Keyring for the Debian archive's signatures ($RECIPE_DEBIAN_KEYRING
+//!     // wins); default: Debian's own, from `debian-archive-keyring`.
+//!     debian-keyring "/usr/share/keyrings/debian-archive-keyring.gpg"
+//!     // Without gpgv or a keyring provisioning stops; this accepts unsigned
+//!     // indexes instead (never cached, and every run warns).
+//!     debian-allow-unsigned #false
 //! }
 //! fetch {
 //!     retries 3            // requests per URL for transient failures
@@ -51,6 +57,12 @@ pub struct MirrorSettings {
     pub backup: Vec<String>,
     pub debian_archive: Option<String>,
     pub python_index: Option<String>,
+    /// Keyring that signs the Debian archive's `InRelease` files
+    /// (default: Debian's, from `debian-archive-keyring`).
+    pub debian_keyring: Option<PathBuf>,
+    /// Use Debian indexes whose signature cannot be checked (no gpgv or
+    /// keyring). Off by default: provisioning fails closed.
+    pub debian_allow_unsigned: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,6 +137,9 @@ impl UserConfig {
         if let Some(uri) = std::env::var("RECIPE_DEBIAN_MIRROR").ok().filter(|v| !v.is_empty()) {
             config.mirrors.debian_archive = Some(uri);
         }
+        if let Some(keyring) = std::env::var_os("RECIPE_DEBIAN_KEYRING").filter(|v| !v.is_empty()) {
+            config.mirrors.debian_keyring = Some(PathBuf::from(keyring));
+        }
         Ok(config)
     }
 
@@ -186,10 +201,19 @@ fn parse_mirrors(d: &mut Decoder, node: &KdlNode, m: &mut MirrorSettings) {
             "backup" => m.backup.extend(url(d, child)),
             "debian-archive" => m.debian_archive = url(d, child),
             "python-index" => m.python_index = url(d, child),
+            "debian-keyring" => m.debian_keyring = d.single_string(child).map(|v| PathBuf::from(v.value)),
+            "debian-allow-unsigned" => m.debian_allow_unsigned = d.single_bool(child).is_some_and(|v| v.value),
             _ => d.unknown_node(
                 child,
                 "`mirrors`",
-                &["primary", "backup", "debian-archive", "python-index"],
+                &[
+                    "primary",
+                    "backup",
+                    "debian-archive",
+                    "python-index",
+                    "debian-keyring",
+                    "debian-allow-unsigned",
+                ],
             ),
         }
     }
