@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use miette::Diagnostic;
 use thiserror::Error;
@@ -145,7 +146,7 @@ impl Log {
             log: self.path.display().to_string(),
             source,
         })?;
-        let mut cmd = Command::new(step.program);
+        let mut cmd = supervised(step.program);
         cmd.args(&step.args)
             .current_dir(step.cwd)
             .env_clear()
@@ -170,6 +171,49 @@ impl Log {
             tail,
         })
     }
+}
+
+/// A descriptor every build step inherits (the build directory's lock), so
+/// the lock stays held until the last process of a step is gone, even when
+/// `recipe` itself was killed: a new run cannot start beside an orphan.
+static INHERITED_LOCK: AtomicI32 = AtomicI32::new(-1);
+
+/// Makes `file` (an open, locked file) be inherited by every step from now on.
+pub fn inherit_lock(file: &File) {
+    use std::os::fd::AsRawFd;
+    INHERITED_LOCK.store(file.as_raw_fd(), Ordering::SeqCst);
+}
+
+/// Shell that runs a step in a process group of its own and kills that whole
+/// group when it is told `recipe` died (its parent-death signal): make, the
+/// compiler and anything else the step started die with `recipe`, even on
+/// SIGKILL, instead of writing into the next run's directories.
+const SUPERVISOR: &str = r#"trap 'kill -KILL 0' TERM HUP; "$@" & wait $!"#;
+
+/// `program` wrapped in the supervisor (arguments are appended by the caller).
+fn supervised(program: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c").arg(SUPERVISOR).arg("recipe-step").arg(program);
+    let parent = std::process::id() as libc::pid_t;
+    let lock = INHERITED_LOCK.load(Ordering::SeqCst);
+    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, fcntl,
+    // _exit) run between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
+            // The parent may have died before the line above took effect.
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            if lock >= 0 {
+                libc::fcntl(lock, libc::F_SETFD, 0);
+            }
+            Ok(())
+        });
+    }
+    cmd
 }
 
 /// Turns well-known failure patterns into a hint line.

@@ -337,3 +337,50 @@ fn a_package_prepares_its_sources_while_its_dependencies_build() {
     };
     assert!(pos("top-prepared") > pos("dep-end"), "{lines:?}");
 }
+
+/// Pids of live processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+        })
+        .collect()
+}
+
+#[test]
+fn killing_recipe_kills_everything_its_steps_started() {
+    let p = Project::new();
+    // A unique duration names the step's descendants in /proc.
+    let tag = format!("{}.{}", 900 + std::process::id() % 97, std::process::id());
+    let step = format!(
+        "(sleep {tag}) & sh -c 'sleep {tag}' & {} ; sleep {tag}; wait",
+        log_step(&p, "deep", "start")
+    );
+    p.recipe("deep", &[], &[&step]);
+    let mut child = p
+        .cmd(&["build", "--target", "host", "deep"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !p.event_lines().iter().any(|l| l == "deep-start") || processes_with(&tag).len() < 3 {
+        assert!(Instant::now() < deadline, "step never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with(&tag).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes outlived the killed build: {:?}",
+            processes_with(&tag)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!p.path().join("build/host/.stamps/deep.json").exists());
+}

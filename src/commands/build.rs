@@ -174,10 +174,14 @@ fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
     let path = root.join(".lock");
     let file = std::fs::File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
     if file.try_lock().is_err() {
-        eprintln!("waiting for another `recipe build` using {} …", root.display());
+        eprintln!(
+            "waiting for another `recipe build` using {} (or what it left running) …",
+            root.display()
+        );
         file.lock()
             .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
     }
+    crate::process::inherit_lock(&file);
     Ok(file)
 }
 
