@@ -24,16 +24,23 @@ pub struct ElfInfo {
 const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
 const EF_ARM_ABI_FLOAT_SOFT: u32 = 0x200;
 
-fn machine_name(m: u16) -> String {
+/// ELF `e_machine` values and the names targets use for them (`elf machine=`).
+pub const MACHINES: &[(u16, &str)] = {
     use goblin::elf::header::*;
-    match m {
-        EM_ARM => "arm".into(),
-        EM_AARCH64 => "aarch64".into(),
-        EM_X86_64 => "x86_64".into(),
-        EM_386 => "i386".into(),
-        EM_RISCV => "riscv".into(),
-        other => format!("machine-{other}"),
-    }
+    &[
+        (EM_ARM, "arm"),
+        (EM_AARCH64, "aarch64"),
+        (EM_X86_64, "x86_64"),
+        (EM_386, "i386"),
+        (EM_RISCV, "riscv"),
+    ]
+};
+
+fn machine_name(m: u16) -> String {
+    MACHINES
+        .iter()
+        .find(|(code, _)| *code == m)
+        .map_or_else(|| format!("machine-{m}"), |(_, name)| (*name).to_string())
 }
 
 /// `Ok(None)` for files that are not ELF.

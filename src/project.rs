@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::recipe::RawRecipe;
-use crate::recipe::SourceFile;
+use crate::recipe::bounds::read_definition;
 use crate::recipe::error::{RecipeError, RecipeErrors};
 use crate::recipe::parse::parse_recipe;
 use crate::recipe::parse_cache::{ParseCache, text_hash};
@@ -113,29 +113,23 @@ impl Project {
             .par_iter()
             .map(|(dir_name, file)| {
                 let shown = display_path(&paths.root, file);
-                let (hash, loaded) = match std::fs::read_to_string(file) {
-                    Ok(text) => {
-                        let hash = text_hash(&text);
+                let (hash, loaded) = match read_definition(file, &shown) {
+                    Ok(source) => {
+                        let text = source.text.as_str();
+                        let hash = text_hash(text);
                         let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
                         let cached = parse_cache.as_ref().and_then(|c| c.get(dir_name, &hash));
                         let loaded = match cached {
                             Some(mut r) => {
-                                r.file = SourceFile::new(shown.clone(), text);
+                                r.file = source;
                                 r.dir = dir;
                                 Ok(r)
                             }
-                            None => parse_recipe(SourceFile::new(shown.clone(), text), &dir),
+                            None => parse_recipe(source, &dir),
                         };
                         (hash, loaded)
                     }
-                    Err(source) => (
-                        String::new(),
-                        Err(RecipeError::Io {
-                            path: file.display().to_string(),
-                            source: source.into(),
-                        }
-                        .into()),
-                    ),
+                    Err(e) => (String::new(), Err(e)),
                 };
                 let result = loaded.and_then(|r| {
                     if &r.name.value == dir_name {
@@ -177,13 +171,28 @@ impl Project {
             }
         }
         let mut targets = BTreeMap::new();
+        let mut first_file = BTreeMap::new();
         match kdl_files(&paths.toolchains) {
             Ok(files) => {
                 for f in files {
-                    match Target::load(&f, &display_path(&paths.root, &f)) {
-                        Ok(t) => {
-                            targets.insert(t.name.clone(), t);
-                        }
+                    let shown = display_path(&paths.root, &f);
+                    match Target::load(&f, &shown) {
+                        Ok((t, file, span)) => match first_file.get(&t.name) {
+                            // Files are read in name order: the later one is the copy.
+                            Some(first) => errors.push(RecipeError::DuplicateName {
+                                src: file.named(),
+                                span,
+                                what: "target".into(),
+                                help: format!(
+                                    "first defined in {first}; target names must be unique across toolchains/"
+                                ),
+                                name: t.name,
+                            }),
+                            None => {
+                                first_file.insert(t.name.clone(), shown);
+                                targets.insert(t.name.clone(), t);
+                            }
+                        },
                         Err(e) => errors.extend(e.errors),
                     }
                 }

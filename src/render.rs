@@ -31,11 +31,42 @@ struct Context<'a> {
     target: TargetContext<'a>,
 }
 
+/// Template steps (minijinja fuel) one recipe may spend rendering for one
+/// target. Recipe templates substitute values and loop over short lists; the
+/// budget turns a runaway loop into a diagnostic instead of a hang.
+pub const FUEL: u64 = 100_000;
+/// Largest text one template may render to.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
 struct Renderer<'a> {
     env: Environment<'static>,
     ctx: minijinja::Value,
     raw: &'a RawRecipe,
     errors: Vec<RecipeError>,
+    /// What is left of `FUEL`; `None` once it ran out (reported once).
+    fuel: Option<u64>,
+}
+
+/// Collects rendered output, refusing to grow past `MAX_RENDERED_BYTES`.
+#[derive(Default)]
+struct CappedOutput {
+    buf: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + bytes.len() > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("rendered text too large"));
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Renderer<'_> {
@@ -44,12 +75,58 @@ impl Renderer<'_> {
         if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
             return s.clone();
         }
-        match self.env.render_str(s, &self.ctx) {
-            Ok(out) => out,
+        // Once the budget is spent (and reported), other templates stay empty.
+        let Some(fuel) = self.fuel else {
+            return String::new();
+        };
+        self.env.set_fuel(Some(fuel));
+        let mut out = CappedOutput::default();
+        let rendered = self.env.template_from_str(s).and_then(|tmpl| {
+            tmpl.render_captured_to(&self.ctx, &mut out)
+                .map(|c| c.state().fuel_levels())
+        });
+        match rendered {
+            Ok(levels) => {
+                let spent = levels.map_or(0, |(consumed, _)| consumed);
+                self.fuel = Some(fuel.saturating_sub(spent));
+                String::from_utf8_lossy(&out.buf).into_owned()
+            }
+            Err(_) if out.overflowed => {
+                self.errors.push(limit_error(
+                    self.raw,
+                    t,
+                    format!("template renders to more than {} MiB", MAX_RENDERED_BYTES >> 20),
+                    "renders too much text",
+                ));
+                String::new()
+            }
+            Err(err) if err.kind() == minijinja::ErrorKind::OutOfFuel => {
+                self.fuel = None;
+                self.errors.push(limit_error(
+                    self.raw,
+                    t,
+                    format!("templates of this recipe ran out of their budget of {FUEL} steps"),
+                    "budget spent in this template",
+                ));
+                String::new()
+            }
             Err(err) => {
                 self.errors.push(template_error(self.raw, t, &err));
                 String::new()
             }
+        }
+    }
+
+    /// A rendered path must stay inside the package's tree.
+    fn tree_path(&mut self, what: &str, t: &Text, rendered: &str) {
+        if let Some(reason) = crate::recipe::tree_path::escape_reason(rendered) {
+            self.errors.push(RecipeError::InvalidValue {
+                src: self.raw.file.named(),
+                span: t.span,
+                what: what.to_string(),
+                reason: format!("renders to `{rendered}`, which {reason}"),
+                help: crate::recipe::tree_path::HELP.to_string(),
+            });
         }
     }
 
@@ -103,6 +180,17 @@ fn template_error(raw: &RawRecipe, t: &Text, err: &minijinja::Error) -> RecipeEr
         message,
         label,
         help,
+    }
+}
+
+fn limit_error(raw: &RawRecipe, t: &Text, message: String, label: &str) -> RecipeError {
+    RecipeError::Template {
+        src: raw.file.named(),
+        span: t.span,
+        message,
+        label: label.to_string(),
+        help: "recipe templates substitute values and loop over short lists; shorten the loop or write the text out"
+            .into(),
     }
 }
 
@@ -160,7 +248,11 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
             .strip_components
             .as_ref()
             .map_or(if is_path { 0 } else { 1 }, |v| v.value as u32),
-        dest: r.opt(&s.dest).unwrap_or_default(),
+        dest: s.dest.as_ref().map_or_else(String::new, |d| {
+            let dest = r.text(d);
+            r.tree_path("dest", d, &dest);
+            dest
+        }),
         extract: s.extract.as_ref().is_none_or(|e| e.value),
         origin,
     }
@@ -171,7 +263,13 @@ fn render_build(r: &mut Renderer, b: &RawBuild) -> Build {
     for o in &b.options {
         let v = match &o.value {
             RawOptionValue::Bool(b) => OptionValue::Bool(b.value),
-            RawOptionValue::Str(s) => OptionValue::Str(r.text(s)),
+            RawOptionValue::Str(s) => {
+                let text = r.text(s);
+                if o.name.value == "subdir" {
+                    r.tree_path("subdir", s, &text);
+                }
+                OptionValue::Str(text)
+            }
             RawOptionValue::List(l) => OptionValue::List(r.texts(l)),
         };
         options.insert(o.name.value.clone(), v);
@@ -201,6 +299,7 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         ctx,
         raw,
         errors: Vec::new(),
+        fuel: Some(FUEL),
     };
     let sources = raw.sources.iter().map(|s| render_source(&mut r, s)).collect();
     let patches = raw.patches.iter().map(|p| raw.dir.join(r.text(p))).collect();

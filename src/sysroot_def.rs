@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, parse_document};
-use crate::recipe::error::{RecipeError, RecipeErrors, SourceFile};
+use crate::recipe::error::{RecipeErrors, SourceFile};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct SysrootDef {
@@ -18,11 +19,7 @@ pub struct SysrootDef {
 
 impl SysrootDef {
     pub fn load(path: &Path, display: &str) -> Result<SysrootDef, RecipeErrors> {
-        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
-            path: path.display().to_string(),
-            source: source.into(),
-        })?;
-        SysrootDef::parse(&SourceFile::new(display, text))
+        SysrootDef::parse(&read_definition(path, display)?)
     }
 
     pub fn parse(file: &SourceFile) -> Result<SysrootDef, RecipeErrors> {
@@ -49,6 +46,16 @@ impl SysrootDef {
                     "packages" => packages.extend(d.strings(child).into_iter().map(|s| s.value)),
                     _ => d.unknown_node(child, "`sysroot`", &["debian", "packages"]),
                 }
+            }
+            if let Some(name) = &name
+                && let Err(reason) = crate::target::check_path_name(&name.value)
+            {
+                d.invalid(
+                    name.span,
+                    "sysroot name",
+                    &reason,
+                    "the name is a directory name under the cache: use letters, digits, `-`, `_` and `.`, not starting with `.`",
+                );
             }
             match (name, suite) {
                 (Some(name), Some(suite)) if !packages.is_empty() => {

@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use kdl::KdlNode;
+use miette::SourceSpan;
 use serde::Serialize;
 
-use crate::recipe::decode::{Decoder, parse_document};
-use crate::recipe::error::{RecipeError, RecipeErrors, SourceFile};
+use crate::recipe::bounds::read_definition;
+use crate::recipe::decode::{Decoder, Spanned, parse_document};
+use crate::recipe::error::{RecipeErrors, SourceFile, closest};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct GoTarget {
@@ -85,15 +87,19 @@ impl Target {
         self.qemu.is_some()
     }
 
-    pub fn load(path: &Path, display: &str) -> Result<Target, RecipeErrors> {
-        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
-            path: path.display().to_string(),
-            source: source.into(),
-        })?;
-        Target::parse(&SourceFile::new(display, text))
+    /// Reads a target file; also returns the file and the span of the name,
+    /// for errors that involve several files (duplicate names).
+    pub fn load(path: &Path, display: &str) -> Result<(Target, SourceFile, SourceSpan), RecipeErrors> {
+        let file = read_definition(path, display)?;
+        let (target, span) = Target::parse_located(&file)?;
+        Ok((target, file, span))
     }
 
     pub fn parse(file: &SourceFile) -> Result<Target, RecipeErrors> {
+        Target::parse_located(file).map(|(t, _)| t)
+    }
+
+    fn parse_located(file: &SourceFile) -> Result<(Target, SourceSpan), RecipeErrors> {
         let doc = parse_document(file)?;
         let mut d = Decoder::new(file);
         let mut target = None;
@@ -119,7 +125,7 @@ impl Target {
     }
 }
 
-fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
+fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)> {
     d.check_props(node, &[]);
     let name = match d.positional(node).first() {
         Some(e) => d.entry_string("target", e),
@@ -145,8 +151,12 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
         }
         match key {
             "triple" => triple = d.single_string(child).map(|s| s.value),
-            "arch" => arch = d.single_string(child).map(|s| s.value),
-            "debian-arch" => debian_arch = d.single_string(child).map(|s| s.value),
+            "arch" => arch = d.single_string(child).and_then(|s| known(d, s, "arch", ARCHES)),
+            "debian-arch" => {
+                debian_arch = d
+                    .single_string(child)
+                    .and_then(|s| known(d, s, "debian-arch", DEBIAN_ARCHES))
+            }
             "cflags" => cflags.extend(d.strings(child).into_iter().map(|s| s.value)),
             "ldflags" => ldflags.extend(d.strings(child).into_iter().map(|s| s.value)),
             "qemu" => qemu = d.single_string(child).map(|s| s.value),
@@ -242,8 +252,9 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
                 let class = child.entry("class").and_then(|e| e.value().as_integer());
                 match (machine, class) {
                     (Some(m), Some(c @ (32 | 64))) => {
-                        elf = Some(ElfExpect {
-                            machine: m.value,
+                        let machines: Vec<&str> = crate::elf::MACHINES.iter().map(|(_, n)| *n).collect();
+                        elf = known(d, m, "elf machine", &machines).map(|machine| ElfExpect {
+                            machine,
                             class: c as u8,
                         })
                     }
@@ -259,6 +270,14 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
         }
     }
     let name = name?;
+    if let Err(reason) = check_path_name(&name.value) {
+        d.invalid(
+            name.span,
+            "target name",
+            &reason,
+            "the name is a directory name under the cache and out/: use letters, digits, `-`, `_` and `.`, not starting with `.`",
+        );
+    }
     let ctx = format!("target `{}`", name.value);
     let mut need = |v: bool, field: &str| {
         if !v {
@@ -278,7 +297,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
     need(toolchain.is_some(), "toolchain");
     need(sysroot.is_some(), "sysroot");
     need(elf.is_some(), "elf");
-    Some(Target {
+    let target = Target {
         name: name.value,
         triple: triple?,
         arch: arch?,
@@ -292,7 +311,63 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<Target> {
         sysroot: sysroot?,
         elf: elf?,
         test_suite,
-    })
+    };
+    Some((target, name.span))
+}
+
+/// CPU families as autotools, CMake and Meson name them (`arch`).
+pub const ARCHES: &[&str] = &[
+    "aarch64",
+    "arm",
+    "loongarch64",
+    "mips64",
+    "ppc64",
+    "riscv64",
+    "s390x",
+    "x86",
+    "x86_64",
+];
+
+/// Debian's release and ports architectures (`debian-arch`).
+pub const DEBIAN_ARCHES: &[&str] = &[
+    "amd64", "arm64", "armel", "armhf", "i386", "loong64", "mips64el", "ppc64el", "riscv64", "s390x",
+];
+
+/// Reports `value` unless it is one of `names`, with the closest name. The
+/// value is returned either way: it is present, so not also "missing".
+fn known(d: &mut Decoder, value: Spanned<String>, what: &str, names: &[&str]) -> Option<String> {
+    if names.contains(&value.value.as_str()) {
+        return Some(value.value);
+    }
+    let list = names.join(", ");
+    let help = match closest(&value.value, names.iter().copied()) {
+        Some(c) => format!("did you mean `{c}`? known: {list}"),
+        None => format!("known: {list}"),
+    };
+    d.invalid(value.span, what, &format!("unknown {what} `{}`", value.value), &help);
+    Some(value.value)
+}
+
+/// Names that become a directory name (targets, sysroots): one safe path
+/// component, so `../x` or `.hidden` can never address another directory.
+pub fn check_path_name(name: &str) -> Result<(), String> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.len() > 64 {
+        "longer than 64 characters"
+    } else if name.contains(['/', '\\']) {
+        "contains a path separator"
+    } else if name.starts_with('.') {
+        "starts with `.`"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        "has characters other than letters, digits, `-`, `_` and `.`"
+    } else {
+        return Ok(());
+    };
+    Err(format!("`{name}` {reason}"))
 }
 
 #[cfg(test)]

@@ -313,3 +313,221 @@ fn diagnostics_are_the_same_from_the_parse_cache() {
     second.code(1);
     assert_eq!(first.stderr, second.stderr);
 }
+
+// ---- Bounded input (issue 10, section 4) ----
+
+/// A valid recipe followed by `levels` nested children blocks, one per line,
+/// commented out with `/-` (the parser still reads them).
+fn nested_recipe(name: &str, levels: usize) -> String {
+    format!(
+        "package {name} {{\n    version \"1\"\n    license \"MIT\"\n}}\nbuild make\n/-{}{}",
+        "a {\n".repeat(levels),
+        "}\n".repeat(levels)
+    )
+}
+
+#[test]
+fn deeply_nested_recipe_is_refused_and_others_still_load() {
+    let p = Project::new()
+        .recipe("deep", &nested_recipe("deep", 20_000))
+        .recipe("ok", &valid_recipe("ok", &[]));
+    let started = std::time::Instant::now();
+    // `list` skips broken recipes with a warning, as for any other broken recipe.
+    p.run(&["list"])
+        .code(0)
+        .stdout_contains("ok ")
+        .stderr_contains("recipes/deep/recipe.kdl has errors");
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+    // 64 levels are allowed: the 65th, on line 70, crosses the limit.
+    check!(
+        "nesting_too_deep",
+        p,
+        &["lint", "deep"],
+        code = 1,
+        at = "recipes/deep/recipe.kdl:70:",
+    );
+    p.run(&["lint"]).code(1).stderr_contains("1 problem found");
+}
+
+#[test]
+fn nesting_up_to_the_limit_is_fine() {
+    Project::new()
+        .recipe("deep", &nested_recipe("deep", 64))
+        .run(&["lint"])
+        .code(0);
+}
+
+#[test]
+fn hostile_comments_and_slashdashes_do_not_crash() {
+    // Each of these overflowed the kdl parser's stack in a few kilobytes.
+    let head = "package x {\n    version \"1\"\n}\nbuild make\n";
+    for (what, body) in [
+        ("nested comments", "/*".repeat(20_000)),
+        ("a long comment", format!("/*{} */", " *".repeat(20_000))),
+        ("slashdashes", format!("{}a\n", "/- ".repeat(20_000))),
+        ("stray braces", "}".repeat(20_000)),
+        ("stray parens", format!("a {}\n", ")".repeat(20_000))),
+        ("equals signs", format!("a {}\n", "=".repeat(20_000))),
+        ("type annotations", format!("{}a\n", "(t)".repeat(20_000))),
+    ] {
+        let out = Project::new()
+            .recipe("x", &format!("{head}{body}"))
+            .recipe("ok", &valid_recipe("ok", &[]))
+            .run(&["list"]);
+        assert_eq!(out.code, 0, "{what}: {}", out.stderr);
+        out.stdout_contains("ok ")
+            .stderr_contains("recipes/x/recipe.kdl has errors");
+    }
+}
+
+#[test]
+fn oversized_recipe_is_refused() {
+    let big = format!("{}// {}\n", valid_recipe("big", &[]), "x".repeat(256 << 10));
+    let p = Project::new()
+        .recipe("big", &big)
+        .recipe("ok", &valid_recipe("ok", &[]));
+    p.run(&["list"]).code(0).stdout_contains("ok ");
+    check!(
+        "recipe_too_large",
+        p,
+        &["lint", "big"],
+        code = 1,
+        at = "recipes/big/recipe.kdl",
+    )
+    .stderr_contains("256 KiB");
+}
+
+#[test]
+fn non_utf8_recipe_names_the_byte_offset() {
+    let mut bytes = valid_recipe("bin", &[]).into_bytes();
+    let at = bytes.iter().position(|b| *b == b'M').expect("license"); // in "MIT"
+    bytes[at] = 0xff;
+    let p = Project::new()
+        .file_bytes("recipes/bin/recipe.kdl", &bytes)
+        .recipe("ok", &valid_recipe("ok", &[]));
+    p.run(&["list"]).code(0).stdout_contains("ok ");
+    check!(
+        "recipe_not_utf8",
+        p,
+        &["lint", "bin"],
+        code = 1,
+        at = "recipes/bin/recipe.kdl:3:",
+    )
+    .stderr_contains(&format!("byte offset {at}"));
+}
+
+#[test]
+fn runaway_template_ends_with_a_diagnostic() {
+    let p = foo(
+        "build script {\n    step \"{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\"\n}\n",
+    );
+    let started = std::time::Instant::now();
+    check!(
+        "template_out_of_fuel",
+        p,
+        &["show", "foo", "--target", "armv7hf"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    );
+    assert!(started.elapsed().as_secs() < 10, "took {:?}", started.elapsed());
+}
+
+#[test]
+fn oversized_template_output_is_refused() {
+    foo("build script {\n    step \"{{ 'x' * 50000000 }}\"\n}\n")
+        .run(&["show", "foo", "--target", "armv7hf"])
+        .code(1)
+        .stderr_contains("recipes/foo/recipe.kdl:6:")
+        .stderr_contains("renders to more than");
+}
+
+#[test]
+fn source_dest_and_subdir_stay_inside_the_tree() {
+    check!(
+        "dest_escapes_tree",
+        foo(&format!(
+            "source \"https://example.invalid/foo.tar.gz\" {{\n    sha256 \"{SHA}\"\n    dest \"../../elsewhere\"\n}}\nbuild make {{\n    subdir \"/usr/src\"\n}}\n"
+        )),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:7:",
+    )
+    .stderr_contains("recipes/foo/recipe.kdl:10:");
+    // A template that renders to an escaping path is caught after rendering.
+    foo("build make {\n    subdir \"{{ target.name }}/../../..\"\n}\n")
+        .run(&["show", "foo", "--target", "armv7hf"])
+        .code(1)
+        .stderr_contains("recipes/foo/recipe.kdl:6:")
+        .stderr_contains("`..`");
+}
+
+/// A project whose only target file is `text`.
+fn with_target(file: &str, text: &str) -> Project {
+    Project::bare()
+        .file(&format!("toolchains/{file}"), text)
+        .file("sysroots/test-sysroot.kdl", common::SYSROOT)
+        .recipe("ok", &valid_recipe("ok", &[]))
+}
+
+#[test]
+fn target_name_must_be_a_safe_path_component() {
+    for bad in ["../evil", ".hidden", "a/b", ""] {
+        let text = common::TARGET.replace("target armv7hf", &format!("target \"{bad}\""));
+        with_target("armv7hf.kdl", &text)
+            .run(&["list"])
+            .code(1)
+            .stderr_contains("toolchains/armv7hf.kdl:1:")
+            .stderr_contains("invalid target name");
+    }
+    check!(
+        "target_name_unsafe",
+        with_target(
+            "armv7hf.kdl",
+            &common::TARGET.replace("target armv7hf", "target \"../../x\"")
+        ),
+        &["list"],
+        code = 1,
+        at = "toolchains/armv7hf.kdl:1:",
+    );
+}
+
+#[test]
+fn target_arch_names_come_from_known_sets() {
+    for (from, to, hint) in [
+        ("arch \"arm\"", "arch \"armv7\"", "did you mean `arm`?"),
+        (
+            "debian-arch \"armhf\"",
+            "debian-arch \"armfh\"",
+            "did you mean `armhf`?",
+        ),
+        ("elf machine=\"arm\"", "elf machine=\"amr\"", "did you mean `arm`?"),
+    ] {
+        with_target("armv7hf.kdl", &common::TARGET.replace(from, to))
+            .run(&["list"])
+            .code(1)
+            .stderr_contains("toolchains/armv7hf.kdl:")
+            .stderr_contains(hint);
+    }
+    check!(
+        "target_unknown_debian_arch",
+        with_target(
+            "armv7hf.kdl",
+            &common::TARGET.replace("debian-arch \"armhf\"", "debian-arch \"armfh\"")
+        ),
+        &["list"],
+        code = 1,
+        at = "toolchains/armv7hf.kdl:4:",
+    );
+}
+
+#[test]
+fn duplicate_target_names_are_an_error() {
+    check!(
+        "duplicate_target",
+        with_target("armv7hf.kdl", common::TARGET).file("toolchains/zz-copy.kdl", common::TARGET),
+        &["list"],
+        code = 1,
+        at = "toolchains/zz-copy.kdl:1:",
+    )
+    .stderr_contains("toolchains/armv7hf.kdl");
+}

@@ -59,9 +59,10 @@ fn type_name(v: &KdlValue) -> &'static str {
     }
 }
 
-/// Parses KDL 2, turning the parser's first diagnostic into a recipe error.
+/// Parses KDL 2 within the limits of `bounds`, turning the parser's first
+/// diagnostic into a recipe error.
 pub fn parse_document(file: &SourceFile) -> Result<KdlDocument, RecipeErrors> {
-    match KdlDocument::parse(&file.text) {
+    match super::bounds::parse_bounded(file)? {
         Ok(doc) => Ok(doc),
         Err(err) => {
             let first = err.diagnostics.first();

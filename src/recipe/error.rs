@@ -222,6 +222,58 @@ pub enum RecipeError {
         help: String,
     },
 
+    /// A name defined in two files (targets, sysroots).
+    #[error("{what} `{name}` is defined twice")]
+    #[diagnostic(code(recipe::duplicate_name))]
+    DuplicateName {
+        #[source_code]
+        src: NamedSource<Arc<String>>,
+        #[label("second definition")]
+        span: SourceSpan,
+        what: String,
+        name: String,
+        #[help]
+        help: String,
+    },
+
+    /// A file, nesting or comment past what the parser can take safely.
+    #[error("{message}")]
+    #[diagnostic(code(recipe::limit))]
+    Limit {
+        #[source_code]
+        src: NamedSource<Arc<String>>,
+        #[label("{label}")]
+        span: SourceSpan,
+        message: String,
+        label: String,
+        #[help]
+        help: String,
+    },
+
+    #[error("{path} is too large: {size} bytes (the limit is {} KiB)", limit >> 10)]
+    #[diagnostic(code(recipe::too_large))]
+    TooLarge {
+        path: String,
+        size: u64,
+        limit: u64,
+        #[help]
+        help: String,
+    },
+
+    #[error("{path} is not UTF-8: byte 0x{byte:02x} at byte offset {offset}")]
+    #[diagnostic(code(recipe::not_utf8))]
+    NotUtf8 {
+        #[source_code]
+        src: NamedSource<Arc<String>>,
+        #[label("invalid UTF-8")]
+        span: SourceSpan,
+        path: String,
+        offset: usize,
+        byte: u8,
+        #[help]
+        help: String,
+    },
+
     #[error("cannot read {path}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -250,6 +302,10 @@ impl RecipeError {
             RecipeError::Cycle { .. } => "cycle",
             RecipeError::MissingFile { .. } => "missing-file",
             RecipeError::NameMismatch { .. } => "name-mismatch",
+            RecipeError::DuplicateName { .. } => "duplicate-name",
+            RecipeError::Limit { .. } => "limit",
+            RecipeError::TooLarge { .. } => "too-large",
+            RecipeError::NotUtf8 { .. } => "not-utf8",
             RecipeError::Io { .. } => "io",
         }
     }

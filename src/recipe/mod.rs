@@ -1,5 +1,6 @@
 //! The recipe language: parse (`raw`, with spans) and the rendered model.
 
+pub mod bounds;
 pub mod decode;
 pub mod error;
 pub mod parse;
@@ -7,6 +8,7 @@ pub mod parse_cache;
 pub mod raw;
 pub mod rendered;
 pub mod schema;
+pub mod tree_path;
 
 pub use error::{RecipeError, RecipeErrors, SourceFile};
 pub use raw::RawRecipe;

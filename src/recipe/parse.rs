@@ -18,12 +18,9 @@ const TEST_NODES: &[&str] = &["run", "python", "requires"];
 
 /// Reads and parses `recipes/<name>/recipe.kdl`.
 pub fn load_recipe(path: &Path, display_name: &str) -> Result<RawRecipe, RecipeErrors> {
-    let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
-        path: path.display().to_string(),
-        source: source.into(),
-    })?;
+    let file = super::bounds::read_definition(path, display_name)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    parse_recipe(SourceFile::new(display_name, text), &dir)
+    parse_recipe(file, &dir)
 }
 
 pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErrors> {
@@ -249,6 +246,9 @@ fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
     if let Some(sha) = &src.sha256 {
         check_sha256(d, sha);
     }
+    if let Some(dest) = &src.dest {
+        super::tree_path::check(d, "dest", dest);
+    }
     Some(src)
 }
 
@@ -390,6 +390,9 @@ fn parse_build(d: &mut Decoder, node: &KdlNode) -> Option<RawBuild> {
                 .map(RawOptionValue::Str),
             OptionShape::List => Some(RawOptionValue::List(d.strings(child))),
         };
+        if let (Some(RawOptionValue::Str(dir)), "subdir") = (&value, name) {
+            super::tree_path::check(d, "subdir", dir);
+        }
         if let Some(value) = value {
             let name = Spanned::new(name.to_string(), child.name().span());
             // Repeated list nodes append to the first one.

@@ -105,6 +105,14 @@ impl Project {
         self
     }
 
+    /// Writes raw bytes (for files that are not UTF-8), relative to the project root.
+    pub fn file_bytes(self, rel: &str, bytes: &[u8]) -> Project {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, bytes).expect("write");
+        self
+    }
+
     /// Runs `recipe --recipes <project>/recipes ARGS` in the project root.
     pub fn run(&self, args: &[&str]) -> Output {
         let recipes = self.dir.path().join("recipes");
