@@ -255,8 +255,8 @@ pub struct BuildCmd {
     /// Keep building what does not depend on a failure
     #[arg(long)]
     pub keep_going: bool,
-    /// Never touch the network; sources must be in the cache (`recipe fetch`)
-    #[arg(long)]
+    /// Never touch the network, remote cache included; sources must be in the cache (`recipe fetch`)
+    #[arg(long, conflicts_with = "remote_cache")]
     pub offline: bool,
     /// Rebuild this package even if unchanged (repeatable)
     #[arg(long, value_name = "NAME")]
@@ -270,10 +270,16 @@ pub struct BuildCmd {
     /// Artifact directory [default: <project>/out]
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+    /// Write report.json, junit.xml and report.html (with the difference from the previous report there) into DIR
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Share package outputs through a bazel-remote HTTP cache [default: $RECIPE_REMOTE_CACHE]
     #[arg(long, value_name = "URL")]
     pub remote_cache: Option<String>,
+    /// Use no remote cache, even if $RECIPE_REMOTE_CACHE is set
+    #[arg(long, conflicts_with = "remote_cache")]
+    pub no_remote_cache: bool,
+    /// Restore from the remote cache but never upload to it
     #[arg(long)]
     pub remote_read_only: bool,
     #[command(flatten)]

@@ -34,6 +34,7 @@ pub struct BuildArgs {
     pub out_dir: Option<PathBuf>,
     pub report: Option<PathBuf>,
     pub remote_cache: Option<String>,
+    pub no_remote_cache: bool,
     pub remote_read_only: bool,
     /// Download limits from the command line.
     pub limits: LimitOverrides,
@@ -65,6 +66,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         out_dir,
         report,
         remote_cache,
+        no_remote_cache,
         remote_read_only,
         limits,
     } = args;
@@ -103,7 +105,14 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         force: force.into_iter().collect(),
         explain,
     };
-    let remote = match crate::remote::url_from(remote_cache.as_deref()) {
+    // Offline means no network at all: the remote cache too (an explicit
+    // --remote-cache with --offline is refused by the argument parser).
+    let remote_url = if offline || no_remote_cache {
+        None
+    } else {
+        crate::remote::url_from(remote_cache.as_deref())
+    };
+    let remote = match remote_url {
         Some(url) => Some(std::sync::Arc::new(crate::remote::RemoteCache::new(
             &url,
             std::time::Duration::from_secs(10),

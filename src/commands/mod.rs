@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     out_dir: b.out_dir,
                     report: b.report,
                     remote_cache: b.remote_cache,
+                    no_remote_cache: b.no_remote_cache,
                     remote_read_only: b.remote_read_only,
                     limits: b.limits.into(),
                 },

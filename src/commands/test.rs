@@ -63,6 +63,7 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
                 out_dir: out_dir.clone(),
                 report: None,
                 remote_cache: None,
+                no_remote_cache: false,
                 remote_read_only: false,
                 limits: Default::default(),
             },
