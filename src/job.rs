@@ -391,23 +391,50 @@ pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<P
     Ok(out)
 }
 
-/// Hard-links the artifact (no copy of a large wheel on every no-op build);
-/// an existing link to the same file is left alone.
+/// Publishes a copy (a reflink where the file system can), never a hard
+/// link: a user editing `out/` must not change the staged output that keys,
+/// digests and the remote cache rely on. The copy takes the source's mtime,
+/// so a no-op build leaves an untouched artifact alone without reading it,
+/// and a changed or replaced one is published again.
 fn publish_one(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let src = std::fs::metadata(from)?;
-    if let Ok(dst) = std::fs::metadata(to) {
-        if dst.dev() == src.dev() && dst.ino() == src.ino() {
+    if let Ok(dst) = std::fs::symlink_metadata(to) {
+        let same_file = dst.dev() == src.dev() && dst.ino() == src.ino();
+        if dst.is_file() && !same_file && dst.len() == src.len() && dst.modified().ok() == src.modified().ok() {
             return Ok(());
         }
-        std::fs::remove_file(to)?;
     }
-    if std::fs::hard_link(from, to).is_err() {
-        let tmp = to.with_extension("tmp");
-        std::fs::copy(from, &tmp)?;
-        std::fs::rename(&tmp, to)?;
+    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let copied = reflink(from, &tmp).or_else(|_| std::fs::copy(from, &tmp).map(|_| ()));
+    let result = copied
+        .and_then(|()| {
+            let f = std::fs::File::options().write(true).open(&tmp)?;
+            f.set_modified(src.modified()?)
+        })
+        .and_then(|()| std::fs::rename(&tmp, to));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    Ok(())
+    result
+}
+
+/// A copy-on-write clone (btrfs, XFS); fails where unsupported.
+fn reflink(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = std::fs::File::open(from)?;
+    let dst = std::fs::File::create(to)?;
+    // SAFETY: both descriptors are open for the duration of the call.
+    let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let err = std::io::Error::last_os_error();
+        drop(dst);
+        let _ = std::fs::remove_file(to);
+        Err(err)
+    }
 }
 
 /// `$VAR` and `${VAR}` from the environment being built; unknown ones expand

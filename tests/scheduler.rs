@@ -384,3 +384,32 @@ fn killing_recipe_kills_everything_its_steps_started() {
     }
     assert!(!p.path().join("build/host/.stamps/deep.json").exists());
 }
+
+#[test]
+fn editing_a_published_artifact_does_not_touch_the_staged_output() {
+    let p = Project::new();
+    p.recipe(
+        "wheely",
+        &[],
+        &["mkdir -p $DESTDIR/usr/share/wheels && echo original > $DESTDIR/usr/share/wheels/w-1.0-py3-none-any.whl"],
+    );
+    let out = p.build(&["wheely"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let published = p.path().join("out/host/w-1.0-py3-none-any.whl");
+    let staged = p
+        .path()
+        .join("build/host/wheely/dest/usr/share/wheels/w-1.0-py3-none-any.whl");
+    assert_eq!(std::fs::read_to_string(&published).expect("published"), "original\n");
+    // Edit in place, as an editor or a careless script would.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&published)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"tampered\n"))
+        .expect("edit");
+    assert_eq!(std::fs::read_to_string(&staged).expect("staged"), "original\n");
+    // The next (no-op) build publishes the artifact again.
+    let out = p.build(&["wheely"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("0 built, 1 cached"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&published).expect("published"), "original\n");
+}
