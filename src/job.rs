@@ -33,6 +33,46 @@ impl Layout {
     pub fn log_path(&self, target: &str, name: &str) -> PathBuf {
         self.package_dir(target, name).join("build.log")
     }
+
+    /// Removes what killed runs left in `build/<target>/<name>/` (temporary
+    /// extraction and remote-cache dirs and files, half-written stamps).
+    /// Called under the build directory's lock, which build steps inherit:
+    /// no live process owns any of it. Returns how many were removed.
+    pub fn remove_leftovers(&self) -> usize {
+        let is_leftover = |name: &str| {
+            name.starts_with(".remote-blob-")
+                || name.starts_with(".remote-out-")
+                || (name.starts_with('.') && name.contains(".extract-"))
+                || name.ends_with(".json.tmp")
+        };
+        let mut removed = 0;
+        let Ok(targets) = std::fs::read_dir(&self.build_root) else {
+            return 0;
+        };
+        for target in targets.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            let Ok(packages) = std::fs::read_dir(target.path()) else {
+                continue;
+            };
+            for dir in packages.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+                let Ok(entries) = std::fs::read_dir(dir.path()) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    if !is_leftover(&e.file_name().to_string_lossy()) {
+                        continue;
+                    }
+                    let path = e.path();
+                    let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        crate::archive::make_writable_and_remove(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed += usize::from(gone.is_ok());
+                }
+            }
+        }
+        removed
+    }
 }
 
 /// Hashes of the files a recipe reads from its own directory.

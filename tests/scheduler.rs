@@ -413,3 +413,33 @@ fn editing_a_published_artifact_does_not_touch_the_staged_output() {
     assert!(stderr(&out).contains("0 built, 1 cached"), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&published).expect("published"), "original\n");
 }
+
+#[test]
+fn leftovers_of_a_killed_run_are_removed_by_the_next() {
+    let p = Project::new();
+    p.recipe("tidy", &[], &["true"]);
+    assert!(p.build(&["tidy"]).status.success());
+    let pkg = p.path().join("build/host/tidy");
+    let stamps = p.path().join("build/host/.stamps");
+    let leftovers = [
+        pkg.join(".remote-blob-a1b2c3"),
+        pkg.join(".remote-out-d4e5f6/usr/lib/x.so"),
+        pkg.join(".src.extract-1234-0/configure"),
+        stamps.join("tidy.json.tmp"),
+    ];
+    for l in &leftovers {
+        std::fs::create_dir_all(l.parent().expect("parent")).expect("mkdir");
+        std::fs::write(l, "half").expect("write");
+    }
+    let out = p.build(&["tidy"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("leftover"), "{}", stderr(&out));
+    for l in &leftovers {
+        assert!(!l.exists(), "{} survived", l.display());
+    }
+    assert!(!pkg.join(".remote-out-d4e5f6").exists() && !pkg.join(".src.extract-1234-0").exists());
+    assert!(
+        pkg.join("dest").is_dir() && stamps.join("tidy.json").is_file(),
+        "real state kept"
+    );
+}

@@ -86,6 +86,10 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;
+    let leftovers = layout.remove_leftovers();
+    if leftovers > 0 {
+        eprintln!("removed {leftovers} leftover(s) of an interrupted run");
+    }
 
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
