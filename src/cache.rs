@@ -39,6 +39,46 @@ pub struct Stamp {
     pub inputs: KeyInputs,
     pub output_digest: String,
     pub duration_ms: u64,
+    /// [`fingerprint`] of the staged output when it was stamped: a cheap
+    /// check that nothing changed it since (an edit through a hard link,
+    /// a half-finished swap).
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// Names, types, sizes, modes and modification times of a tree: stat only,
+/// no content read, so checking it on every no-op build is cheap.
+pub fn fingerprint(root: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut h = Sha256::new();
+    let mut stack = vec![root.to_path_buf()];
+    let mut entries = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            entries.push((path, meta));
+        }
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (path, meta) in entries {
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        h.update(rel.as_os_str().as_encoded_bytes());
+        h.update(
+            format!(
+                "\0{:o} {} {}.{}\n",
+                meta.mode(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 pub fn stamp_path(build_root: &Path, target: &str, name: &str) -> PathBuf {

@@ -44,6 +44,7 @@ impl Layout {
                 || name.starts_with(".remote-out-")
                 || (name.starts_with('.') && name.contains(".extract-"))
                 || name.ends_with(".json.tmp")
+                || name == "dest.old"
         };
         let mut removed = 0;
         let Ok(targets) = std::fs::read_dir(&self.build_root) else {
@@ -378,8 +379,25 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         log.note(&format!("# verified {checked} binaries and wheels"))?;
     }
     let staged = job.layout.staged(target, &recipe.name);
-    remove_dir_if_exists(&staged).map_err(io("cannot replace the previous staged output"))?;
+    let stamp_file = cache::stamp_path(&job.layout.build_root, target, &recipe.name);
+    crate::fault::point("before-output-swap");
+    // The stamp goes first: until the new one is written, a kill leaves no
+    // stamp, and the next run rebuilds instead of trusting a half swap.
+    match std::fs::remove_file(&stamp_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("cannot invalidate the previous stamp")(e));
+        }
+        _ => {}
+    }
+    crate::fault::point("stamp-removed");
+    let previous = staged.with_file_name("dest.old");
+    remove_dir_if_exists(&previous).map_err(io("cannot remove an older staged output"))?;
+    if staged.exists() {
+        std::fs::rename(&staged, &previous).map_err(io("cannot move the previous staged output aside"))?;
+    }
+    crate::fault::point("previous-output-moved");
     std::fs::rename(&dirs.dest, &staged).map_err(io("cannot move the staged output into place"))?;
+    crate::fault::point("output-swapped");
     let digest = cache::tree_digest(&staged).map_err(io("cannot hash the staged output"))?;
 
     // Host tools become usable by later builds through the shared host prefix.
@@ -387,6 +405,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         crate::relocate::install(&staged, &job.layout.host_prefix)?;
     }
     let artifacts = publish_artifacts(&staged, &out_dir).map_err(io("cannot copy artifacts to the output dir"))?;
+    crate::fault::point("published");
     let _ = std::fs::remove_dir_all(&dirs.sysroot);
 
     let duration_ms = started.elapsed().as_millis() as u64;
@@ -395,9 +414,11 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         inputs: job.inputs,
         output_digest: digest.clone(),
         duration_ms,
+        fingerprint: cache::fingerprint(&staged).map_err(io("cannot read the staged output"))?,
     };
-    cache::write_stamp(&cache::stamp_path(&job.layout.build_root, target, &recipe.name), &stamp)
-        .map_err(io("cannot write the build stamp"))?;
+    cache::write_stamp(&stamp_file, &stamp).map_err(io("cannot write the build stamp"))?;
+    crate::fault::point("stamp-written");
+    remove_dir_if_exists(&previous).map_err(io("cannot remove the previous staged output"))?;
     log.note(&format!(
         "# done in {:.1}s, output {digest}",
         duration_ms as f64 / 1000.0

@@ -14,6 +14,7 @@ pub mod debian;
 pub mod elf;
 pub mod env;
 pub mod error;
+pub mod fault;
 pub mod fetch;
 pub mod gotool;
 pub mod graph;

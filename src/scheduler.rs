@@ -150,7 +150,10 @@ impl Run<'_> {
                     let key = inputs.key();
                     let staged = self.layout.staged(&id.target, &id.name);
                     let forced = self.options.force.contains(&id.name);
-                    let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key) && staged.is_dir() && !forced;
+                    // The fingerprint catches an output changed since it was
+                    // stamped (edited through a hard link, half restored).
+                    let intact = |s: &Stamp| cache::fingerprint(&staged).is_ok_and(|f| f == s.fingerprint);
+                    let up_to_date = stamp.as_ref().is_some_and(|s| s.key == key && intact(s)) && !forced;
                     // A host tool is usable only once it is in this tree's prefix.
                     let up_to_date = up_to_date
                         && (env.base_sysroot.is_some() || job::install_host_output(self.layout, &staged).is_ok());
@@ -181,7 +184,7 @@ impl Run<'_> {
                         cache::explain(stamp.as_ref().map(|s| &s.inputs), &inputs)
                     };
                     if !forced && stamp.as_ref().is_some_and(|s| s.key == key) {
-                        reasons = vec!["staged output missing".to_string()];
+                        reasons = vec!["staged output missing or changed since it was stamped".to_string()];
                     }
                     if let Some(remote) = self.remote.filter(|_| !forced) {
                         let stamp_file = cache::stamp_path(&self.layout.build_root, &id.target, &id.name);

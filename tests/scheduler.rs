@@ -443,3 +443,110 @@ fn leftovers_of_a_killed_run_are_removed_by_the_next() {
         "real state kept"
     );
 }
+
+/// Every file and directory under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn output_digest(p: &Project, name: &str) -> String {
+    let text = std::fs::read_to_string(p.path().join(format!("build/host/.stamps/{name}.json"))).expect("stamp");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    json["output_digest"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn a_kill_at_any_point_of_the_output_swap_is_repaired_by_the_next_run() {
+    let wheel = |v: &str| {
+        format!("mkdir -p $DESTDIR/usr/share/wheels && echo {v} > $DESTDIR/usr/share/wheels/p-1.0-py3-none-any.whl")
+    };
+    let setup = |p: &Project, v: &str| {
+        p.recipe("pkg", &[], &[&wheel(v)]);
+        p.recipe("top", &["pkg"], &["true"]);
+    };
+    // What an uninterrupted run of the second version produces.
+    let reference = Project::new();
+    setup(&reference, "v2");
+    assert!(reference.build(&["top"]).status.success());
+    let want = output_digest(&reference, "pkg");
+
+    let points = [
+        ("before-output-swap", true),
+        ("stamp-removed", true),
+        ("previous-output-moved", true),
+        ("output-swapped", true),
+        ("published", true),
+        ("stamp-written", false),
+    ];
+    for (point, pkg_rebuilds) in points {
+        let p = Project::new();
+        setup(&p, "v1");
+        assert!(p.build(&["top"]).status.success());
+        setup(&p, "v2");
+        let killed = p
+            .cmd(&["build", "--target", "host", "top"])
+            .env("RECIPE_FAULT_INJECT", point)
+            .output()
+            .expect("run");
+        assert!(!killed.status.success(), "{point}: the fault fired");
+        assert!(
+            stderr(&killed).contains(&format!("fault injected at `{point}`")),
+            "{point}"
+        );
+
+        let out = p.build(&["top"]);
+        let err = stderr(&out);
+        assert!(out.status.success(), "{point}: {err}");
+        let status = if pkg_rebuilds {
+            "built    pkg@host"
+        } else {
+            "cached   pkg@host"
+        };
+        assert!(err.contains(status), "{point}: only what was unfinished: {err}");
+        assert_eq!(
+            output_digest(&p, "pkg"),
+            want,
+            "{point}: same output as an uninterrupted run"
+        );
+        let published = p.path().join("out/host/p-1.0-py3-none-any.whl");
+        assert_eq!(
+            std::fs::read_to_string(&published).expect("artifact"),
+            "v2\n",
+            "{point}"
+        );
+        let stray: Vec<String> = tree(&p.path().join("build/host"))
+            .into_iter()
+            .chain(tree(&p.path().join("out")))
+            .filter(|f| f.contains("dest.old") || f.contains("dest.new") || f.contains(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "{point}: stray files {stray:?}");
+    }
+}
+
+#[test]
+fn a_staged_output_changed_after_its_stamp_is_rebuilt() {
+    let p = Project::new();
+    p.recipe("base", &[], &["true"]);
+    p.recipe("user", &["base"], &["true"]);
+    assert!(p.build(&["user"]).status.success());
+    // A later step writing into a dependency's file through a hard link.
+    let file = p.path().join("build/host/base/dest/usr/share/base.txt");
+    std::fs::write(&file, "corrupted\n").expect("tamper");
+    let out = p.build(&["user", "--explain"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("changed since it was stamped"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "base\n", "rebuilt");
+}

@@ -27,6 +27,16 @@ pub enum Restore {
 /// package had been built here. Never fails: problems become reasons.
 pub fn try_restore(remote: &RemoteCache, inputs: &KeyInputs, staged: &Path, stamp_path: &Path) -> Restore {
     let key = inputs.key();
+    // Restoring replaces `staged`: the old stamp must not outlive it.
+    if let Err(e) = std::fs::remove_file(stamp_path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        let reason = format!("remote cache not used: cannot invalidate {}: {e}", stamp_path.display());
+        return Restore::NotRestored {
+            warning: Some(reason.clone()),
+            reason,
+        };
+    }
     match remote.fetch_output(&key, staged) {
         Ok(Fetched::Hit(out)) => {
             let stamp = Stamp {
@@ -34,6 +44,7 @@ pub fn try_restore(remote: &RemoteCache, inputs: &KeyInputs, staged: &Path, stam
                 inputs: inputs.clone(),
                 output_digest: out.output_digest.clone(),
                 duration_ms: out.duration_ms,
+                fingerprint: cache::fingerprint(staged).unwrap_or_default(),
             };
             match cache::write_stamp(stamp_path, &stamp) {
                 Ok(()) => Restore::Restored {
