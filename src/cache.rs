@@ -49,6 +49,12 @@ pub struct Stamp {
 /// Names, types, sizes, modes and modification times of a tree: stat only,
 /// no content read, so checking it on every no-op build is cheap.
 pub fn fingerprint(root: &Path) -> std::io::Result<String> {
+    fingerprint_except(root, &[])
+}
+
+/// [`fingerprint`] without the named top-level entries (a stamp file kept
+/// inside the tree it describes).
+pub fn fingerprint_except(root: &Path, skip: &[&str]) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt;
     let mut h = Sha256::new();
     let mut stack = vec![root.to_path_buf()];
@@ -56,6 +62,9 @@ pub fn fingerprint(root: &Path) -> std::io::Result<String> {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
+            if dir == root && path.file_name().is_some_and(|n| skip.iter().any(|s| n == *s)) {
+                continue;
+            }
             let meta = std::fs::symlink_metadata(&path)?;
             if meta.is_dir() {
                 stack.push(path.clone());

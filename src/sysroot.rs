@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::debian::Exclusions;
-use crate::provision::{ProvisionContext, Stamp, download_packages, install_once, resolve_packages, short_hash};
+use crate::provision::{ProvisionContext, STAMP, Stamp, download_packages, install_once, resolve_packages, short_hash};
 use crate::sysroot_def::SysrootDef;
 use crate::target::Target;
 use crate::toolchain::ToolchainError;
@@ -32,8 +32,34 @@ pub fn sysroot_dir(ctx: &ProvisionContext, def: &SysrootDef, debian_arch: &str) 
 /// Provisions (once) the sysroot `def` for `target`'s architecture.
 pub fn ensure_sysroot(ctx: &ProvisionContext, target: &Target, def: &SysrootDef) -> Result<Sysroot, ToolchainError> {
     let dir = sysroot_dir(ctx, def, &target.debian_arch);
+    let sysroot = install_sysroot(ctx, target, def, &dir)?;
+    // Package sysroots hard-link into this one, so a build step writing into
+    // `$SYSROOT` changes it for every later build: notice, and provision it
+    // again (from the download cache) rather than build on a changed one.
+    let recorded = sysroot.stamp.info.get("fingerprint");
+    let now = crate::cache::fingerprint_except(&dir, &[STAMP]).ok();
+    if recorded.is_some() && recorded != now.as_ref() {
+        eprintln!(
+            "warning: sysroot {} changed since it was provisioned (a build step wrote into it?); provisioning it again",
+            dir.display()
+        );
+        crate::archive::make_writable_and_remove(&dir).map_err(|source| ToolchainError::Io {
+            what: format!("cannot remove {}", dir.display()),
+            source,
+        })?;
+        return install_sysroot(ctx, target, def, &dir);
+    }
+    Ok(sysroot)
+}
+
+fn install_sysroot(
+    ctx: &ProvisionContext,
+    target: &Target,
+    def: &SysrootDef,
+    dir: &std::path::Path,
+) -> Result<Sysroot, ToolchainError> {
     let label = format!("{}-{}", def.name, target.debian_arch);
-    let stamp = install_once(ctx, &dir, |tmp, _final| {
+    let stamp = install_once(ctx, dir, |tmp, _final| {
         ctx.note(format!("provisioning sysroot {label}"));
         let pkgs = resolve_packages(
             ctx,
@@ -50,10 +76,15 @@ pub fn ensure_sysroot(ctx: &ProvisionContext, target: &Target, def: &SysrootDef)
         stamp.compute_id(&[FIXUP_VERSION]);
         stamp.info.insert("absolute-links-fixed".into(), fixed.to_string());
         stamp.info.insert("target".into(), target.name.clone());
+        let fingerprint = crate::cache::fingerprint_except(tmp, &[STAMP]).map_err(|source| ToolchainError::Io {
+            what: format!("cannot read {}", tmp.display()),
+            source,
+        })?;
+        stamp.info.insert("fingerprint".into(), fingerprint);
         Ok(stamp)
     })?;
     Ok(Sysroot {
-        path: dir,
+        path: dir.to_path_buf(),
         id: stamp.id.clone(),
         stamp,
     })

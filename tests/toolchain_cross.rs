@@ -190,3 +190,62 @@ fn autotools_configure_builds_for_arm_from_recipe_env() {
         "autotools hello: sizeof(time_t)=8 sizeof(long)=4\n"
     );
 }
+
+/// Package sysroots hard-link into the provisioned one, so a build step
+/// writing into `$SYSROOT` would change it for every later build: the next
+/// activation notices and provisions it again. Runs on a private cache
+/// (seeded with the shared cache's verified downloads) so the shared
+/// sysroot other tests use is never touched.
+#[test]
+fn a_changed_sysroot_is_provisioned_again() {
+    install("armv7hf");
+    let private = tempfile::tempdir().expect("tempdir");
+    let seed = |from: &Path, to: &Path| {
+        let mut stack = vec![(from.to_path_buf(), to.to_path_buf())];
+        while let Some((f, t)) = stack.pop() {
+            std::fs::create_dir_all(&t).expect("mkdir");
+            for e in std::fs::read_dir(&f).expect("read").flatten() {
+                if e.file_type().expect("type").is_dir() {
+                    stack.push((e.path(), t.join(e.file_name())));
+                } else {
+                    std::fs::hard_link(e.path(), t.join(e.file_name())).expect("link");
+                }
+            }
+        }
+    };
+    seed(
+        &cache().join("downloads/sha256"),
+        &private.path().join("downloads/sha256"),
+    );
+    let run = || {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_recipe"));
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", private.path())
+            .arg("--cache")
+            .arg(private.path())
+            .arg("--recipes")
+            .arg(repo().join("recipes"))
+            .args(["toolchain", "install", "--target", "armv7hf"]);
+        if let Ok(v) = std::env::var("RECIPE_DEBIAN_MIRROR") {
+            cmd.env("RECIPE_DEBIAN_MIRROR", v);
+        }
+        let out = cmd.output().expect("spawn");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    run();
+    let sysroot = std::fs::read_dir(private.path().join("sysroots"))
+        .expect("sysroots")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join("usr/include/stdio.h").is_file())
+        .expect("a provisioned sysroot");
+    let header = sysroot.join("usr/include/stdio.h");
+    let original = std::fs::read(&header).expect("read");
+    std::fs::write(&header, b"#error written by a build step\n").expect("tamper");
+    let err = run();
+    assert!(err.contains("changed since it was provisioned"), "{err}");
+    assert_eq!(std::fs::read(&header).expect("read"), original, "provisioned again");
+    assert!(!run().contains("changed since"), "and then left alone");
+}
