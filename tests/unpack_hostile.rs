@@ -29,8 +29,16 @@ struct Bounds {
     bytes: u64,
 }
 
-/// Runs one archive through one use (the code before the safe unpacker).
-fn run(u: Use, sb: &Sandbox, ents: &[Ent], _bounds: Option<Bounds>) -> Option<Result<(), String>> {
+/// Runs one archive through one use; `None` when the format cannot express it.
+fn run(u: Use, sb: &Sandbox, ents: &[Ent], bounds: Option<Bounds>) -> Option<Result<(), String>> {
+    use recipe::unpack::{Limits, Policy};
+    let limits = match bounds {
+        Some(b) => Limits {
+            max_entries: b.entries,
+            max_bytes: b.bytes,
+        },
+        None => Limits::default(),
+    };
     let result = match u {
         Use::SourceTar | Use::SourceZip => {
             let (name, bytes) = match u {
@@ -39,17 +47,19 @@ fn run(u: Use, sb: &Sandbox, ents: &[Ent], _bounds: Option<Bounds>) -> Option<Re
             };
             let a = sb.scratch.join(name);
             std::fs::write(&a, bytes).expect("write archive");
-            recipe::archive::extract(&a, &sb.root, 0).map_err(|e| e.to_string())
+            recipe::unpack::extract_with(&a, &sb.root, 0, &Policy::source().limits(limits)).map_err(|e| e.to_string())
         }
         Use::Deb => {
             let a = sb.scratch.join("h_1.0_armhf.deb");
             std::fs::write(&a, deb(ents)).expect("write deb");
-            recipe::provision::extract_packages(&[a], &sb.root, None).map_err(|e| e.to_string())
+            recipe::unpack::deb::extract_debs(&[a], &sb.root, None, &Policy::rootfs().limits(limits))
+                .map_err(|e| e.to_string())
         }
         Use::Remote => {
             std::fs::create_dir_all(&sb.root).expect("mkdir");
             let bytes = tar(ents);
-            recipe::remote::unpack(bytes.as_slice(), &sb.root).map_err(|e| e.to_string())
+            recipe::unpack::cache_entry(bytes.as_slice(), &sb.root, &Policy::cache().limits(limits))
+                .map_err(|e| e.to_string())
         }
     };
     Some(result)
