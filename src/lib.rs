@@ -5,7 +5,6 @@
 //! build → package → verify → report.
 
 pub mod activate;
-pub mod archive;
 pub mod builders;
 pub mod cache;
 pub mod cli;
@@ -40,5 +39,6 @@ pub mod targetroot;
 pub mod testrun;
 pub mod toolchain;
 pub mod toolchain_files;
+pub mod unpack;
 pub mod verify;
 pub mod wheel;

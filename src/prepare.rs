@@ -9,10 +9,10 @@ use std::path::{Component, Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::archive::{self, ArchiveError, make_writable_and_remove};
 use crate::fetch::{FetchContext, FetchError, fetch_for_package};
 use crate::patch::{self, PatchError};
 use crate::recipe::rendered::{Origin, Recipe, Source};
+use crate::unpack::{self, UnpackError, make_writable_and_remove};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum PrepareError {
@@ -22,7 +22,7 @@ pub enum PrepareError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Archive(#[from] ArchiveError),
+    Unpack(#[from] UnpackError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -100,7 +100,7 @@ fn fill(recipe: &Recipe, files: &[PathBuf], tree: &Path, log: &Path) -> Result<(
     for (i, (source, file)) in recipe.sources.iter().zip(files).enumerate() {
         let target = tree.join(checked_dest(recipe, source)?);
         log_line(log, &format!("source {} -> {}", file.display(), target.display()))?;
-        let format = archive::detect(&source.file);
+        let format = unpack::detect(&source.file);
         let is_dir = std::fs::metadata(file).is_ok_and(|m| m.is_dir());
         if is_dir {
             merge_copy(recipe, file, &target)?;
@@ -109,7 +109,7 @@ fn fill(recipe: &Recipe, files: &[PathBuf], tree: &Path, log: &Path) -> Result<(
         {
             let stage = tree.join(format!(".stage-{i}"));
             std::fs::create_dir(&stage).map_err(io("cannot create", &stage))?;
-            archive::unpack(file, format, &stage, source.strip_components)?;
+            unpack::unpack(file, format, &stage, source.strip_components)?;
             merge_move(recipe, &stage, &target)?;
             std::fs::remove_dir_all(&stage).map_err(io("cannot remove", &stage))?;
         } else {

@@ -13,11 +13,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::archive::make_writable_and_remove;
 use crate::debian::index::Archive;
 use crate::debian::{DebianError, Exclusions, PackageEntry, PackageIndex, resolve};
 use crate::fetch::{FetchContext, FetchOptions, download_sized};
 use crate::toolchain::ToolchainError;
+use crate::unpack::{Policy, make_writable_and_remove};
 
 /// Name of the completion stamp inside every provisioned directory.
 pub const STAMP: &str = ".recipe-stamp.json";
@@ -300,10 +300,7 @@ pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Resul
 /// Extracts packages into `dest` (in parallel: different packages write
 /// different files). With `only`, just those paths.
 pub fn extract_packages(debs: &[PathBuf], dest: &Path, only: Option<&[&str]>) -> Result<(), ToolchainError> {
-    std::fs::create_dir_all(dest).map_err(ToolchainError::io(format!("cannot create {}", dest.display())))?;
-    debs.par_iter()
-        .with_max_len(1)
-        .try_for_each(|d| crate::debian::deb::extract_deb(d, dest, only))
+    Ok(crate::unpack::deb::extract_debs(debs, dest, only, &Policy::rootfs())?)
 }
 
 /// Runs `cmd` with stdout and stderr appended to `log`; true on success.

@@ -72,12 +72,9 @@ pub enum ToolchainError {
         source: std::io::Error,
     },
 
-    #[error("cannot extract {file}: {message}")]
-    #[diagnostic(
-        code(recipe::toolchain::extract),
-        help("the cached package may be damaged: delete it and retry")
-    )]
-    Extract { file: String, message: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Unpack(#[from] crate::unpack::UnpackError),
 
     #[error("{what} failed")]
     #[diagnostic(code(recipe::toolchain::check), help("{hint}; the full output is in {log}"))]

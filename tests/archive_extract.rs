@@ -4,7 +4,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use recipe::archive::{ArchiveError, extract};
+use recipe::unpack::{UnpackError as ArchiveError, extract};
 
 /// A tar entry written with raw header bytes, so hostile names survive
 /// (tar's own `set_path` refuses `..`).

@@ -5,7 +5,6 @@
 //! would for our small, fixed package sets — without apt, root or host state.
 
 pub mod control;
-pub mod deb;
 pub mod http;
 pub mod index;
 pub mod resolve;

@@ -371,7 +371,10 @@ impl RemoteCache {
         file.rewind().map_err(io("cannot rewind a temporary file"))?;
         let file = std::io::BufReader::new(file);
         let result = if entry.encoding == ENCODING_TAR_GZIP {
-            pack::unpack(flate2::read::GzDecoder::new(file), unpacked.path())
+            match crate::unpack::decompressor(crate::unpack::Compression::Gzip, Box::new(file)) {
+                Ok(data) => pack::unpack(data, unpacked.path()),
+                Err(e) => Err(PackError::Archive(e)),
+            }
         } else {
             pack::unpack(file, unpacked.path())
         };

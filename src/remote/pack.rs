@@ -3,10 +3,8 @@
 //! symlinks kept), and a careful unpacker that never writes outside its
 //! destination and rejects anything that could point outside it.
 
-use std::ffi::OsString;
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use tar::{EntryType, Header};
@@ -98,19 +96,6 @@ pub fn pack<W: Write>(root: &Path, out: W) -> Result<W, PackError> {
     tar.into_inner().map_err(archive_err)
 }
 
-/// A relative path whose components are all plain names.
-fn plain_relative(p: &Path) -> Option<Vec<OsString>> {
-    let mut out = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(n) => out.push(n.to_os_string()),
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
 /// A link at `rel` must be relative and stay inside the tree (lexically).
 fn check_link(rel: &Path, target: &Path) -> Result<(), PackError> {
     if target.is_absolute() {
@@ -138,151 +123,20 @@ fn check_link(rel: &Path, target: &Path) -> Result<(), PackError> {
     Ok(())
 }
 
-/// Where the symlink at `rel` leads, as components under `root`, following
-/// further links; fails if any step leaves `root` (catches chains the lexical
-/// check cannot see, like `a -> .` then `b -> a/../x`).
-fn resolve_link(root: &Path, rel: &[OsString], hops: &mut usize) -> Result<Vec<OsString>, String> {
-    let target = std::fs::read_link(root.join(rel.iter().collect::<PathBuf>())).map_err(|e| e.to_string())?;
-    let start = rel[..rel.len().saturating_sub(1)].to_vec();
-    walk_inside(root, start, &target, hops)
-}
-
-fn walk_inside(root: &Path, mut stack: Vec<OsString>, path: &Path, hops: &mut usize) -> Result<Vec<OsString>, String> {
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => {
-                stack.push(n.to_os_string());
-                let here = root.join(stack.iter().collect::<PathBuf>());
-                if here.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
-                    *hops += 1;
-                    if *hops > 40 {
-                        return Err("too many levels of symlinks".into());
-                    }
-                    stack = resolve_link(root, &stack, hops)?;
-                }
-            }
-            // `stack` holds no symlinks, so `..` is its parent for real.
-            Component::ParentDir => {
-                stack.pop().ok_or("it leaves the output")?;
-            }
-            Component::CurDir => {}
-            _ => return Err("absolute target".into()),
-        }
-    }
-    Ok(stack)
-}
-
-/// Unpacks a tar read from `reader` into the existing, empty directory `root`.
+/// Unpacks a tar read from `reader` into the existing, empty directory
+/// `root`, with the strict policy of cache entries (see `crate::unpack`).
 pub fn unpack<R: Read>(reader: R, root: &Path) -> Result<(), PackError> {
-    let mut archive = tar::Archive::new(reader);
-    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
-    let mut links: Vec<Vec<OsString>> = Vec::new();
-    for entry in archive.entries().map_err(PackError::Archive)? {
-        let mut entry = entry.map_err(PackError::Archive)?;
-        let raw = entry.path().map_err(PackError::Archive)?.into_owned();
-        let Some(parts) = plain_relative(&raw) else {
-            return Err(PackError::Unsafe(format!(
-                "archive entry {} would land outside the output",
-                raw.display()
-            )));
-        };
-        let rel: PathBuf = parts.iter().collect();
-        // Parents: create missing ones; never go through a symlink.
-        let mut parent = root.to_path_buf();
-        for p in &parts[..parts.len() - 1] {
-            parent.push(p);
-            match parent.symlink_metadata() {
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(PackError::Unsafe(format!(
-                        "archive entry {} goes through a symlink",
-                        rel.display()
-                    )));
-                }
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(PackError::Unsafe(format!("{} is under a file", rel.display()))),
-                Err(_) => std::fs::create_dir(&parent).map_err(local(format!("cannot create {}", parent.display())))?,
-            }
+    use crate::unpack::{Policy, UnpackError, cache_entry};
+    cache_entry(reader, root, &Policy::cache()).map_err(|e| match e {
+        UnpackError::Io { what, path, source } => PackError::Local {
+            what: format!("{what} {}", path.display()),
+            source,
+        },
+        UnpackError::Corrupt { .. } => {
+            PackError::Archive(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
         }
-        let dest = root.join(&rel);
-        let mode = entry.header().mode().map_err(PackError::Archive)? & 0o777;
-        match entry.header().entry_type() {
-            EntryType::Directory => {
-                match dest.symlink_metadata() {
-                    Ok(m) if m.is_dir() => {}
-                    Ok(_) => return Err(PackError::Unsafe(format!("duplicate entry {}", rel.display()))),
-                    Err(_) => std::fs::create_dir(&dest).map_err(local(format!("cannot create {}", dest.display())))?,
-                }
-                dirs.push((dest, mode | 0o700));
-            }
-            EntryType::Regular | EntryType::Continuous => {
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&dest)
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::AlreadyExists => {
-                            PackError::Unsafe(format!("duplicate entry {}", rel.display()))
-                        }
-                        _ => PackError::Local {
-                            what: format!("cannot create {}", dest.display()),
-                            source: e,
-                        },
-                    })?;
-                let mut buf = vec![0u8; 128 * 1024];
-                loop {
-                    let n = entry.read(&mut buf).map_err(PackError::Archive)?;
-                    if n == 0 {
-                        break;
-                    }
-                    f.write_all(&buf[..n])
-                        .map_err(local(format!("cannot write {}", dest.display())))?;
-                }
-                std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode | 0o400))
-                    .map_err(local(format!("cannot set the mode of {}", dest.display())))?;
-            }
-            EntryType::Symlink => {
-                let target = entry
-                    .link_name()
-                    .map_err(PackError::Archive)?
-                    .ok_or_else(|| PackError::Unsafe(format!("symlink {} has no target", rel.display())))?
-                    .into_owned();
-                check_link(&rel, &target)?;
-                std::os::unix::fs::symlink(&target, &dest).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => {
-                        PackError::Unsafe(format!("duplicate entry {}", rel.display()))
-                    }
-                    _ => PackError::Local {
-                        what: format!("cannot create {}", dest.display()),
-                        source: e,
-                    },
-                })?;
-                links.push(parts);
-            }
-            other => {
-                return Err(PackError::Unsafe(format!(
-                    "archive entry {} has an unsupported type ({other:?})",
-                    rel.display()
-                )));
-            }
-        }
-    }
-    for rel in &links {
-        let mut hops = 0;
-        resolve_link(root, rel, &mut hops).map_err(|why| {
-            PackError::Unsafe(format!(
-                "symlink {} escapes the output ({why})",
-                rel.iter().collect::<PathBuf>().display()
-            ))
-        })?;
-    }
-    // Deepest first, so a read-only parent does not stop its children.
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
-    for (dir, mode) in dirs {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))
-            .map_err(local(format!("cannot set the mode of {}", dir.display())))?;
-    }
-    Ok(())
+        other => PackError::Unsafe(other.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -361,7 +215,7 @@ mod tests {
         std::fs::create_dir(&out).expect("mkdir");
         // `a/../x` is lexically inside, but `a` is `.`, so it resolves to ../x.
         let err = unpack(t.as_slice(), &out).expect_err("must reject");
-        assert!(err.to_string().contains("escapes"), "{err}");
+        assert!(err.to_string().contains("outside"), "{err}");
     }
 
     #[test]
@@ -372,13 +226,13 @@ mod tests {
         t.extend_from_slice(&[0u8; 1024]);
         let out = tempfile::tempdir().expect("tempdir");
         let err = unpack(t.as_slice(), out.path()).expect_err("must reject");
-        assert!(err.to_string().contains("through a symlink"), "{err}");
+        assert!(err.to_string().contains("through the symlink"), "{err}");
 
         let mut t = Vec::new();
         raw_entry(&mut t, "h", EntryType::Link, "etc/passwd", b"");
         t.extend_from_slice(&[0u8; 1024]);
         let out = tempfile::tempdir().expect("tempdir");
         let err = unpack(t.as_slice(), out.path()).expect_err("must reject");
-        assert!(err.to_string().contains("unsupported type"), "{err}");
+        assert!(err.to_string().contains("hard links are not allowed"), "{err}");
     }
 }
