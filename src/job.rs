@@ -64,7 +64,7 @@ impl Layout {
                     }
                     let path = e.path();
                     let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                        crate::archive::make_writable_and_remove(&path)
+                        crate::unpack::make_writable_and_remove(&path)
                     } else {
                         std::fs::remove_file(&path)
                     };

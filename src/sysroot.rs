@@ -43,7 +43,7 @@ pub fn ensure_sysroot(ctx: &ProvisionContext, target: &Target, def: &SysrootDef)
             "warning: sysroot {} changed since it was provisioned (a build step wrote into it?); provisioning it again",
             dir.display()
         );
-        crate::archive::make_writable_and_remove(&dir).map_err(|source| ToolchainError::Io {
+        crate::unpack::make_writable_and_remove(&dir).map_err(|source| ToolchainError::Io {
             what: format!("cannot remove {}", dir.display()),
             source,
         })?;
