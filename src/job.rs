@@ -367,14 +367,8 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     if host_build {
         crate::relocate::make_prefix_relative(&dirs.dest, &job.layout.host_prefix)?;
     } else {
-        let forbidden = crate::verify::Forbidden {
-            paths: vec![
-                job.layout.build_root.display().to_string(),
-                dirs.sysroot.display().to_string(),
-            ],
-        };
         // A failing output never replaces the previous good one.
-        let checked = crate::verify::verify_staged(&dirs.dest, &job.env.target, &forbidden)
+        let checked = verify_output(job.layout, job.env, &recipe.name, &dirs.dest)
             .map_err(|e| BuildError::invalid(e.to_string(), e.help))?;
         log.note(&format!("# verified {checked} binaries and wheels"))?;
     }
@@ -428,6 +422,26 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         duration_ms,
         artifacts,
     })
+}
+
+/// The post-build checks of a target package's output in `dir`, the same
+/// for a fresh build and for one restored from the remote cache: binaries
+/// and wheels for the target, and no path of this machine's build tree or of
+/// the package's sysroot inside them.
+pub fn verify_output(
+    layout: &Layout,
+    env: &TargetEnv,
+    name: &str,
+    dir: &Path,
+) -> Result<usize, crate::verify::VerifyError> {
+    let target = env.target.name.as_str();
+    let forbidden = crate::verify::Forbidden {
+        paths: vec![
+            layout.build_root.display().to_string(),
+            dirs_for(layout, target, name).sysroot.display().to_string(),
+        ],
+    };
+    crate::verify::verify_staged(dir, &env.target, &forbidden)
 }
 
 /// Puts a host tool's staged output (built here or restored from another

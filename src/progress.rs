@@ -130,6 +130,12 @@ impl Progress {
         self.line(&format!("{} skipped  {id}: {because}", self.counter()));
     }
 
+    /// Something the user should hear about even when the run succeeds
+    /// (an untrusted or unreachable remote cache, say).
+    pub fn warning(&self, id: &NodeId, text: &str) {
+        self.line(&format!("warning: {id}: {text}"));
+    }
+
     pub fn explain(&self, id: &NodeId, reasons: &[String]) {
         self.line(&format!("rebuilding {id} because:"));
         for r in reasons {

@@ -188,7 +188,18 @@ impl Run<'_> {
                     }
                     if let Some(remote) = self.remote.filter(|_| !forced) {
                         let stamp_file = cache::stamp_path(&self.layout.build_root, &id.target, &id.name);
-                        match crate::remote::try_restore(remote, &inputs, &staged, &stamp_file) {
+                        // A restored target output gets the checks a build here
+                        // would have passed; host tools are checked by installing them.
+                        let layout = self.layout;
+                        let accept = |dir: &Path| -> Result<(), String> {
+                            if env.base_sysroot.is_none() {
+                                return Ok(());
+                            }
+                            job::verify_output(layout, env, &id.name, dir)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        };
+                        match crate::remote::try_restore(remote, &inputs, &staged, &stamp_file, &accept) {
                             crate::remote::Restore::Restored { reason, .. }
                                 if env.base_sysroot.is_none()
                                     && let Err(e) = job::install_host_output(self.layout, &staged) =>
@@ -208,7 +219,12 @@ impl Run<'_> {
                                 state.insert(ix, State::Done(digest));
                                 continue;
                             }
-                            crate::remote::Restore::NotRestored { reason, .. } => reasons.push(reason),
+                            crate::remote::Restore::NotRestored { reason, warning } => {
+                                if let Some(w) = warning {
+                                    progress.warning(&id, &w);
+                                }
+                                reasons.push(reason);
+                            }
                         }
                     }
                     if self.options.explain {

@@ -351,7 +351,7 @@ fn try_restore_stamps_like_a_local_build() {
     };
     let stamp_path = work.path().join("b/build/armv7hf/.stamps/libuv.json");
     let staged_b = work.path().join("b/build/armv7hf/libuv/dest");
-    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path, &|_| Ok(())) {
         recipe::remote::Restore::NotRestored { reason, warning } => {
             assert_eq!(reason, "remote miss: no entry");
             assert!(warning.is_none());
@@ -367,7 +367,7 @@ fn try_restore_stamps_like_a_local_build() {
     writer.submit_built("libuv", "armv7hf", &inputs.key(), &staged_a, &digest);
     assert!(writer.finish().warnings.is_empty());
 
-    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path) {
+    match recipe::remote::try_restore(&cache, &inputs, &staged_b, &stamp_path, &|_| Ok(())) {
         recipe::remote::Restore::Restored {
             digest: got, reason, ..
         } => {
@@ -380,4 +380,296 @@ fn try_restore_stamps_like_a_local_build() {
     assert_eq!(stamp.key, inputs.key());
     assert_eq!(stamp.output_digest, digest);
     assert_eq!(tree_digest(&staged_b).expect("digest"), digest);
+}
+
+// ---- Issue 10 §5: authenticated AC entries; §3: restored outputs are verified.
+
+const SECRET: &str = "fleet-one-secret-0123456789abcdef";
+
+/// A project with one `script` package for the build machine whose build
+/// appends a line to `events`, so a test can tell a build from a restore.
+fn host_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for d in ["recipes/pkg", "toolchains", "sysroots"] {
+        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+    }
+    let events = dir.path().join("events");
+    let text = format!(
+        "package pkg {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"echo built >> {}\"\n    step \"mkdir -p $DESTDIR/usr/share && echo pkg > $DESTDIR/usr/share/pkg.txt\"\n}}\n",
+        events.display()
+    );
+    std::fs::write(dir.path().join("recipes/pkg/recipe.kdl"), text).expect("write recipe");
+    dir
+}
+
+fn builds(project: &Path) -> usize {
+    std::fs::read_to_string(project.join("events"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// `recipe build pkg --target host` in build tree `tree` of `project`, with
+/// the remote cache `url`, the secret (if any) from the environment and the
+/// user config file `config` (if any).
+fn build_pkg(
+    project: &Path,
+    tree: &str,
+    url: &str,
+    secret: Option<&str>,
+    config: Option<&Path>,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_recipe"));
+    cmd.current_dir(project)
+        .env("RECIPE_CACHE", project.join("cache"))
+        .env(
+            "RECIPE_CONFIG",
+            config.map_or_else(|| project.join("no-config.kdl"), Path::to_path_buf),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("RECIPE_REMOTE_CACHE")
+        .env_remove("RECIPE_REMOTE_CACHE_SECRET")
+        .args([
+            "build",
+            "pkg",
+            "--target",
+            "host",
+            "--build-dir",
+            tree,
+            "--remote-cache",
+            url,
+        ]);
+    if let Some(s) = secret {
+        cmd.env("RECIPE_REMOTE_CACHE_SECRET", s);
+    }
+    cmd.output().expect("run recipe")
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn staged_text(project: &Path, tree: &str) -> String {
+    std::fs::read_to_string(project.join(tree).join("host/pkg/dest/usr/share/pkg.txt")).unwrap_or_default()
+}
+
+#[test]
+fn a_tagged_entry_round_trips_with_the_same_secret_and_misses_with_another() {
+    let server = Server::start();
+    let project = host_project();
+    let p = project.path();
+
+    let a = build_pkg(p, "A", &server.url(), Some(SECRET), None);
+    assert!(a.status.success(), "{}", stderr_of(&a));
+    assert_eq!(builds(p), 1);
+    let ac = server.paths("ac");
+    assert_eq!(ac.len(), 1, "one entry uploaded");
+    let entry: serde_json::Value =
+        serde_json::from_slice(&server.store.lock().expect("lock")[&ac[0]]).expect("entry is JSON");
+    assert!(
+        entry["hmac_sha256"].as_str().is_some_and(|t| t.len() == 64),
+        "a writer with a secret tags its entries: {entry}"
+    );
+
+    // Same secret, from the config file this time: restored, not built.
+    let secret_file = p.join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let config = p.join("config.kdl");
+    std::fs::write(
+        &config,
+        format!("remote-cache {{\n    secret-file \"{}\"\n}}\n", secret_file.display()),
+    )
+    .expect("write config");
+    let b = build_pkg(p, "B", &server.url(), None, Some(&config));
+    assert!(b.status.success(), "{}", stderr_of(&b));
+    assert_eq!(builds(p), 1, "restored from the remote: {}", stderr_of(&b));
+    assert_eq!(staged_text(p, "B"), "pkg\n");
+
+    // Another fleet's secret: the entry is not trusted, the package is built.
+    let c = build_pkg(
+        p,
+        "C",
+        &server.url(),
+        Some("another-fleet-secret-fedcba9876543210"),
+        None,
+    );
+    assert!(c.status.success(), "{}", stderr_of(&c));
+    assert_eq!(builds(p), 2, "built, not restored: {}", stderr_of(&c));
+    let err = stderr_of(&c);
+    assert!(
+        err.contains("warning") && err.contains("remote untrusted") && err.contains("tag does not match"),
+        "{err}"
+    );
+}
+
+/// Replaces the package's AC entry with one that points at a real blob
+/// holding another output, with `tag` as its tag (none when `None`).
+fn forge(server: &Server, work: &Path, tag: Option<&str>) {
+    let evil = work.join(format!("evil-{}", tag.unwrap_or("none")));
+    std::fs::create_dir_all(evil.join("usr/share")).expect("mkdir");
+    std::fs::write(evil.join("usr/share/pkg.txt"), "evil\n").expect("write");
+    let digest = tree_digest(&evil).expect("digest");
+    // An unauthenticated writer (no secret, loopback) stores a real entry.
+    server.cache().store_output(&key(77), &evil, &digest).expect("store");
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&server.store.lock().expect("lock")[&format!("/ac/{}", key(77))]).expect("json");
+    if let Some(t) = tag {
+        entry["hmac_sha256"] = serde_json::Value::String(t.into());
+    }
+    let body = serde_json::to_vec(&entry).expect("json");
+    for path in server.paths("ac") {
+        if path != format!("/ac/{}", key(77)) {
+            server.put(&path, body.clone());
+        }
+    }
+}
+
+#[test]
+fn a_forged_entry_is_not_restored_when_a_secret_is_set() {
+    let server = Server::start();
+    let project = host_project();
+    let p = project.path();
+    let a = build_pkg(p, "A", &server.url(), Some(SECRET), None);
+    assert!(a.status.success(), "{}", stderr_of(&a));
+    assert_eq!(builds(p), 1);
+
+    for (n, (tag, cause)) in [(None, "no tag"), (Some("00".repeat(32)), "tag does not match")]
+        .into_iter()
+        .enumerate()
+    {
+        forge(&server, p, tag.as_deref());
+        let tree = format!("T{n}");
+        let out = build_pkg(p, &tree, &server.url(), Some(SECRET), None);
+        let err = stderr_of(&out);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(builds(p), 2 + n, "built, not restored: {err}");
+        assert_eq!(staged_text(p, &tree), "pkg\n", "the forged output never lands: {err}");
+        assert!(
+            err.contains("warning") && err.contains("remote untrusted") && err.contains(cause),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn plain_http_to_another_host_needs_a_secret() {
+    let project = host_project();
+    let p = project.path();
+    // 0.0.0.0 is not a loopback address (even if connecting to it may reach this host).
+    let out = build_pkg(p, "A", "http://0.0.0.0:1/cache", None, None);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "refused: {err}");
+    assert!(err.contains("RECIPE_REMOTE_CACHE_SECRET"), "{err}");
+    assert_eq!(builds(p), 0, "nothing built with a refused remote: {err}");
+}
+
+/// A restored output goes through the same post-build checks as a built one:
+/// an x86_64 (or any non-ARM) binary in an armv7hf package is not accepted.
+#[test]
+fn a_restored_output_that_fails_verification_is_rebuilt() {
+    use recipe::activate::TargetEnv;
+    use recipe::job::Layout;
+    use recipe::scheduler::{Options, Outcome, Run};
+
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("project");
+    for d in ["recipes/pkg", "toolchains", "sysroots"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(repo.join("toolchains/armv7hf.kdl"), root.join("toolchains/armv7hf.kdl")).expect("copy");
+    std::fs::copy(
+        repo.join("sysroots/debian-trixie.kdl"),
+        root.join("sysroots/debian-trixie.kdl"),
+    )
+    .expect("copy");
+    std::fs::write(
+        root.join("recipes/pkg/recipe.kdl"),
+        "package pkg {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    step \"mkdir -p $DESTDIR/usr/share && echo pkg > $DESTDIR/usr/share/pkg.txt\"\n}\n",
+    )
+    .expect("write recipe");
+
+    let project =
+        recipe::project::Project::load(recipe::project::ProjectPaths::from_recipes_dir(&root.join("recipes")))
+            .expect("load");
+    let plan = recipe::graph::plan(&project, &["pkg".into()], &["armv7hf".into()]).expect("plan");
+    let recipes = recipe::render::render_plan(&project, &plan).expect("render");
+    let build_root = work.path().join("build");
+    let layout = Layout {
+        host_prefix: recipe::relocate::host_prefix(&build_root),
+        out_root: work.path().join("out"),
+        build_root,
+    };
+    // A target environment without provisioning: the script needs no compiler.
+    let base = work.path().join("base-sysroot");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let env = TargetEnv {
+        target: project.target("armv7hf").expect("target").clone(),
+        vars: recipe::activate::base_vars(&layout.host_prefix),
+        base_sysroot: Some(base),
+        identity: "test-armv7hf".into(),
+        go_identity: None,
+    };
+    let id = recipe::graph::NodeId {
+        name: "pkg".into(),
+        target: "armv7hf".into(),
+    };
+    let key = recipe::job::key_inputs(&recipes[&id], &env, BTreeMap::new())
+        .expect("key inputs")
+        .key();
+
+    // What another machine uploaded under that key: a binary for this machine.
+    let bad = work.path().join("bad");
+    std::fs::create_dir_all(bad.join("usr/bin")).expect("mkdir");
+    std::fs::copy("/bin/true", bad.join("usr/bin/tool")).expect("copy an ELF of the build machine");
+    let digest = tree_digest(&bad).expect("digest");
+    cache.store_output(&key, &bad, &digest).expect("store");
+
+    let envs = BTreeMap::from([("armv7hf".to_string(), env)]);
+    let prepare = |_: &recipe::recipe::Recipe, dest: &Path, _: &recipe::process::Log| {
+        std::fs::create_dir_all(dest).map_err(|e| recipe::builders::BuildError::io("mkdir", e))
+    };
+    let options = Options {
+        jobs: 1,
+        keep_going: false,
+        force: Default::default(),
+        explain: false,
+    };
+    let reports = Run {
+        plan: &plan,
+        recipes: &recipes,
+        envs: &envs,
+        layout: &layout,
+        prepare: &prepare,
+        options: &options,
+        remote: Some(&cache),
+        uploads: None,
+    }
+    .execute(&recipe::progress::Progress::new())
+    .expect("run");
+    let report = &reports[0];
+    assert!(
+        matches!(report.outcome, Outcome::Built { .. }),
+        "{:?} {:?}",
+        report.outcome,
+        report.reasons
+    );
+    assert!(
+        report
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("remote rejected:") && r.contains("usr/bin/tool")),
+        "{:?}",
+        report.reasons
+    );
+    let staged = layout.staged("armv7hf", "pkg");
+    assert!(!staged.join("usr/bin/tool").exists(), "the restored binary is gone");
+    assert_eq!(
+        std::fs::read_to_string(staged.join("usr/share/pkg.txt")).expect("built output"),
+        "pkg\n"
+    );
+    assert!(leftovers(&layout.package_dir("armv7hf", "pkg")).is_empty());
 }

@@ -84,6 +84,16 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     let plan = plan(&project, &names, &targets)?;
     let recipes = render_plan(&project, &plan)?;
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
+    let config = crate::fetch::UserConfig::load()?;
+    // Before provisioning: a refused remote (plain http without a secret)
+    // stops the run at once.
+    // Offline means no network at all, the remote cache included (an
+    // explicit --remote-cache with --offline is refused by the parser).
+    let remote = if offline || no_remote_cache {
+        None
+    } else {
+        open_remote(remote_cache.as_deref(), &config)?
+    };
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;
     let leftovers = layout.remove_leftovers();
@@ -95,7 +105,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         &settings.cache,
         FetchOptions {
             progress: Arc::new(Plain),
-            ..FetchOptions::from_config_with(offline, &limits)?
+            ..FetchOptions::from_loaded(&config, offline, &limits)
         },
     )?);
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
@@ -108,20 +118,6 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         keep_going,
         force: force.into_iter().collect(),
         explain,
-    };
-    // Offline means no network at all: the remote cache too (an explicit
-    // --remote-cache with --offline is refused by the argument parser).
-    let remote_url = if offline || no_remote_cache {
-        None
-    } else {
-        crate::remote::url_from(remote_cache.as_deref())
-    };
-    let remote = match remote_url {
-        Some(url) => Some(std::sync::Arc::new(crate::remote::RemoteCache::new(
-            &url,
-            std::time::Duration::from_secs(10),
-        )?)),
-        None => None,
     };
     let uploads = remote
         .clone()
@@ -157,6 +153,21 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         eprintln!("report: {}", paths.html.display());
     }
     Ok(reports)
+}
+
+/// The remote cache of this run, if any: URL and secret resolved by
+/// `remote::resolve`, the secret file taken from the user config.
+fn open_remote(
+    arg_url: Option<&str>,
+    config: &crate::fetch::UserConfig,
+) -> Result<Option<Arc<crate::remote::RemoteCache>>, Error> {
+    let settings = crate::remote::resolve(arg_url, config.remote_cache.secret_file.as_deref())?;
+    for w in &settings.warnings {
+        eprintln!("warning: {w}");
+    }
+    let Some(url) = settings.url else { return Ok(None) };
+    let cache = crate::remote::RemoteCache::with_secret(&url, std::time::Duration::from_secs(10), settings.secret)?;
+    Ok(Some(Arc::new(cache)))
 }
 
 /// Provisions and activates every target the plan uses (Go only where a

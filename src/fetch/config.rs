@@ -35,6 +35,11 @@
 //!     attempt-timeout 3600 // seconds one request may take, body included
 //!     jobs 4               // parallel downloads of `recipe fetch`
 //! }
+//! remote-cache {
+//!     // The fleet's shared secret that authenticates remote cache entries
+//!     // ($RECIPE_REMOTE_CACHE_SECRET wins); relative to this file's directory.
+//!     secret-file "remote-cache.secret"
+//! }
 //! ```
 //!
 //! The transfer limits can also be given on the command line
@@ -65,9 +70,19 @@ pub struct MirrorSettings {
     pub debian_allow_unsigned: bool,
 }
 
+/// `remote-cache { … }`: what the remote cache takes from the file (the
+/// environment is read by `remote::resolve`, not here).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteCacheConfig {
+    /// File holding the fleet's secret; a file rather than the secret itself,
+    /// so this config can be shared or shown without leaking it.
+    pub secret_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserConfig {
     pub mirrors: MirrorSettings,
+    pub remote_cache: RemoteCacheConfig,
     pub policy: RetryPolicy,
     pub limits: TransferLimits,
     pub jobs: Option<usize>,
@@ -146,6 +161,11 @@ impl UserConfig {
     pub fn load_file(path: &Path) -> Result<UserConfig, FetchError> {
         let text = std::fs::read_to_string(path).map_err(|e| FetchError::io("cannot read config file", path, e))?;
         let mut config = UserConfig::parse(&SourceFile::new(path.display().to_string(), text))?;
+        if let (Some(file), Some(dir)) = (&mut config.remote_cache.secret_file, path.parent())
+            && file.is_relative()
+        {
+            *file = dir.join(&*file);
+        }
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -162,7 +182,8 @@ impl UserConfig {
             match node.name().value() {
                 "mirrors" => parse_mirrors(&mut d, node, &mut config.mirrors),
                 "fetch" => parse_fetch(&mut d, node, &mut config),
-                _ => d.unknown_node(node, "the config file", &["mirrors", "fetch"]),
+                "remote-cache" => parse_remote_cache(&mut d, node, &mut config.remote_cache),
+                _ => d.unknown_node(node, "the config file", &["mirrors", "fetch", "remote-cache"]),
             }
         }
         if d.errors.is_empty() {
@@ -215,6 +236,17 @@ fn parse_mirrors(d: &mut Decoder, node: &KdlNode, m: &mut MirrorSettings) {
                     "debian-allow-unsigned",
                 ],
             ),
+        }
+    }
+}
+
+fn parse_remote_cache(d: &mut Decoder, node: &KdlNode, r: &mut RemoteCacheConfig) {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 0);
+    for child in children(node) {
+        match child.name().value() {
+            "secret-file" => r.secret_file = d.single_string(child).map(|v| PathBuf::from(v.value)),
+            _ => d.unknown_node(child, "`remote-cache`", &["secret-file"]),
         }
     }
 }
@@ -378,6 +410,18 @@ fetch {
         assert_eq!(limits.max_size, 7);
         assert_eq!(limits.stall_timeout, Duration::from_secs(2));
         assert_eq!(limits.speed_time, TransferLimits::default().speed_time);
+    }
+
+    #[test]
+    fn remote_cache_secret_file_is_relative_to_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.kdl");
+        std::fs::write(&path, "remote-cache {\n    secret-file \"fleet.secret\"\n}\n").unwrap();
+        let c = UserConfig::load_file(&path).unwrap();
+        assert_eq!(c.remote_cache.secret_file, Some(dir.path().join("fleet.secret")));
+        let err = UserConfig::parse(&SourceFile::new("config.kdl", "remote-cache { secret \"x\" }\n")).unwrap_err();
+        let rendered = format!("{:?}", miette::Report::new(err));
+        assert!(rendered.contains("secret-file"), "{rendered}");
     }
 
     #[test]

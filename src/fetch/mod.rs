@@ -84,16 +84,21 @@ impl FetchOptions {
 
     /// Same, with limits given on the command line winning over the file.
     pub fn from_config_with(offline: bool, overrides: &LimitOverrides) -> Result<FetchOptions, FetchError> {
-        let c = UserConfig::load()?;
-        let mut limits = c.limits;
+        Ok(FetchOptions::from_loaded(&UserConfig::load()?, offline, overrides))
+    }
+
+    /// Same, from a config already loaded (a command that also needs its
+    /// other sections reads the file once).
+    pub fn from_loaded(c: &UserConfig, offline: bool, overrides: &LimitOverrides) -> FetchOptions {
+        let mut limits = c.limits.clone();
         overrides.apply(&mut limits);
-        Ok(FetchOptions {
+        FetchOptions {
             offline,
-            policy: c.policy,
+            policy: c.policy.clone(),
             limits,
-            mirrors: c.mirrors,
+            mirrors: c.mirrors.clone(),
             progress: Arc::new(Silent),
-        })
+        }
     }
 }
 

@@ -9,7 +9,13 @@
 //! missing, corrupt or unreachable entry is a miss with a reason, never an
 //! error that stops a build. (A real bazel-remote validates AC entries as
 //! protobuf unless started with `--disable_http_ac_validation`.)
+//!
+//! With a fleet secret ([`Secret`]) entries are tagged when written and
+//! untagged or mistagged ones are ignored when read (see `auth` and the trust
+//! model in docs/batch.md); a restored output must also pass the caller's
+//! post-build checks before it replaces anything.
 
+mod auth;
 mod pack;
 mod restore;
 mod writer;
@@ -24,12 +30,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+pub use auth::{MIN_SECRET_BYTES, Secret};
 pub use pack::{PackError, pack, unpack};
 pub use restore::{Restore, try_restore};
 pub use writer::{RemoteWriter, UploadSummary};
 
 /// The environment variable read when `--remote-cache` is not given.
 pub const ENV: &str = "RECIPE_REMOTE_CACHE";
+/// The environment variable holding the fleet's secret (wins over the
+/// config file's `remote-cache { secret-file }`).
+pub const SECRET_ENV: &str = "RECIPE_REMOTE_CACHE_SECRET";
 pub const AC_FORMAT: u32 = 1;
 pub const ENCODING_TAR_GZIP: &str = "tar+gzip";
 pub const ENCODING_TAR: &str = "tar";
@@ -71,6 +81,20 @@ pub enum RemoteError {
     #[error("{} changed while it was being uploaded", dir.display())]
     #[diagnostic(code(recipe::remote::changed))]
     Changed { dir: PathBuf },
+    #[error("refusing the remote cache `{url}`: plain http to a host other than this machine needs a secret")]
+    #[diagnostic(
+        code(recipe::remote::insecure),
+        help(
+            "anyone on the network path could rewrite cache entries and so run code on this builder: set ${SECRET_ENV} (or `remote-cache {{ secret-file \"PATH\" }}` in the config file) to the fleet's shared secret, or use https"
+        )
+    )]
+    Insecure { url: String },
+    #[error("unusable remote cache secret from {origin}: {reason}")]
+    #[diagnostic(
+        code(recipe::remote::secret),
+        help("use at least 16 random bytes, e.g. `head -c 32 /dev/urandom | base64`")
+    )]
+    Secret { origin: String, reason: String },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RemoteError {
@@ -91,6 +115,10 @@ pub struct AcEntry {
     /// `tar+gzip` (what we write) or `tar`.
     #[serde(default = "default_encoding")]
     pub encoding: String,
+    /// HMAC-SHA256 of the entry and its key with the fleet's secret (hex);
+    /// absent when written without a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac_sha256: Option<String>,
 }
 
 fn default_encoding() -> String {
@@ -125,6 +153,14 @@ pub enum Fetched {
     Unavailable {
         reason: String,
     },
+    /// An entry without a valid tag while a secret is set: ignored.
+    Untrusted {
+        reason: String,
+    },
+    /// A verified download that failed the caller's post-build checks.
+    Rejected {
+        reason: String,
+    },
 }
 
 impl Fetched {
@@ -142,12 +178,22 @@ impl Fetched {
             Fetched::Miss { reason } => format!("remote miss: {reason}"),
             Fetched::Corrupt { reason } => format!("remote corrupt: {reason}"),
             Fetched::Unavailable { reason } => format!("remote unavailable: {reason}"),
+            Fetched::Untrusted { reason } => format!("remote untrusted: {reason}"),
+            Fetched::Rejected { reason } => format!("remote rejected: {reason}"),
         }
     }
 
-    /// Something a person should hear about (corrupt or unreachable cache).
+    /// Something a person should hear about (a corrupt, unreachable or
+    /// untrusted cache, or an output that failed verification).
     pub fn warning(&self) -> Option<String> {
-        matches!(self, Fetched::Corrupt { .. } | Fetched::Unavailable { .. }).then(|| self.describe())
+        matches!(
+            self,
+            Fetched::Corrupt { .. }
+                | Fetched::Unavailable { .. }
+                | Fetched::Untrusted { .. }
+                | Fetched::Rejected { .. }
+        )
+        .then(|| self.describe())
     }
 }
 
@@ -160,12 +206,76 @@ pub struct Stored {
     pub uploaded_blob: bool,
 }
 
-/// `--remote-cache URL`, else `$RECIPE_REMOTE_CACHE`; empty means none.
-pub fn url_from(arg: Option<&str>) -> Option<String> {
-    arg.map(str::to_string)
+/// The remote cache settings of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteSettings {
+    /// `None`: no remote cache.
+    pub url: Option<String>,
+    pub secret: Option<Secret>,
+    /// Worth telling the user (e.g. a secret file others can read).
+    pub warnings: Vec<String>,
+}
+
+/// The one place the remote cache reads the environment (so it can move into
+/// central settings as a whole): the URL from `--remote-cache`, else
+/// `$RECIPE_REMOTE_CACHE`; the secret from `$RECIPE_REMOTE_CACHE_SECRET`, else
+/// the config file's `secret-file`. Empty values mean unset. The secret is
+/// read only when there is a URL.
+pub fn resolve(arg_url: Option<&str>, secret_file: Option<&Path>) -> Result<RemoteSettings, RemoteError> {
+    let url = arg_url
+        .map(str::to_string)
         .or_else(|| std::env::var(ENV).ok())
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    let mut settings = RemoteSettings {
+        url,
+        ..RemoteSettings::default()
+    };
+    if settings.url.is_none() {
+        return Ok(settings);
+    }
+    let from_env = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty());
+    settings.secret = match (from_env, secret_file) {
+        (Some(value), _) => {
+            use std::os::unix::ffi::OsStrExt;
+            Some(Secret::new(value.as_bytes()).map_err(|reason| RemoteError::Secret {
+                origin: format!("${SECRET_ENV}"),
+                reason,
+            })?)
+        }
+        (None, Some(path)) => Some(read_secret_file(path, &mut settings.warnings)?),
+        (None, None) => None,
+    };
+    Ok(settings)
+}
+
+fn read_secret_file(path: &Path, warnings: &mut Vec<String>) -> Result<Secret, RemoteError> {
+    use std::os::unix::fs::PermissionsExt;
+    let origin = path.display().to_string();
+    let secret_err = |reason: String| RemoteError::Secret {
+        origin: origin.clone(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| secret_err(e.to_string()))?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        warnings.push(format!(
+            "the remote cache secret {origin} can be read by other users (chmod 600 it)"
+        ));
+    }
+    Secret::new(&bytes).map_err(secret_err)
+}
+
+/// Loopback addresses and `localhost`: traffic that never leaves the machine.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else { return false };
+    // IPv6 hosts come bracketed: `[::1]`.
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 pub fn is_key(s: &str) -> bool {
@@ -174,6 +284,8 @@ pub fn is_key(s: &str) -> bool {
 
 pub struct RemoteCache {
     base: reqwest::Url,
+    /// Tags written entries, and is required on read entries, when set.
+    secret: Option<Secret>,
     client: reqwest::blocking::Client,
     timeout: Duration,
     failures: AtomicUsize,
@@ -185,7 +297,13 @@ enum Get {
 }
 
 impl RemoteCache {
+    /// A cache without a secret: entries are neither tagged nor checked.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, RemoteError> {
+        RemoteCache::with_secret(url, timeout, None)
+    }
+
+    /// Plain http to anything but this machine is refused without a secret.
+    pub fn with_secret(url: &str, timeout: Duration, secret: Option<Secret>) -> Result<Self, RemoteError> {
         let invalid = |reason: &str| RemoteError::InvalidUrl {
             url: redact(url),
             reason: reason.into(),
@@ -196,6 +314,9 @@ impl RemoteCache {
         }
         if base.query().is_some() || base.fragment().is_some() {
             return Err(invalid("no query or fragment allowed"));
+        }
+        if base.scheme() == "http" && secret.is_none() && !is_loopback(&base) {
+            return Err(RemoteError::Insecure { url: redact(url) });
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -210,6 +331,7 @@ impl RemoteCache {
             .map_err(RemoteError::Client)?;
         Ok(RemoteCache {
             base,
+            secret,
             client,
             timeout,
             failures: AtomicUsize::new(0),
@@ -275,10 +397,27 @@ impl RemoteCache {
         }
     }
 
+    /// Whether entries are authenticated (a secret is set).
+    pub fn authenticated(&self) -> bool {
+        self.secret.is_some()
+    }
+
     /// Looks `key` up and, when the entry verifies, moves the output into
     /// `dest_dir` (replacing it). Local I/O problems are errors; everything
     /// about the remote side is a `Fetched` with a reason.
     pub fn fetch_output(&self, key: &str, dest_dir: &Path) -> Result<Fetched, RemoteError> {
+        self.fetch_output_checked(key, dest_dir, &|_| Ok(()))
+    }
+
+    /// [`Self::fetch_output`], with `accept` run on the unpacked and verified
+    /// output before it replaces `dest_dir`: an error from it (the reason) is
+    /// a `Fetched::Rejected` and nothing of the output is kept.
+    pub fn fetch_output_checked(
+        &self,
+        key: &str,
+        dest_dir: &Path,
+        accept: &dyn Fn(&Path) -> Result<(), String>,
+    ) -> Result<Fetched, RemoteError> {
         if !is_key(key) {
             return Err(RemoteError::InvalidKey(key.into()));
         }
@@ -307,6 +446,12 @@ impl RemoteCache {
                 }
             }
         };
+        // Before any download: an untrusted entry costs one small GET.
+        if let Some(secret) = &self.secret
+            && let Err(reason) = auth::check(secret, key, &entry)
+        {
+            return Ok(Fetched::Untrusted { reason });
+        }
 
         let parent = dest_dir
             .parent()
@@ -392,6 +537,9 @@ impl RemoteCache {
                     short(&entry.output_digest)
                 ),
             });
+        }
+        if let Err(reason) = accept(unpacked.path()) {
+            return Ok(Fetched::Rejected { reason });
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(unpacked.path(), std::fs::Permissions::from_mode(0o755))
@@ -484,13 +632,15 @@ impl RemoteCache {
                 "cas",
             )?;
         }
-        let entry = AcEntry {
+        let mut entry = AcEntry {
             format: AC_FORMAT,
             tar_sha256: sha.clone(),
             output_digest: output_digest.into(),
             size,
             encoding: ENCODING_TAR_GZIP.into(),
+            hmac_sha256: None,
         };
+        entry.hmac_sha256 = self.secret.as_ref().map(|s| auth::tag(s, key, &entry));
         let json = serde_json::to_vec(&entry).map_err(|e| RemoteError::Io {
             what: "cannot encode the AC entry".into(),
             source: std::io::Error::other(e),
@@ -590,6 +740,35 @@ mod tests {
         fn sync<T: Send + Sync>() {}
         sync::<RemoteCache>();
         sync::<RemoteWriter>();
+    }
+
+    #[test]
+    fn plain_http_off_this_machine_needs_a_secret() {
+        let t = Duration::from_secs(1);
+        for url in [
+            "http://192.0.2.1:9090/cache",
+            "http://cache.example:80",
+            "http://0.0.0.0:1",
+        ] {
+            let err = RemoteCache::new(url, t).err();
+            assert!(matches!(err, Some(RemoteError::Insecure { .. })), "{url}: {err:?}");
+        }
+        for url in [
+            "http://127.0.0.1:1",
+            "http://127.1.2.3:1",
+            "http://[::1]:1/x",
+            "http://LOCALHOST:1",
+            "https://192.0.2.1/cache",
+        ] {
+            assert!(RemoteCache::new(url, t).is_ok(), "{url}");
+        }
+        let secret = Secret::new(b"0123456789abcdef").expect("secret");
+        let c = RemoteCache::with_secret("http://192.0.2.1:9090", t, Some(secret)).expect("with a secret");
+        assert!(c.authenticated());
+        // The refusal names the way out.
+        let err = RemoteCache::new("http://u:pw@192.0.2.1/", t).err().expect("refused");
+        let shown = format!("{:?}", miette::Report::new(err));
+        assert!(shown.contains(SECRET_ENV) && !shown.contains("pw@"), "{shown}");
     }
 
     #[test]

@@ -22,10 +22,18 @@ pub enum Restore {
     NotRestored { reason: String, warning: Option<String> },
 }
 
-/// Tries the remote cache for `key`: on a verified hit, `staged` holds the
-/// output and the stamp at `stamp_path` records `inputs`, exactly as if the
-/// package had been built here. Never fails: problems become reasons.
-pub fn try_restore(remote: &RemoteCache, inputs: &KeyInputs, staged: &Path, stamp_path: &Path) -> Restore {
+/// Tries the remote cache for `key`: on a verified hit that `accept` takes
+/// (the post-build checks a local build gets, run before anything replaces
+/// `staged`), `staged` holds the output and the stamp at `stamp_path` records
+/// `inputs`, exactly as if the package had been built here. Never fails:
+/// problems become reasons.
+pub fn try_restore(
+    remote: &RemoteCache,
+    inputs: &KeyInputs,
+    staged: &Path,
+    stamp_path: &Path,
+    accept: &dyn Fn(&Path) -> Result<(), String>,
+) -> Restore {
     let key = inputs.key();
     // Restoring replaces `staged`: the old stamp must not outlive it.
     if let Err(e) = std::fs::remove_file(stamp_path)
@@ -37,7 +45,7 @@ pub fn try_restore(remote: &RemoteCache, inputs: &KeyInputs, staged: &Path, stam
             reason,
         };
     }
-    match remote.fetch_output(&key, staged) {
+    match remote.fetch_output_checked(&key, staged, accept) {
         Ok(Fetched::Hit(out)) => {
             let stamp = Stamp {
                 key,

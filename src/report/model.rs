@@ -236,9 +236,15 @@ fn remote_warnings(packages: &[PackageEntry]) -> Vec<String> {
     let mut out = Vec::new();
     for p in packages {
         for r in &p.reasons {
-            let bad = ["remote corrupt:", "remote unavailable:", "remote cache not used:"]
-                .iter()
-                .any(|m| r.starts_with(m));
+            let bad = [
+                "remote corrupt:",
+                "remote unavailable:",
+                "remote untrusted:",
+                "remote rejected:",
+                "remote cache not used:",
+            ]
+            .iter()
+            .any(|m| r.starts_with(m));
             if bad && !seen.contains(&r.as_str()) {
                 seen.push(r);
                 out.push(format!("{}: {r}", p.id()));
