@@ -400,3 +400,43 @@ fn partial_files_no_process_owns_are_removed_when_a_run_starts() {
     assert!(other.exists());
     drop(held);
 }
+
+/// The origin faults that already failed over at once before the budgets
+/// (kept so the fault matrix stays whole): each reaches the mirror with the
+/// origin asked once, and the verified file comes from the mirror.
+#[test]
+fn gone_too_many_requests_login_page_and_overlong_body_fail_over_to_the_mirror() {
+    let login = b"<html><body>Please log in</body></html>".to_vec();
+    let faults = [
+        ("410 Gone", Reply::Status(410)),
+        ("429 with Retry-After", Reply::RetryAfter(429, "1".into())),
+        ("200 HTML login page", Reply::Typed("text/html", login)),
+    ];
+    for (label, fault) in faults {
+        let run = Run::new(fault);
+        run.expect_mirror(label, quick_policy(), small_limits());
+    }
+}
+
+/// Bytes after the announced Content-Length are not part of the file: the
+/// file is exactly the announced body, verified, with nothing else kept.
+#[test]
+fn a_body_longer_than_its_content_length_is_cut_at_the_announced_length() {
+    let data = payload(SIZE, 16);
+    let mut longer = data.clone();
+    longer.extend_from_slice(&payload(4096, 99));
+    let server = Server::start();
+    server.route(
+        "/x.tar.gz",
+        vec![Reply::Truncated {
+            body: longer,
+            claimed: SIZE,
+        }],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ctx = context(dir.path(), quick_policy(), small_limits());
+    let path = download_verified(&ctx, &[server.url("/x.tar.gz")], &sha256_hex(&data), FILE)
+        .unwrap_or_else(|e| panic!("{}", render(&e)));
+    assert_eq!(std::fs::read(path).expect("read"), data);
+    assert_eq!(assert_cache_clean(dir.path()), 1);
+}
