@@ -110,6 +110,7 @@ fn fill(recipe: &Recipe, files: &[PathBuf], tree: &Path, log: &Path) -> Result<(
             let stage = tree.join(format!(".stage-{i}"));
             std::fs::create_dir(&stage).map_err(io("cannot create", &stage))?;
             unpack::unpack(file, format, &stage, source.strip_components)?;
+            crate::fault::point("extracted");
             merge_move(recipe, &stage, &target)?;
             std::fs::remove_dir_all(&stage).map_err(io("cannot remove", &stage))?;
         } else {
@@ -132,7 +133,9 @@ fn fill(recipe: &Recipe, files: &[PathBuf], tree: &Path, log: &Path) -> Result<(
             std::fs::copy(file, &to).map_err(io("cannot copy to", &to))?;
         }
     }
+    crate::fault::point("before-patch");
     patch::apply_patches(tree, &recipe.patches, log)?;
+    crate::fault::point("patched");
     log_line(log, "== prepared")
 }
 

@@ -21,8 +21,11 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         args.push("--localstatedir=/var".into());
     }
     args.extend(opts.list("configure").iter().cloned());
+    crate::fault::point("configure");
     ctx.run("./configure", args, &work)?;
+    crate::fault::point("make");
     ctx.make(opts.list("make"), &work)?;
+    crate::fault::point("install");
     let mut install = vec![format!("DESTDIR={}", ctx.dirs.dest.display()), "install".to_string()];
     if !opts.list("install").is_empty() {
         install.pop();

@@ -263,6 +263,7 @@ fn stream(
             .write_all(fits)
             .map_err(|e| Failure::Local(FetchError::io("cannot write", &tmp.path, e)))?;
         size += fits.len() as u64;
+        crate::fault::point("download-body");
         meter.record(Instant::now(), fits.len() as u64);
         transfer.advance(fits.len() as u64);
         if fits.len() < data.len() {

@@ -544,6 +544,7 @@ impl RemoteCache {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(unpacked.path(), std::fs::Permissions::from_mode(0o755))
             .map_err(io("cannot set the mode of the fetched output"))?;
+        crate::fault::point("restore-unpacked");
         match std::fs::remove_dir_all(dest_dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(io(format!("cannot replace {}", dest_dir.display()))(e));
@@ -645,6 +646,7 @@ impl RemoteCache {
             what: "cannot encode the AC entry".into(),
             source: std::io::Error::other(e),
         })?;
+        crate::fault::point("upload-entry");
         self.put(self.url("ac", key)?, json.into(), self.timeout, "ac")?;
         Ok(Stored {
             tar_sha256: sha,

@@ -47,6 +47,7 @@ pub fn try_restore(
     }
     match remote.fetch_output_checked(&key, staged, accept) {
         Ok(Fetched::Hit(out)) => {
+            crate::fault::point("restore-swapped");
             let stamp = Stamp {
                 key,
                 inputs: inputs.clone(),
