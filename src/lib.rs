@@ -15,6 +15,8 @@ pub mod env;
 pub mod error;
 pub mod fault;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gotool;
 pub mod graph;
 pub mod job;
