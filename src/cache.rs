@@ -57,6 +57,26 @@ pub fn fingerprint(root: &Path) -> std::io::Result<String> {
 pub fn fingerprint_except(root: &Path, skip: &[&str]) -> std::io::Result<String> {
     use std::os::unix::fs::MetadataExt;
     let mut h = Sha256::new();
+    for (path, meta) in sorted_entries(root, skip)? {
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        h.update(rel.as_os_str().as_encoded_bytes());
+        h.update(
+            format!(
+                "\0{:o} {} {}.{}\n",
+                meta.mode(),
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+            .as_bytes(),
+        );
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Every entry under `root` (links not followed) with its metadata, in path
+/// order, without the named top-level entries.
+fn sorted_entries(root: &Path, skip: &[&str]) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
     let mut stack = vec![root.to_path_buf()];
     let mut entries = Vec::new();
     while let Some(dir) = stack.pop() {
@@ -73,21 +93,7 @@ pub fn fingerprint_except(root: &Path, skip: &[&str]) -> std::io::Result<String>
         }
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, meta) in entries {
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        h.update(rel.as_os_str().as_encoded_bytes());
-        h.update(
-            format!(
-                "\0{:o} {} {}.{}\n",
-                meta.mode(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec()
-            )
-            .as_bytes(),
-        );
-    }
-    Ok(hex::encode(h.finalize()))
+    Ok(entries)
 }
 
 pub fn stamp_path(build_root: &Path, target: &str, name: &str) -> PathBuf {
@@ -144,21 +150,8 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
         Some(p) => sha256_file_normalized(path, p.as_bytes()),
         None => sha256_file(path),
     };
-    let mut stack = vec![root.to_path_buf()];
-    let mut entries = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let path = entry.path();
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(path.clone());
-            }
-            entries.push((path, ft));
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (path, ft) in entries {
+    for (path, meta) in sorted_entries(root, &[])? {
+        let ft = meta.file_type();
         let rel = path.strip_prefix(root).unwrap_or(&path);
         h.update(rel.as_os_str().as_encoded_bytes());
         h.update([0]);
@@ -167,7 +160,7 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
             let target = std::fs::read_link(&path)?;
             let bytes = target.as_os_str().as_encoded_bytes();
             match &prefix {
-                Some(p) => h.update(replace_bytes(bytes, p.as_bytes(), PREFIX_PLACEHOLDER)),
+                Some(p) => h.update(crate::relocate::replace_all(bytes, p.as_bytes(), PREFIX_PLACEHOLDER)),
                 None => h.update(bytes),
             }
         } else if ft.is_dir() {
@@ -184,18 +177,6 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
 }
 
 const PREFIX_PLACEHOLDER: &[u8] = b"<prefix>";
-
-fn replace_bytes(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hay.len());
-    let mut at = 0;
-    while let Some(pos) = hay[at..].windows(needle.len()).position(|w| w == needle) {
-        out.extend_from_slice(&hay[at..at + pos]);
-        out.extend_from_slice(with);
-        at += pos + needle.len();
-    }
-    out.extend_from_slice(&hay[at..]);
-    out
-}
 
 /// sha256 of a file's content with every `needle` read as the placeholder,
 /// streaming (a match may straddle two reads).

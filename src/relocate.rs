@@ -275,7 +275,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-fn replace_all(hay: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+pub(crate) fn replace_all(hay: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(hay.len());
     let mut at = 0;
     while let Some(pos) = find(hay, old, at) {
