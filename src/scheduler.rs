@@ -22,6 +22,9 @@ pub struct Options {
     pub keep_going: bool,
     pub force: BTreeSet<String>,
     pub explain: bool,
+    /// Packages that failed before the run (their sources), with the
+    /// first line of why: reported failed, their dependents skipped.
+    pub failed: BTreeMap<NodeId, String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,6 +110,15 @@ impl Run<'_> {
         let mut prepared: BTreeSet<NodeIndex> = BTreeSet::new();
         let (tx, rx) = mpsc::channel::<Finished>();
         progress.start(plan.len());
+        for ix in plan.order.iter().copied() {
+            let id = plan.node(ix);
+            if let Some(error) = self.options.failed.get(id) {
+                let outcome = Outcome::Failed { error: error.clone() };
+                reports.insert(ix, self.report(id, outcome, 0, String::new(), vec![], vec![]));
+                state.insert(ix, State::Failed);
+                eager.remove(&ix);
+            }
+        }
 
         std::thread::scope(|scope| -> Result<(), std::io::Error> {
             loop {

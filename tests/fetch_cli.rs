@@ -217,7 +217,18 @@ fn wrong_hash_fails_with_both_hashes_and_caches_nothing() {
                 .and(predicate::str::contains("8 bytes")),
         );
     assert_eq!(assert_cache_clean(&f.cache()), 0);
-    assert_eq!(std::fs::read_dir(f.cache().join("quarantine")).unwrap().count(), 1);
+    // The kept download, and beside it the URL that served it.
+    let mut kept: Vec<String> = std::fs::read_dir(f.cache().join("quarantine"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    let actual = sha256_hex(b"tampered");
+    assert_eq!(
+        kept,
+        [format!("{actual}-delta.tar.gz"), format!("{actual}-delta.tar.gz.from")]
+    );
 }
 
 #[test]
@@ -331,4 +342,136 @@ fn fetch_and_build_show_the_download_limits() {
             assert!(help.contains(flag), "{cmd}: {flag} missing in:\n{help}");
         }
     }
+}
+
+/// A project of host `script` recipes: `slow` takes seconds and leaves a
+/// marker; `bad` has a source whose (well-formed) sha256 is wrong; `top`
+/// needs `bad`. `bad` depends on `slow` when `bad_needs_slow`.
+struct HostProject {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+/// Line of the `sha256` node in `bad`'s recipe.
+const BAD_SHA256_LINE: usize = 6;
+
+impl HostProject {
+    fn new(bad_needs_slow: bool) -> HostProject {
+        let server = Server::start();
+        server.route("/bad-1.0.tar.gz", vec![Reply::Body(tar_gz(&[("bad-1.0/a.c", HELLO)]))]);
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        for sub in ["recipes", "toolchains", "sysroots"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let marker = dir.path().join("slow-built");
+        let write = |name: &str, text: String| {
+            std::fs::create_dir_all(root.join("recipes").join(name)).unwrap();
+            std::fs::write(root.join("recipes").join(name).join("recipe.kdl"), text).unwrap();
+        };
+        let stage = |name: &str| {
+            format!("    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n")
+        };
+        write(
+            "slow",
+            format!(
+                "package slow {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"sleep 3\"\n    step \"touch {}\"\n{}}}\n",
+                marker.display(),
+                stage("slow")
+            ),
+        );
+        write(
+            "bad",
+            format!(
+                "package bad {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nsource \"{}\" {{\n    sha256 \"{}\"\n}}\n{}build script {{\n{}}}\n",
+                server.url("/bad-1.0.tar.gz"),
+                "ab".repeat(32),
+                if bad_needs_slow { "depends slow\n" } else { "" },
+                stage("bad")
+            ),
+        );
+        write(
+            "top",
+            format!(
+                "package top {{\n    version \"1.0\"\n    license \"MIT\"\n}}\ndepends bad\nbuild script {{\n{}}}\n",
+                stage("top")
+            ),
+        );
+        HostProject { server, dir }
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.dir.path().join("slow-built")
+    }
+
+    fn build(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::cargo_bin("recipe")
+            .unwrap()
+            .current_dir(self.dir.path().join("project"))
+            .env("RECIPE_CACHE", self.dir.path().join("cache"))
+            .env("RECIPE_CONFIG", self.dir.path().join("no-config.kdl"))
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "500")
+            .env_remove("XDG_CACHE_HOME")
+            .args(["build", "--target", "host"])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The mismatch as a recipe diagnostic: file and line of the `sha256`, both
+/// hashes, and where the downloaded file was kept.
+fn assert_mismatch_report(stderr: &str, actual: &str) {
+    for needle in [
+        format!("recipes/bad/recipe.kdl:{BAD_SHA256_LINE}:"),
+        "ab".repeat(32),
+        actual.to_string(),
+        "quarantine".to_string(),
+    ] {
+        assert!(stderr.contains(&needle), "`{needle}` missing in:\n{stderr}");
+    }
+}
+
+#[test]
+fn a_wrong_sha256_stops_the_build_before_its_dependencies_build() {
+    let p = HostProject::new(true);
+    let actual = sha256_hex(&tar_gz(&[("bad-1.0/a.c", HELLO)]));
+    let started = std::time::Instant::now();
+    let (ok, stderr) = p.build(&["top"]);
+    assert!(!ok, "{stderr}");
+    assert_mismatch_report(&stderr, &actual);
+    assert!(
+        !p.marker().exists(),
+        "slow was built before the sources were checked:\n{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{stderr}");
+    assert_eq!(p.server.hits("/bad-1.0.tar.gz"), 1);
+    // Again: the kept copy is recognised by its real hash, no request.
+    let (ok, again) = p.build(&["top"]);
+    assert!(!ok, "{again}");
+    assert_mismatch_report(&again, &actual);
+    assert_eq!(p.server.hits("/bad-1.0.tar.gz"), 1, "{again}");
+    assert!(!p.marker().exists());
+}
+
+#[test]
+fn keep_going_builds_what_does_not_need_the_bad_source() {
+    let p = HostProject::new(false);
+    let actual = sha256_hex(&tar_gz(&[("bad-1.0/a.c", HELLO)]));
+    let (ok, stderr) = p.build(&["top", "slow", "--keep-going"]);
+    assert!(!ok, "{stderr}");
+    assert_mismatch_report(&stderr, &actual);
+    assert!(p.marker().exists(), "{stderr}");
+    let row = |name: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}@host ")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no summary row for {name} in:\n{stderr}"))
+    };
+    assert!(row("bad").contains("FAILED"), "{stderr}");
+    assert!(row("top").contains("skipped"), "{stderr}");
+    assert!(row("slow").contains("built"), "{stderr}");
 }

@@ -637,6 +637,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         keep_going: false,
         force: Default::default(),
         explain: false,
+        failed: Default::default(),
     };
     let reports = Run {
         plan: &plan,

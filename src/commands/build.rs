@@ -9,7 +9,7 @@ use crate::activate::{self, TargetEnv};
 use crate::builders::BuildError;
 use crate::error::Error;
 use crate::fetch::progress::Plain;
-use crate::fetch::{FetchContext, FetchOptions, LimitOverrides};
+use crate::fetch::{FetchContext, FetchError, FetchOptions, LimitOverrides};
 use crate::graph::{HOST, NodeId, plan};
 use crate::job::Layout;
 use crate::prepare::prepare_tree;
@@ -108,6 +108,9 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
             ..FetchOptions::from_loaded(&config, offline, &limits)
         },
     )?);
+    // Every source first: a wrong hash must not wait for dependencies (host
+    // tools take minutes) or toolchains to build.
+    let failed = fetch_sources_first(&fetch, &project, &recipes, config.jobs, keep_going)?;
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
     let envs = activate_plan(&project, &plan, &recipes, &layout, &provision)?;
     let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
@@ -118,6 +121,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         keep_going,
         force: force.into_iter().collect(),
         explain,
+        failed,
     };
     let uploads = remote
         .clone()
@@ -153,6 +157,56 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         eprintln!("report: {}", paths.html.display());
     }
     Ok(reports)
+}
+
+/// Fetches and verifies every source of the plan in parallel. Without
+/// `keep_going` any failure ends the run; with it, the errors are printed
+/// and the packages needing a failed source are returned (with why) for the
+/// scheduler to report as failed. A file missing offline is left to the
+/// package's turn: an up-to-date package does not need its sources.
+fn fetch_sources_first(
+    ctx: &FetchContext,
+    project: &crate::project::Project,
+    recipes: &BTreeMap<NodeId, Recipe>,
+    jobs: Option<usize>,
+    keep_going: bool,
+) -> Result<BTreeMap<NodeId, String>, Error> {
+    let sources = super::fetch::unique_sources(recipes.values());
+    let results = super::fetch::fetch_all(ctx, project, &sources, jobs.unwrap_or(4).max(1))?;
+    let mut failures: Vec<(&super::fetch::PlannedSource, FetchError)> = sources
+        .iter()
+        .zip(results)
+        .filter_map(|(p, r)| r.err().map(|e| (p, e)))
+        .filter(|(_, e)| !matches!(e, FetchError::OfflineMissing { .. }))
+        .collect();
+    if failures.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    if !keep_going && failures.len() == 1 {
+        let (_, e) = failures.remove(0);
+        return Err(e.into());
+    }
+    let mut failed = BTreeMap::new();
+    let count = failures.len();
+    for (planned, e) in failures {
+        let why = first_line(&e.to_string());
+        for user in &planned.users {
+            failed.entry(user.clone()).or_insert_with(|| why.clone());
+        }
+        eprintln!("{:?}", miette::Report::new(e));
+    }
+    if !keep_going {
+        return Err(FetchError::Several {
+            failed: count,
+            total: sources.len(),
+        }
+        .into());
+    }
+    Ok(failed)
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
 }
 
 /// The remote cache of this run, if any: URL and secret resolved by

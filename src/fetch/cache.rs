@@ -4,6 +4,8 @@
 //! <cache>/downloads/sha256/<hex>/<file>   verified files only, under their final name
 //! <cache>/downloads/tmp/                  downloads in progress (same filesystem: rename is atomic)
 //! <cache>/quarantine/<hex>-<file>         downloads that failed verification, never used
+//! <cache>/quarantine/<hex>-<file>.from    the URL that served it (a later run reports
+//!                                         the mismatch from it without a request)
 //! ```
 //!
 //! A file appears under `sha256/` only by an atomic rename after its hash was
@@ -95,6 +97,35 @@ impl DownloadCache {
         p.is_file().then_some(p)
     }
 
+    /// A quarantined download of `file` under a hash other than `expected`,
+    /// when every one of `urls` is known that way: what they serve is known,
+    /// so the mismatch needs no new request. One URL left unknown (a mirror
+    /// that failed for another reason) may still serve the right file, and
+    /// only downloads from these URLs count: two recipes may well fetch
+    /// different files under one name. Returns the newest copy's real hash
+    /// and path.
+    pub fn kept_copy(&self, file: &str, expected: &str, urls: &[String]) -> Option<(String, PathBuf)> {
+        let is_hash = |h: &str| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let suffix = format!("-{file}");
+        let kept: Vec<(String, PathBuf, String)> = std::fs::read_dir(self.quarantine_dir())
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let hex = name.strip_suffix(&suffix).filter(|h| is_hash(h) && *h != expected)?;
+                let from = std::fs::read_to_string(origin_note(&e.path())).ok()?;
+                e.path().is_file().then(|| (hex.to_string(), e.path(), from))
+            })
+            .collect();
+        if urls.is_empty() || !urls.iter().all(|u| kept.iter().any(|(_, _, from)| from == u)) {
+            return None;
+        }
+        kept.into_iter()
+            .filter(|(_, _, from)| urls.contains(from))
+            .max_by_key(|(_, path, _)| std::fs::metadata(path).and_then(|m| m.modified()).ok())
+            .map(|(hex, path, _)| (hex, path))
+    }
+
     pub fn quarantine_dir(&self) -> PathBuf {
         self.root.join("quarantine")
     }
@@ -175,14 +206,24 @@ impl DownloadCache {
 
     /// Moves a download that failed verification (or had nothing to be
     /// verified against) out of the way, where nothing will use it.
-    pub fn quarantine(&self, mut tmp: TempFile, actual: &str, file: &str) -> Result<PathBuf, FetchError> {
+    /// `url` is noted beside it, so a later run can tell what that URL serves.
+    pub fn quarantine(&self, mut tmp: TempFile, actual: &str, file: &str, url: &str) -> Result<PathBuf, FetchError> {
         let dir = self.quarantine_dir();
         std::fs::create_dir_all(&dir).map_err(|e| FetchError::io("cannot create", &dir, e))?;
         let dest = dir.join(format!("{actual}-{file}"));
         std::fs::rename(&tmp.path, &dest).map_err(|e| FetchError::io("cannot move to quarantine", &dest, e))?;
         tmp.persisted = true;
+        // Best effort: without the note the copy is only not recognised later.
+        let _ = std::fs::write(origin_note(&dest), url);
         Ok(dest)
     }
+}
+
+/// Where the URL of a quarantined file is noted.
+fn origin_note(quarantined: &Path) -> PathBuf {
+    let mut name = quarantined.as_os_str().to_owned();
+    name.push(".from");
+    PathBuf::from(name)
 }
 
 fn same_file(file: &File, path: &Path) -> bool {
@@ -227,6 +268,30 @@ mod tests {
         let hex = "0".repeat(64);
         let dest = cache.commit(t, &hex, "a.tar").unwrap();
         assert_eq!(cache.lookup(&hex, "a.tar"), Some(dest));
+    }
+
+    #[test]
+    fn a_kept_copy_answers_only_when_every_url_served_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DownloadCache::new(dir.path());
+        let (actual, expected) = ("1".repeat(64), "2".repeat(64));
+        let t = cache.temp_file("a.tar").unwrap();
+        let kept = cache.quarantine(t, &actual, "a.tar", "http://origin/a.tar").unwrap();
+        let origin = ["http://origin/a.tar".to_string()];
+        assert_eq!(
+            cache.kept_copy("a.tar", &expected, &origin),
+            Some((actual.clone(), kept))
+        );
+        // A mirror never asked may serve the right file; another URL serves another file.
+        let with_mirror = [origin[0].clone(), "http://mirror/a.tar".to_string()];
+        assert_eq!(cache.kept_copy("a.tar", &expected, &with_mirror), None);
+        assert_eq!(
+            cache.kept_copy("a.tar", &expected, &["http://other/a.tar".into()]),
+            None
+        );
+        // The right hash is not a mismatch, and another name is another file.
+        assert_eq!(cache.kept_copy("a.tar", &actual, &origin), None);
+        assert_eq!(cache.kept_copy("b.tar", &expected, &origin), None);
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn verify(
     match expected {
         Some(e) if e == sha256 => Ok(Ok(ctx.cache.commit(tmp, &sha256, file)?)),
         Some(_) => {
-            let quarantined = ctx.cache.quarantine(tmp, &sha256, file)?;
+            let quarantined = ctx.cache.quarantine(tmp, &sha256, file, url)?;
             Ok(Err(Mismatch {
                 url: url.to_string(),
                 actual: sha256,
@@ -225,7 +225,7 @@ fn verify(
             }))
         }
         None => {
-            let kept = ctx.cache.quarantine(tmp, &sha256, file)?;
+            let kept = ctx.cache.quarantine(tmp, &sha256, file, url)?;
             Err(FetchError::MissingSha256 {
                 file: file.to_string(),
                 url: url.to_string(),

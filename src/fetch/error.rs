@@ -176,6 +176,31 @@ pub enum FetchError {
         others: Vec<Attempt>,
     },
 
+    /// A mismatch found from a copy kept by an earlier download, without a request.
+    #[error(
+        "sha256 mismatch for `{file}` (known from an earlier download; no request made)\n  expected: {expected}\n  actual:   {actual}\n  kept in:  {}",
+        kept.display()
+    )]
+    #[diagnostic(
+        code(recipe::fetch::hash_mismatch),
+        help(
+            "if you trust that content, update the recipe's sha256 to the actual value; to download it again, \
+             delete {}",
+            kept.display()
+        )
+    )]
+    KeptMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+        kept: PathBuf,
+    },
+
+    /// A mismatch pointing at the recipe's `sha256` (boxed: it is large).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    RecipeMismatch(Box<RecipeMismatch>),
+
     #[error(
         "could not download `{file}`: every URL failed{}{}",
         AttemptList(attempts),
@@ -303,6 +328,35 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A sha256 mismatch pointing at the recipe's `sha256` line.
+#[derive(Debug, Error, Diagnostic)]
+#[error(
+    "sha256 mismatch for `{file}` (source of {package})\n  expected: {expected}\n  actual:   {actual}\n  size:     {size} bytes\n  from:     {from}\n  kept in:  {}",
+    kept.display()
+)]
+#[diagnostic(
+    code(recipe::fetch::hash_mismatch),
+    help(
+        "the file in {} is never used; if you trust its content (upstream regenerated the archive), set \
+         `sha256 \"{actual}\"`; to download it again, delete that file",
+        kept.display()
+    )
+)]
+pub struct RecipeMismatch {
+    #[source_code]
+    pub src: miette::NamedSource<std::sync::Arc<String>>,
+    #[label("the recipe expects this")]
+    pub span: miette::SourceSpan,
+    pub package: String,
+    pub file: String,
+    pub expected: String,
+    pub actual: String,
+    /// The URL that served it, or where the copy came from.
+    pub from: String,
+    pub kept: PathBuf,
+    pub size: u64,
 }
 
 fn for_source(name: &Option<String>) -> String {

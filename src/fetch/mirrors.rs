@@ -53,6 +53,22 @@ pub fn candidates(primary: &[String], backup: &[String], source: &Source) -> Vec
     out
 }
 
+/// Every URL of a source when all can be found without a request (plain
+/// URLs, Debian pool URLs with an archive configured); `None` otherwise (a
+/// Python index lookup is a request).
+pub fn known_urls(ctx: &FetchContext, source: &Source) -> Option<Vec<String>> {
+    candidates(&ctx.mirrors.primary, &ctx.mirrors.backup, source)
+        .into_iter()
+        .map(|c| match c {
+            Candidate::Url(u) => Some(u),
+            Candidate::Debian(package) => ctx
+                .debian_archive()
+                .map(|base| debian_mirror::pool_url(base, &package, &source.file)),
+            Candidate::Pypi(_) => None,
+        })
+        .collect()
+}
+
 /// The URLs of a source, and what resolving them taught.
 pub struct Resolved {
     pub urls: Vec<String>,

@@ -31,7 +31,7 @@ pub use budget::{RetryPolicy, TransferLimits, parse_size};
 pub use cache::{DownloadCache, check_file_name, normalize_sha256};
 pub use config::{LimitOverrides, MirrorSettings, UserConfig};
 pub use download::{download_sized, download_verified};
-pub use error::{Attempt, AttemptError, FetchError, GaveUp, Mismatch, SizeSource};
+pub use error::{Attempt, AttemptError, FetchError, GaveUp, Mismatch, RecipeMismatch, SizeSource};
 pub use progress::{ProgressSink, Silent, Transfer};
 
 use crate::recipe::rendered::{Origin, Source};
@@ -244,6 +244,19 @@ pub fn fetch_source(ctx: &FetchContext, source: &Source) -> Result<PathBuf, Fetc
     check_file_name(&source.file)?;
     if let Some(hit) = cached_source(ctx, source) {
         return Ok(hit);
+    }
+    // Every URL already served this file under another hash: the mismatch
+    // is known (offline too), so report it without downloading it again.
+    if let Ok(expected) = normalize_sha256(&source.file, &source.sha256)
+        && let Some(urls) = mirrors::known_urls(ctx, source)
+        && let Some((actual, kept)) = ctx.cache.kept_copy(&source.file, &expected, &urls)
+    {
+        return Err(FetchError::KeptMismatch {
+            file: source.file.clone(),
+            expected,
+            actual,
+            kept,
+        });
     }
     if ctx.offline {
         // Validate the hash first so a typo is reported as such.
