@@ -203,6 +203,49 @@ pub fn download_sized(
     }
 }
 
+/// Downloads a file whose sha256 nobody knows yet (a recipe being written):
+/// the same transfer, limits and retries as [`download_sized`], then the
+/// file is kept in the cache under the hash computed while streaming.
+/// Returns its cached path and that hash.
+pub fn download_new(ctx: &FetchContext, urls: &[String], file_name: &str) -> Result<(PathBuf, String), FetchError> {
+    match download_sized(ctx, urls, "", file_name, None) {
+        // Without an expected hash the download ends in quarantine; the
+        // author asked for this file by URL, so its content is what the
+        // recipe will pin: move it where a later fetch finds it.
+        Err(FetchError::MissingSha256 { actual, kept, .. }) => {
+            let dest = ctx.cache.path_for(&actual, file_name);
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
+            }
+            std::fs::rename(&kept, &dest).map_err(|e| FetchError::io("cannot move into place", &dest, e))?;
+            Ok((dest, actual))
+        }
+        Err(other) => Err(other),
+        // Unreachable in practice (no expected hash never verifies), but a
+        // committed file is as good: hash it to report its value.
+        Ok(path) => {
+            let sha = hash_file(&path)?;
+            Ok((path, sha))
+        }
+    }
+}
+
+fn hash_file(path: &std::path::Path) -> Result<String, FetchError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| FetchError::io("cannot read", path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| FetchError::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 /// Commits a matching download; quarantines anything else. The outer
 /// `Result` is for local errors, the inner one for a content mismatch.
 fn verify(
