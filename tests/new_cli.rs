@@ -300,3 +300,82 @@ fn bad_names_and_missing_origins_are_usage_errors() {
     f.recipe().args(["new", "x"]).assert().failure().code(2);
     assert!(f.server.requests().is_empty());
 }
+
+fn xz(data: &[u8]) -> Vec<u8> {
+    let mut w = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
+    w.write_all(data).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn debian_source_package_from_the_sources_index() {
+    let f = Fixture::new();
+    let orig = tar_gz(&[
+        ("zlibx-1.3.1/configure", b"#!/bin/sh\n"),
+        ("zlibx-1.3.1/LICENSE", b"3. Altered source versions must be plainly marked as such, and must not be\nmisrepresented as being the original software.\n4. This notice may not be removed or altered from any source distribution.\n"),
+    ]);
+    let (orig_sha, dsc_sha) = (sha256_hex(&orig), "d".repeat(64));
+    let sources = format!(
+        "Package: zlibx\nVersion: 1:1.2.0-1\nDirectory: pool/main/z/zlibx\nChecksums-Sha256:\n {dsc_sha} 9 zlibx_1.2.0-1.dsc\n {dsc_sha} 9 zlibx_1.2.0.orig.tar.gz\n\n\
+         Package: zlibx\nVersion: 1:1.3.1-2\nDirectory: pool/main/z/zlibx\nHomepage: http://127.0.0.1/zlibx\nChecksums-Sha256:\n {dsc_sha} 9 zlibx_1.3.1-2.dsc\n {orig_sha} {} zlibx_1.3.1.orig.tar.gz\n {dsc_sha} 9 zlibx_1.3.1-2.debian.tar.xz\n\n",
+        orig.len()
+    );
+    let sources_xz = xz(sources.as_bytes());
+    let inrelease = format!(
+        "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nOrigin: Debian\nSuite: testing\nCodename: trixie\nSHA256:\n {} {} main/source/Sources.xz\n-----BEGIN PGP SIGNATURE-----\n\niQIzBAEBCgAdFiEEnotarealsignatureatall=\n=abcd\n-----END PGP SIGNATURE-----\n",
+        sha256_hex(&sources_xz),
+        sources_xz.len()
+    );
+    f.server.route(
+        "/debian/dists/trixie/InRelease",
+        vec![Reply::Body(inrelease.into_bytes())],
+    );
+    f.server.route(
+        "/debian/dists/trixie/main/source/Sources.xz",
+        vec![Reply::Body(sources_xz)],
+    );
+    f.server.route(
+        "/debian/pool/main/z/zlibx/zlibx_1.3.1.orig.tar.gz",
+        vec![Reply::Body(orig)],
+    );
+    // No keyring here: the fake archive is unsigned, which the user config allows.
+    std::fs::write(
+        f.dir.path().join("config.kdl"),
+        format!(
+            "fetch {{\n    retries 1\n}}\nmirrors {{\n    debian-keyring \"{}/none.gpg\"\n    debian-allow-unsigned #true\n}}\n",
+            f.dir.path().display()
+        ),
+    )
+    .unwrap();
+    f.recipe()
+        .env("RECIPE_DEBIAN_MIRROR", f.server.url("/debian"))
+        .args(["new", "zlibx", "--debian", "zlibx", "--suite", "trixie"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("version  1.3.1  (from the index)")
+                .and(predicate::str::contains("build    autotools"))
+                .and(predicate::str::contains("license  Zlib")),
+        );
+    let text = f.recipe_text("zlibx");
+    for want in [
+        "    version \"1.3.1\"\n".to_string(),
+        "    license \"Zlib\"\n".to_string(),
+        "    homepage \"http://127.0.0.1/zlibx\"\n".to_string(),
+        format!(
+            "source debian=\"zlibx\" {{\n    file \"zlibx_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{orig_sha}\"\n}}\n"
+        ),
+        "build autotools\n".to_string(),
+    ] {
+        assert!(text.contains(&want), "missing {want:?} in:\n{text}");
+    }
+    f.lint_passes("zlibx");
+    // A version the suite does not have names those it has.
+    f.recipe()
+        .env("RECIPE_DEBIAN_MIRROR", f.server.url("/debian"))
+        .args(["new", "zlibx-old", "--debian", "zlibx=0.9", "--suite", "trixie"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not in the Sources index").and(predicate::str::contains("1:1.3.1-2")));
+    assert!(!f.recipes().join("zlibx-old").exists());
+}

@@ -15,13 +15,23 @@ pub fn run(settings: &Settings, cmd: NewCmd) -> Result<(), Error> {
         name,
         url,
         pypi,
+        debian,
+        suite,
         version,
         limits,
     } = cmd;
-    let origin = match (url, pypi) {
-        (Some(u), None) => Origin::Url(u),
-        (None, Some(p)) => Origin::pypi(&p),
-        _ => return Err(Error::Usage("give exactly one of --url and --pypi".into())),
+    let origin = match (url, pypi, debian) {
+        (Some(u), None, None) => Origin::Url(u),
+        (None, Some(p), None) => Origin::pypi(&p),
+        (None, None, Some(d)) => Origin::debian(&d),
+        _ => return Err(Error::Usage("give exactly one of --url, --pypi and --debian".into())),
+    };
+    // The suite the project's sysroots come from is the natural default.
+    let suite = match (&origin, suite) {
+        (Origin::Debian { .. }, None) => super::load(settings)
+            .ok()
+            .and_then(|p| p.sysroots.values().next().map(|s| s.suite.clone())),
+        (_, s) => s,
     };
     let paths = &settings.paths;
     let request = Request {
@@ -30,6 +40,7 @@ pub fn run(settings: &Settings, cmd: NewCmd) -> Result<(), Error> {
         version,
         recipes_dir: paths.recipes.clone(),
         known_recipes: names_in(&paths.recipes, |p| p.join("recipe.kdl").is_file()),
+        suite,
     };
     // Refuse before downloading anything.
     scaffold::recipe_path(&request)?;

@@ -12,6 +12,8 @@ pub enum SourceLine {
     Url(String),
     /// A project on the configured Python index.
     Pypi(String),
+    /// A source package of the configured Debian archive.
+    Debian(String),
 }
 
 /// Everything the recipe will say.
@@ -76,6 +78,7 @@ pub fn render(d: &Draft) -> String {
     match &d.source {
         SourceLine::Url(url) => out.push_str(&format!("source {} {{\n", quote(url))),
         SourceLine::Pypi(project) => out.push_str(&format!("source pypi={} {{\n", quote(project))),
+        SourceLine::Debian(package) => out.push_str(&format!("source debian={} {{\n", quote(package))),
     }
     out.push_str(&format!("    file {}\n", quote(&d.file)));
     out.push_str(&format!("    sha256 {}\n", quote(&d.sha256)));

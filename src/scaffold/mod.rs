@@ -3,6 +3,8 @@
 //! streaming), unpacked with the one safe unpacker into a temporary
 //! directory, and looked at: build kind ([`detect`]), license
 //! ([`license`], or the sdist's `PKG-INFO`), version (file name or index).
+//! Debian sources come from the suite's verified `Sources` index, so their
+//! sha256 is checked, not just computed.
 //! The recipe is written only after all of that worked, and never over an
 //! existing one.
 
@@ -18,8 +20,10 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
+use crate::debian::index::Archive;
+use crate::debian::sources::{SourceEntry, source_versions};
 use crate::fetch::pypi::{IndexFile, absolute_link, normalize_project, project_files};
-use crate::fetch::{FetchContext, FetchError, check_file_name, download_new};
+use crate::fetch::{FetchContext, FetchError, check_file_name, download_new, download_verified};
 use crate::recipe::BuildKind;
 use crate::recipe::parse::is_valid_name;
 use emit::{Draft, SourceLine};
@@ -72,6 +76,29 @@ pub enum ScaffoldError {
     #[diagnostic(transparent)]
     Unpack(#[from] crate::unpack::UnpackError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Debian(Box<crate::debian::DebianError>),
+
+    #[error("source package `{package}`{} is not in the Sources index of {suite}", version.as_ref().map(|v| format!(" version {v}")).unwrap_or_default())]
+    #[diagnostic(
+        code(recipe::new::not_in_sources),
+        help("{}", if available.is_empty() { "check the source package name (not a binary package's)".to_string() } else { format!("versions there: {}", available.join(", ")) })
+    )]
+    NotInSources {
+        package: String,
+        suite: String,
+        version: Option<String>,
+        available: Vec<String>,
+    },
+
+    #[error("no Debian suite to look in")]
+    #[diagnostic(
+        code(recipe::new::no_suite),
+        help("pass `--suite NAME` (e.g. the suite of your sysroots)")
+    )]
+    NoSuite,
+
     #[error("{what} {}", path.display())]
     #[diagnostic(code(recipe::new::io))]
     Io {
@@ -80,6 +107,12 @@ pub enum ScaffoldError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::debian::DebianError> for ScaffoldError {
+    fn from(e: crate::debian::DebianError) -> Self {
+        ScaffoldError::Debian(Box::new(e))
+    }
 }
 
 impl From<FetchError> for ScaffoldError {
@@ -103,9 +136,27 @@ pub enum Origin {
         project: String,
         version: Option<String>,
     },
+    /// A source package of the configured Debian archive; its upstream
+    /// tarball, at the highest version of the suite unless one is given.
+    Debian {
+        package: String,
+        version: Option<String>,
+    },
 }
 
 impl Origin {
+    /// `SRC` or `SRC=VER`, as apt writes it.
+    pub fn debian(spec: &str) -> Origin {
+        let (package, version) = match spec.split_once('=') {
+            Some((p, v)) => (p, Some(v.trim().to_string()).filter(|v| !v.is_empty())),
+            None => (spec, None),
+        };
+        Origin::Debian {
+            package: package.trim().to_string(),
+            version,
+        }
+    }
+
     /// `PROJECT` or `PROJECT==VER`, as pip writes it.
     pub fn pypi(spec: &str) -> Origin {
         match spec.split_once("==") {
@@ -129,6 +180,8 @@ pub struct Request {
     pub recipes_dir: PathBuf,
     /// Recipes of the project, for the host tools an autoreconf needs.
     pub known_recipes: Vec<String>,
+    /// Debian suite whose Sources index `Origin::Debian` is looked up in.
+    pub suite: Option<String>,
 }
 
 /// What was written and why.
@@ -159,13 +212,20 @@ struct Resolved {
     url: String,
     file: String,
     index_version: Option<String>,
+    /// The sha256 the index gives (Debian's Sources index does).
+    sha256: Option<String>,
+    homepage: Option<String>,
     source: SourceLine,
 }
 
 pub fn create(ctx: &FetchContext, req: &Request) -> Result<Scaffold, ScaffoldError> {
     let path = recipe_path(req)?;
-    let resolved = resolve(ctx, &req.origin)?;
-    let (archive, sha256) = download_new(ctx, std::slice::from_ref(&resolved.url), &resolved.file)?;
+    let resolved = resolve(ctx, &req.origin, req.suite.as_deref())?;
+    let urls = std::slice::from_ref(&resolved.url);
+    let (archive, sha256) = match &resolved.sha256 {
+        Some(sha) => (download_verified(ctx, urls, sha, &resolved.file)?, sha.clone()),
+        None => download_new(ctx, urls, &resolved.file)?,
+    };
     let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
 
     let scratch = tempfile::tempdir().map_err(io("cannot create a temporary directory", &std::env::temp_dir()))?;
@@ -211,7 +271,7 @@ pub fn create(ctx: &FetchContext, req: &Request) -> Result<Scaffold, ScaffoldErr
         version,
         license,
         license_note,
-        homepage: info.homepage,
+        homepage: info.homepage.or(resolved.homepage),
         summary: info.summary,
         source,
         sha256,
@@ -230,7 +290,7 @@ pub fn create(ctx: &FetchContext, req: &Request) -> Result<Scaffold, ScaffoldErr
     })
 }
 
-fn resolve(ctx: &FetchContext, origin: &Origin) -> Result<Resolved, ScaffoldError> {
+fn resolve(ctx: &FetchContext, origin: &Origin, suite: Option<&str>) -> Result<Resolved, ScaffoldError> {
     match origin {
         Origin::Url(url) => {
             let bad = |reason: &str| ScaffoldError::BadUrl {
@@ -256,6 +316,8 @@ fn resolve(ctx: &FetchContext, origin: &Origin) -> Result<Resolved, ScaffoldErro
                 url: url.clone(),
                 file,
                 index_version: None,
+                sha256: None,
+                homepage: None,
                 source: SourceLine::Url(url.clone()),
             })
         }
@@ -267,7 +329,37 @@ fn resolve(ctx: &FetchContext, origin: &Origin) -> Result<Resolved, ScaffoldErro
                 url: absolute_link(&page, &file.href)?,
                 file: file.name.clone(),
                 index_version: Some(v),
+                sha256: None,
+                homepage: None,
                 source: SourceLine::Pypi(project.clone()),
+            })
+        }
+        Origin::Debian { package, version } => {
+            let suite = suite.ok_or(ScaffoldError::NoSuite)?;
+            let archive = Archive::new(ctx, ctx.cache.root(), false)?;
+            let log = archive.cache.join("gpgv-recipe-new.log");
+            let entries = source_versions(&archive, ctx, suite, package, &log)?;
+            let wanted = |e: &&SourceEntry| {
+                version
+                    .as_deref()
+                    .is_none_or(|v| e.version == v || e.upstream_version() == v)
+            };
+            let not_found = || ScaffoldError::NotInSources {
+                package: package.clone(),
+                suite: suite.to_string(),
+                version: version.clone(),
+                available: entries.iter().map(|e| e.version.clone()).collect(),
+            };
+            let entry = entries.iter().find(wanted).ok_or_else(not_found)?;
+            let (sha, _, file) = entry.upstream_file().ok_or_else(not_found)?;
+            check_file_name(file)?;
+            Ok(Resolved {
+                url: archive.url(&format!("{}/{file}", entry.directory.trim_end_matches('/'))),
+                file: file.clone(),
+                index_version: Some(entry.upstream_version().to_string()),
+                sha256: Some(sha.clone()),
+                homepage: entry.homepage.clone(),
+                source: SourceLine::Debian(package.clone()),
             })
         }
     }
