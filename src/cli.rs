@@ -166,6 +166,12 @@ pub enum Command {
         offline: bool,
     },
 
+    /// Write a new recipe from a URL or a Python sdist: downloads it, pins its sha256, guesses version, build kind and license
+    #[command(
+        after_help = "Examples:\n  recipe new libfoo --url https://example.org/libfoo-1.2.3.tar.gz\n  recipe new foo --pypi foo==1.0\n  recipe new zlib --debian zlib\n\nNever overwrites a recipe. Run `recipe lint NAME` on the result."
+    )]
+    New(NewCmd),
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },
@@ -237,6 +243,30 @@ pub enum ToolchainCommand {
     },
     /// List what is provisioned: versions, identities, sizes on disk
     List,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("origin").required(true).args(["url", "pypi", "debian"])))]
+pub struct NewCmd {
+    /// Name of the package (and of its directory under recipes/)
+    pub name: String,
+    /// Archive to package (the version is read from its file name)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Source distribution of a project on the configured Python index [default version: the newest release]
+    #[arg(long, value_name = "PROJECT[==VER]")]
+    pub pypi: Option<String>,
+    /// Upstream tarball of a source package of the configured Debian archive [default version: the suite's]
+    #[arg(long, value_name = "SRC[=VER]")]
+    pub debian: Option<String>,
+    /// Debian suite for --debian [default: the suite of the project's first sysroot]
+    #[arg(long, value_name = "SUITE", requires = "debian")]
+    pub suite: Option<String>,
+    /// The package version, when the file name does not tell it
+    #[arg(long = "version", value_name = "VER")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args)]

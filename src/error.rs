@@ -55,6 +55,10 @@ pub enum Error {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Scaffold(Box<crate::scaffold::ScaffoldError>),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Toolchain(Box<crate::toolchain::ToolchainError>),
 
     #[error("{what}: {source}")]
@@ -91,6 +95,12 @@ impl From<crate::fetch::FetchError> for Error {
     }
 }
 
+impl From<crate::scaffold::ScaffoldError> for Error {
+    fn from(e: crate::scaffold::ScaffoldError) -> Error {
+        Error::Scaffold(Box::new(e))
+    }
+}
+
 impl From<crate::toolchain::ToolchainError> for Error {
     fn from(e: crate::toolchain::ToolchainError) -> Error {
         Error::Toolchain(Box::new(e))
@@ -115,6 +125,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::UnknownTarget { .. } | Error::UnknownPackage { .. } | Error::Usage(_) | Error::NoProject { .. } => 2,
+            Error::Scaffold(e) if matches!(**e, crate::scaffold::ScaffoldError::BadName { .. }) => 2,
             _ => 1,
         }
     }

@@ -32,6 +32,7 @@ pub mod relocate;
 pub mod remote;
 pub mod render;
 pub mod report;
+pub mod scaffold;
 pub mod scheduler;
 pub mod settings;
 pub mod sysroot;

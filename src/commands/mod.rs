@@ -8,6 +8,7 @@ mod fetch;
 mod graph;
 mod lint;
 mod list;
+mod new;
 mod run;
 mod shell;
 mod show;
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { name, target } => show::run(&settings, &name, &target),
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
+        Command::New(n) => new::run(&settings, n),
         Command::ExplainKey {
             names,
             target,

@@ -103,40 +103,14 @@ impl PackageIndex {
         arch: &str,
         log: &Path,
     ) -> Result<PackageIndex, DebianError> {
-        let dir = archive.cache.join("dists").join(suite);
-        std::fs::create_dir_all(&dir).map_err(|e| DebianError::io(format!("cannot create {}", dir.display()), e))?;
-        let body = release_body(archive, fetch, suite, &dir, log)?;
-        let path = format!("main/binary-{arch}/Packages.xz");
-        let entry = release_sha256(&body)
-            .into_iter()
-            .find(|f| f.path == path)
-            .ok_or_else(|| DebianError::NoIndexEntry {
-                suite: suite.to_string(),
-                path: path.clone(),
-            })?;
-        // by-hash URLs stay valid while the mirror swaps in a new index; the
-        // plain path is the fail-over for mirrors without them.
-        let mut urls = Vec::new();
-        if body.lines().any(|l| l.trim() == "Acquire-By-Hash: yes") {
-            urls.push(archive.url(&format!(
-                "dists/{suite}/main/binary-{arch}/by-hash/SHA256/{}",
-                entry.sha256
-            )));
-        }
-        urls.push(archive.url(&format!("dists/{suite}/{path}")));
-        let size = Some(entry.size).filter(|s| *s > 0);
-        let local = download_sized(
+        let text = fetch_index(
+            archive,
             fetch,
-            &urls,
-            &entry.sha256,
+            suite,
+            &format!("main/binary-{arch}/Packages.xz"),
             &format!("Packages-{suite}-{arch}.xz"),
-            size,
-        )
-        .map_err(|e| DebianError::Download {
-            url: urls.join(", "),
-            message: e.to_string(),
-        })?;
-        let text = decompress_xz(&local)?;
+            log,
+        )?;
         Ok(PackageIndex::from_entries(suite, arch, parse_packages(&text)))
     }
 
@@ -144,6 +118,43 @@ impl PackageIndex {
     pub fn best(&self, name: &str) -> Option<&PackageEntry> {
         self.packages.get(name).and_then(|v| v.first())
     }
+}
+
+/// Downloads (or reuses) the xz index `path` of `suite` (e.g.
+/// `main/source/Sources.xz`), verified through the signed `InRelease`, and
+/// returns its text; `local_name` is its file name in the download cache.
+pub fn fetch_index(
+    archive: &Archive,
+    fetch: &FetchContext,
+    suite: &str,
+    path: &str,
+    local_name: &str,
+    log: &Path,
+) -> Result<String, DebianError> {
+    let dir = archive.cache.join("dists").join(suite);
+    std::fs::create_dir_all(&dir).map_err(|e| DebianError::io(format!("cannot create {}", dir.display()), e))?;
+    let body = release_body(archive, fetch, suite, &dir, log)?;
+    let entry = release_sha256(&body)
+        .into_iter()
+        .find(|f| f.path == path)
+        .ok_or_else(|| DebianError::NoIndexEntry {
+            suite: suite.to_string(),
+            path: path.to_string(),
+        })?;
+    // by-hash URLs stay valid while the mirror swaps in a new index; the
+    // plain path is the fail-over for mirrors without them.
+    let mut urls = Vec::new();
+    if body.lines().any(|l| l.trim() == "Acquire-By-Hash: yes") {
+        let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
+        urls.push(archive.url(&format!("dists/{suite}/{parent}/by-hash/SHA256/{}", entry.sha256)));
+    }
+    urls.push(archive.url(&format!("dists/{suite}/{path}")));
+    let size = Some(entry.size).filter(|s| *s > 0);
+    let local = download_sized(fetch, &urls, &entry.sha256, local_name, size).map_err(|e| DebianError::Download {
+        url: urls.join(", "),
+        message: e.to_string(),
+    })?;
+    decompress_xz(&local)
 }
 
 fn decompress_xz(path: &Path) -> Result<String, DebianError> {

@@ -8,6 +8,7 @@ pub mod control;
 pub mod http;
 pub mod index;
 pub mod resolve;
+pub mod sources;
 pub mod version;
 
 use miette::Diagnostic;

@@ -203,6 +203,41 @@ pub fn download_sized(
     }
 }
 
+/// Downloads a file whose sha256 nobody knows yet (a recipe being written):
+/// the same transfer, limits and retries as [`download_sized`], then the
+/// file is kept in the cache under the hash computed while streaming.
+/// Returns its cached path and that hash.
+pub fn download_new(ctx: &FetchContext, urls: &[String], file_name: &str) -> Result<(PathBuf, String), FetchError> {
+    match download_sized(ctx, urls, "", file_name, None) {
+        // Without an expected hash the download ends in quarantine; the
+        // author asked for this file by URL, so its content is what the
+        // recipe will pin: move it where a later fetch finds it.
+        Err(FetchError::MissingSha256 { actual, kept, .. }) => {
+            let dest = ctx.cache.path_for(&actual, file_name);
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
+            }
+            std::fs::rename(&kept, &dest).map_err(|e| FetchError::io("cannot move into place", &dest, e))?;
+            // The quarantine's note of where it came from goes with it.
+            let mut note = kept.into_os_string();
+            note.push(".from");
+            let _ = std::fs::remove_file(note);
+            Ok((dest, actual))
+        }
+        Err(other) => Err(other),
+        // Unreachable in practice (no expected hash never verifies), but a
+        // committed file is as good: hash it to report its value.
+        Ok(path) => {
+            let sha = hash_file(&path)?;
+            Ok((path, sha))
+        }
+    }
+}
+
+fn hash_file(path: &std::path::Path) -> Result<String, FetchError> {
+    crate::cache::sha256_file(path).map_err(|e| FetchError::io("cannot read", path, e))
+}
+
 /// Commits a matching download; quarantines anything else. The outer
 /// `Result` is for local errors, the inner one for a content mismatch.
 fn verify(

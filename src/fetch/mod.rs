@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 pub use budget::{RetryPolicy, TransferLimits, parse_size};
 pub use cache::{DownloadCache, check_file_name, normalize_sha256};
 pub use config::{LimitOverrides, MirrorSettings, UserConfig};
-pub use download::{download_sized, download_verified};
+pub use download::{download_new, download_sized, download_verified};
 pub use error::{Attempt, AttemptError, FetchError, GaveUp, Mismatch, RecipeMismatch, SizeSource};
 pub use progress::{ProgressSink, Silent, Transfer};
 

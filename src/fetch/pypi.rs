@@ -175,26 +175,9 @@ pub fn file_url(
     project: &str,
     file: &str,
 ) -> Result<(String, Option<u64>), FetchError> {
-    let page_url = format!("{}/{}/", index.trim_end_matches('/'), normalize_project(project));
-    let (content_type, body) = get_page(ctx, &page_url)?;
-    let files = parse_project_page(&content_type, &body).map_err(|reason| FetchError::Index {
-        url: page_url.clone(),
-        reason,
-    })?;
-    let base = reqwest::Url::parse(&page_url).map_err(|e| FetchError::Index {
-        url: page_url.clone(),
-        reason: e.to_string(),
-    })?;
+    let (page_url, files) = project_files(ctx, index, project)?;
     match files.iter().find(|f| f.name == file) {
-        Some(found) => {
-            let mut url = base.join(&found.href).map_err(|e| FetchError::Index {
-                url: page_url.clone(),
-                reason: format!("bad link {}: {e}", found.href),
-            })?;
-            // The `#sha256=` fragment is for the client, not the server.
-            url.set_fragment(None);
-            Ok((url.to_string(), found.size))
-        }
+        Some(found) => Ok((absolute_link(&page_url, &found.href)?, found.size)),
         None => {
             // Show the files sharing the wanted version, to spot a typo.
             let version_part = file.split('-').nth(1).unwrap_or("");
@@ -212,6 +195,32 @@ pub fn file_url(
             })
         }
     }
+}
+
+/// The project page URL of `project` on `index` and the files it lists.
+pub fn project_files(ctx: &FetchContext, index: &str, project: &str) -> Result<(String, Vec<IndexFile>), FetchError> {
+    let page_url = format!("{}/{}/", index.trim_end_matches('/'), normalize_project(project));
+    let (content_type, body) = get_page(ctx, &page_url)?;
+    let files = parse_project_page(&content_type, &body).map_err(|reason| FetchError::Index {
+        url: page_url.clone(),
+        reason,
+    })?;
+    Ok((page_url, files))
+}
+
+/// A link of a project page made absolute, without its fragment.
+pub fn absolute_link(page_url: &str, href: &str) -> Result<String, FetchError> {
+    let base = reqwest::Url::parse(page_url).map_err(|e| FetchError::Index {
+        url: page_url.to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut url = base.join(href).map_err(|e| FetchError::Index {
+        url: page_url.to_string(),
+        reason: format!("bad link {href}: {e}"),
+    })?;
+    // The `#sha256=` fragment is for the client, not the server.
+    url.set_fragment(None);
+    Ok(url.to_string())
 }
 
 /// GET with the retry policy of downloads; returns (content type, body).
