@@ -161,14 +161,25 @@ pub fn install(staged: &Path, prefix: &Path) -> Result<(), RelocateError> {
     for (rel, action) in plan {
         let from = root.join(&rel);
         let to = prefix.join(&rel);
+        let existing = to.symlink_metadata().ok();
         if let Action::Dir = action {
-            std::fs::create_dir_all(&to).map_err(io(format!("cannot create {}", to.display())))?;
+            if !existing.as_ref().is_some_and(|m| m.is_dir()) {
+                std::fs::create_dir_all(&to).map_err(io(format!("cannot create {}", to.display())))?;
+            }
             continue;
         }
-        if let Some(parent) = to.parent() {
+        // Already installed from this very output (the no-op case): keep it.
+        if let (Action::HardLink, Some(m)) = (&action, &existing)
+            && same_inode(m, &from)
+        {
+            continue;
+        }
+        if let Some(parent) = to.parent()
+            && !parent.is_dir()
+        {
             std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
         }
-        if to.symlink_metadata().is_ok() {
+        if existing.is_some() {
             std::fs::remove_file(&to).map_err(io(format!("cannot replace {}", to.display())))?;
         }
         match action {
@@ -191,6 +202,11 @@ pub fn install(staged: &Path, prefix: &Path) -> Result<(), RelocateError> {
         }
     }
     Ok(())
+}
+
+fn same_inode(installed: &std::fs::Metadata, staged: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(staged).is_ok_and(|m| m.dev() == installed.dev() && m.ino() == installed.ino())
 }
 
 enum Kind {

@@ -136,24 +136,30 @@ pub struct HostGcc {
     pub version: String,
 }
 
-/// What the build machine's C and C++ compilers are, read now (not when a
-/// toolchain was installed), so an upgraded compiler changes package keys:
-/// the `--version` banners carry the distribution's package revision.
+/// What the build machine's compiler is, read now (not when a toolchain was
+/// installed), so an upgraded compiler changes package keys: the `--version`
+/// banner carries the distribution's package revision (g++ comes from the
+/// same source package, so gcc's banner speaks for both). Read once per run.
 pub fn host_compiler_identity(triple: &str) -> String {
-    let banner = |names: [String; 2]| {
-        names
-            .iter()
-            .flat_map(|n| ["/usr/bin", "/bin"].map(|d| Path::new(d).join(n)))
-            .find(|p| p.is_file())
-            .and_then(|p| stdout_of(&p, &["--version"]))
-            .and_then(|v| v.lines().next().map(str::to_string))
-            .unwrap_or_else(|| "none".into())
-    };
-    format!(
-        "gcc: {}; g++: {}",
-        banner([format!("{triple}-gcc"), "gcc".into()]),
-        banner([format!("{triple}-g++"), "g++".into()])
-    )
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    if let Some((_, id)) = SEEN
+        .lock()
+        .ok()
+        .and_then(|s| s.iter().find(|(t, _)| t == triple).cloned())
+    {
+        return id;
+    }
+    let id = [format!("{triple}-gcc"), "gcc".into()]
+        .iter()
+        .flat_map(|n| ["/usr/bin", "/bin"].map(|d| Path::new(d).join(n)))
+        .find(|p| p.is_file())
+        .and_then(|p| stdout_of(&p, &["--version"]))
+        .and_then(|v| v.lines().next().map(|l| format!("gcc: {l}")))
+        .unwrap_or_else(|| "gcc: none".into());
+    if let Ok(mut s) = SEEN.lock() {
+        s.push((triple.to_string(), id.clone()));
+    }
+    id
 }
 
 /// Builds `dir` as a private `GCC_EXEC_PREFIX` (`dir/lib/gcc/<machine>/<ver>/`

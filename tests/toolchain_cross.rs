@@ -193,11 +193,11 @@ fn autotools_configure_builds_for_arm_from_recipe_env() {
 
 /// Package sysroots hard-link into the provisioned one, so a build step
 /// writing into `$SYSROOT` would change it for every later build: the next
-/// activation notices and provisions it again. Runs on a private cache
-/// (seeded with the shared cache's verified downloads) so the shared
-/// sysroot other tests use is never touched.
+/// run notices and provisions it again. Runs on a private cache (seeded with
+/// the shared cache's verified downloads) so the shared sysroot other tests
+/// use is never touched.
 #[test]
-fn a_changed_sysroot_is_provisioned_again() {
+fn a_sysroot_changed_by_a_build_step_is_provisioned_again() {
     install("armv7hf");
     let private = tempfile::tempdir().expect("tempdir");
     let seed = |from: &Path, to: &Path| {
@@ -217,24 +217,41 @@ fn a_changed_sysroot_is_provisioned_again() {
         &cache().join("downloads/sha256"),
         &private.path().join("downloads/sha256"),
     );
-    let run = || {
+    let project = private.path().join("project");
+    let recipe = project.join("recipes/vandal");
+    std::fs::create_dir_all(&recipe).expect("mkdir");
+    for d in ["toolchains", "sysroots"] {
+        std::fs::create_dir_all(project.join(d)).expect("mkdir");
+        for e in std::fs::read_dir(repo().join(d)).expect("read").flatten() {
+            std::fs::copy(e.path(), project.join(d).join(e.file_name())).expect("copy");
+        }
+    }
+    std::fs::write(
+        recipe.join("recipe.kdl"),
+        "package vandal {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    step \"echo '#error written by a build step' >> \\\"$SYSROOT/usr/include/stdio.h\\\"\"\n    step \"mkdir -p $DESTDIR/usr/share && touch $DESTDIR/usr/share/vandal\"\n}\n",
+    )
+    .expect("recipe");
+    let run = |args: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_recipe"));
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", private.path())
+            .current_dir(&project)
             .arg("--cache")
             .arg(private.path())
-            .arg("--recipes")
-            .arg(repo().join("recipes"))
-            .args(["toolchain", "install", "--target", "armv7hf"]);
+            .args(args);
         if let Ok(v) = std::env::var("RECIPE_DEBIAN_MIRROR") {
             cmd.env("RECIPE_DEBIAN_MIRROR", v);
         }
         let out = cmd.output().expect("spawn");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    run();
+    run(&["toolchain", "install", "--target", "armv7hf"]);
     let sysroot = std::fs::read_dir(private.path().join("sysroots"))
         .expect("sysroots")
         .flatten()
@@ -243,9 +260,17 @@ fn a_changed_sysroot_is_provisioned_again() {
         .expect("a provisioned sysroot");
     let header = sysroot.join("usr/include/stdio.h");
     let original = std::fs::read(&header).expect("read");
-    std::fs::write(&header, b"#error written by a build step\n").expect("tamper");
-    let err = run();
+    run(&["build", "vandal", "--target", "armv7hf"]);
+    assert_ne!(
+        std::fs::read(&header).expect("read"),
+        original,
+        "the step wrote through the link"
+    );
+    let err = run(&["toolchain", "install", "--target", "armv7hf"]);
     assert!(err.contains("changed since it was provisioned"), "{err}");
     assert_eq!(std::fs::read(&header).expect("read"), original, "provisioned again");
-    assert!(!run().contains("changed since"), "and then left alone");
+    assert!(
+        !run(&["toolchain", "install", "--target", "armv7hf"]).contains("changed since"),
+        "then left alone"
+    );
 }
