@@ -8,6 +8,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::digest::{fingerprint, fingerprint_except, sha256_file};
 use sha2::{Digest, Sha256};
 
 /// Bumped when builders change in ways that change outputs.
@@ -46,56 +48,6 @@ pub struct Stamp {
     pub fingerprint: String,
 }
 
-/// Names, types, sizes, modes and modification times of a tree: stat only,
-/// no content read, so checking it on every no-op build is cheap.
-pub fn fingerprint(root: &Path) -> std::io::Result<String> {
-    fingerprint_except(root, &[])
-}
-
-/// [`fingerprint`] without the named top-level entries (a stamp file kept
-/// inside the tree it describes).
-pub fn fingerprint_except(root: &Path, skip: &[&str]) -> std::io::Result<String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut h = Sha256::new();
-    for (path, meta) in sorted_entries(root, skip)? {
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        h.update(rel.as_os_str().as_encoded_bytes());
-        h.update(
-            format!(
-                "\0{:o} {} {}.{}\n",
-                meta.mode(),
-                meta.len(),
-                meta.mtime(),
-                meta.mtime_nsec()
-            )
-            .as_bytes(),
-        );
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
-/// Every entry under `root` (links not followed) with its metadata, in path
-/// order, without the named top-level entries.
-fn sorted_entries(root: &Path, skip: &[&str]) -> std::io::Result<Vec<(PathBuf, std::fs::Metadata)>> {
-    let mut stack = vec![root.to_path_buf()];
-    let mut entries = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if dir == root && path.file_name().is_some_and(|n| skip.iter().any(|s| n == *s)) {
-                continue;
-            }
-            let meta = std::fs::symlink_metadata(&path)?;
-            if meta.is_dir() {
-                stack.push(path.clone());
-            }
-            entries.push((path, meta));
-        }
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(entries)
-}
-
 pub fn stamp_path(build_root: &Path, target: &str, name: &str) -> PathBuf {
     build_root.join(target).join(".stamps").join(format!("{name}.json"))
 }
@@ -114,20 +66,6 @@ pub fn write_stamp(path: &Path, stamp: &Stamp) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(stamp).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
-}
-
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// Digest of a file or directory tree: relative paths, types, the executable
@@ -150,7 +88,7 @@ pub fn tree_digest(root: &Path) -> std::io::Result<String> {
         Some(p) => sha256_file_normalized(path, p.as_bytes()),
         None => sha256_file(path),
     };
-    for (path, meta) in sorted_entries(root, &[])? {
+    for (path, meta) in crate::digest::sorted_entries(root, &[])? {
         let ft = meta.file_type();
         let rel = path.strip_prefix(root).unwrap_or(&path);
         h.update(rel.as_os_str().as_encoded_bytes());

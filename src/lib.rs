@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod debian;
+pub mod digest;
 pub mod elf;
 pub mod env;
 pub mod error;

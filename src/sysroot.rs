@@ -59,7 +59,7 @@ pub fn ensure_sysroot(ctx: &ProvisionContext, target: &Target, def: &SysrootDef)
         return Ok(sysroot);
     }
     let recorded = sysroot.stamp.info.get("fingerprint");
-    let now = crate::cache::fingerprint_except(&dir, MARKERS).ok();
+    let now = crate::digest::fingerprint_except(&dir, MARKERS).ok();
     if recorded.is_none() || recorded == now.as_ref() {
         let _ = std::fs::write(dir.join(VERIFIED), "");
         return Ok(sysroot);
@@ -99,7 +99,7 @@ fn install_sysroot(
         stamp.compute_id(&[FIXUP_VERSION]);
         stamp.info.insert("absolute-links-fixed".into(), fixed.to_string());
         stamp.info.insert("target".into(), target.name.clone());
-        let fingerprint = crate::cache::fingerprint_except(tmp, MARKERS).map_err(|source| ToolchainError::Io {
+        let fingerprint = crate::digest::fingerprint_except(tmp, MARKERS).map_err(|source| ToolchainError::Io {
             what: format!("cannot read {}", tmp.display()),
             source,
         })?;

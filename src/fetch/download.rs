@@ -235,7 +235,7 @@ pub fn download_new(ctx: &FetchContext, urls: &[String], file_name: &str) -> Res
 }
 
 fn hash_file(path: &std::path::Path) -> Result<String, FetchError> {
-    crate::cache::sha256_file(path).map_err(|e| FetchError::io("cannot read", path, e))
+    crate::digest::sha256_file(path).map_err(|e| FetchError::io("cannot read", path, e))
 }
 
 /// Commits a matching download; quarantines anything else. The outer
