@@ -201,26 +201,20 @@ impl Run<'_> {
                     if let Some(remote) = self.remote.filter(|_| !forced) {
                         let stamp_file = cache::stamp_path(&self.layout.build_root, &id.target, &id.name);
                         // A restored target output gets the checks a build here
-                        // would have passed; host tools are checked by installing them.
+                        // would have passed; a host tool is checked by installing
+                        // it into this tree's prefix (relocation plans every file
+                        // first, so one built for a prefix this tree cannot take
+                        // installs nothing and is built here instead).
                         let layout = self.layout;
                         let accept = |dir: &Path| -> Result<(), String> {
                             if env.base_sysroot.is_none() {
-                                return Ok(());
+                                return job::install_host_output(layout, dir).map_err(|e| e.to_string());
                             }
                             job::verify_output(layout, env, &id.name, dir)
                                 .map(|_| ())
                                 .map_err(|e| e.to_string())
                         };
                         match crate::remote::try_restore(remote, &inputs, &staged, &stamp_file, &accept) {
-                            crate::remote::Restore::Restored { reason, .. }
-                                if env.base_sysroot.is_none()
-                                    && let Err(e) = job::install_host_output(self.layout, &staged) =>
-                            {
-                                // Built for a prefix this tree cannot take: build it here.
-                                let _ = std::fs::remove_file(&stamp_file);
-                                let _ = std::fs::remove_dir_all(&staged);
-                                reasons.push(format!("{reason}, but not usable here: {e}"));
-                            }
                             crate::remote::Restore::Restored { digest, reason, .. } => {
                                 progress.cached(&id);
                                 let artifacts =
