@@ -24,6 +24,9 @@ pub struct TargetEnv {
     pub identity: String,
     /// Identity of the Go toolchain, part of the keys of Go builds only.
     pub go_identity: Option<String>,
+    /// Provisioned trees the builds run from (toolchain, Go), marked used by
+    /// each build so the next run checks nothing wrote into them.
+    pub provisioned: Vec<PathBuf>,
 }
 
 pub use crate::env::build_triple;
@@ -100,6 +103,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
             crate::toolchain_files::host_compiler_identity(&build_triple())
         ),
         go_identity: None,
+        provisioned: Vec::new(),
     }
 }
 
@@ -122,6 +126,8 @@ pub fn activate(
     let go = if need_go { Some(ensure_go(provision)?) } else { None };
     let identity = toolchain.id.clone();
     let go_identity = go.as_ref().map(|g| g.id.clone());
+    let mut provisioned = vec![toolchain.root.clone()];
+    provisioned.extend(go.as_ref().map(|g| g.root.clone()));
     let env = compose(
         &toolchain,
         &EnvOptions {
@@ -141,5 +147,6 @@ pub fn activate(
         base_sysroot: Some(toolchain.sysroot.clone()),
         identity,
         go_identity,
+        provisioned,
     })
 }

@@ -26,6 +26,9 @@ pub struct GlobalArgs {
     /// Cache directory for downloads, toolchains and sysroots [default: $RECIPE_CACHE or ~/.cache/recipe]
     #[arg(long, global = true, value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Accept Debian indexes whose signature cannot be checked (no gpgv or keyring): a mirror could then serve any package. Same as `debian-allow-unsigned #true` in the user config; every run says so while it is on
+    #[arg(long, global = true)]
+    pub debian_allow_unsigned: bool,
 }
 
 /// Limits of each download; each wins over the same key of the config

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::debian::Exclusions;
 use crate::provision::{
-    ProvisionContext, Stamp, download_packages, extract_packages, install_once, resolve_packages, run_logged,
+    ProvisionContext, Stamp, download_packages, extract_packages, install_checked, resolve_packages, run_logged,
     short_hash,
 };
 use crate::toolchain::ToolchainError;
@@ -17,6 +17,8 @@ pub const GO_SERIES: &str = "1.24";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoTool {
+    /// The provisioned tree (checked for changes after builds used it).
+    pub root: PathBuf,
     /// `<root>/usr/lib/go-1.24` (Debian's layout; src links to usr/share).
     pub goroot: PathBuf,
     pub bin_dir: PathBuf,
@@ -41,7 +43,7 @@ pub fn ensure_go(ctx: &ProvisionContext) -> Result<GoTool, ToolchainError> {
     let key = short_hash(&[GO_SUITE, &packages.join(" ")]);
     let dir = ctx.cache.join("go").join(format!("go{GO_SERIES}-{GO_SUITE}-{key}"));
     let rel_goroot = format!("usr/lib/go-{GO_SERIES}");
-    let stamp = install_once(ctx, &dir, |tmp, _| {
+    let stamp = install_checked(ctx, &dir, |tmp, _| {
         ctx.note(format!("provisioning Go {GO_SERIES} from {GO_SUITE}"));
         // The two packages are self-contained (a static toolchain + sources);
         // their other dependencies are host runtime we do not need.
@@ -87,6 +89,7 @@ pub fn ensure_go(ctx: &ProvisionContext) -> Result<GoTool, ToolchainError> {
     })?;
     let goroot = dir.join(&rel_goroot);
     Ok(GoTool {
+        root: dir.clone(),
         bin_dir: goroot.join("bin"),
         goroot,
         gocache: ctx.cache.join("go-build-cache"),

@@ -335,10 +335,13 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     let host_build = job.env.base_sysroot.is_none();
     let log = Log::append(job.layout.log_path(target, &recipe.name))?;
 
+    // The next run checks that this build did not write into the trees it
+    // ran from.
+    for tree in job.env.provisioned.iter().chain(&job.env.base_sysroot) {
+        crate::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
+    }
     // The package sees the base sysroot plus exactly its dependencies.
     if let Some(base) = &job.env.base_sysroot {
-        // The next run checks that this build did not write into it.
-        std::fs::write(base.join(crate::sysroot::USED), "").map_err(io("cannot mark the sysroot used"))?;
         link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
         for (_, staged) in &job.deps {
             link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;

@@ -21,6 +21,12 @@ use crate::unpack::{Policy, make_writable_and_remove};
 
 /// Name of the completion stamp inside every provisioned directory.
 pub const STAMP: &str = ".recipe-stamp.json";
+/// Touched by every build or test that runs from a provisioned tree.
+pub const USED: &str = ".recipe-used";
+/// Touched when the tree was last found unchanged.
+const VERIFIED: &str = ".recipe-verified";
+/// Files in a provisioned tree that are not part of it.
+const MARKERS: &[&str] = &[STAMP, USED, VERIFIED];
 
 /// What provisioning needs: where the cache is and how to reach the archive.
 /// Cheap to share by reference across threads.
@@ -49,10 +55,10 @@ impl ProvisionContext {
         }
     }
 
-    /// A context with its own download context from the user's config.
-    pub fn new(cache: impl Into<PathBuf>, offline: bool) -> Result<ProvisionContext, ToolchainError> {
+    /// A context with its own download context.
+    pub fn from_options(cache: impl Into<PathBuf>, options: FetchOptions) -> Result<ProvisionContext, ToolchainError> {
         let cache = cache.into();
-        let fetch = FetchContext::new(&cache, FetchOptions::from_user_config(offline)?)?;
+        let fetch = FetchContext::new(&cache, options)?;
         Ok(ProvisionContext::with_fetch(cache, Arc::new(fetch)))
     }
 
@@ -236,6 +242,9 @@ where
     let started = Instant::now();
     let result = build(&tmp, dir).and_then(|mut stamp| {
         stamp.info.insert("path".into(), dir.display().to_string());
+        let fingerprint =
+            crate::digest::fingerprint_except(&tmp, MARKERS).map_err(io(format!("cannot read {}", tmp.display())))?;
+        stamp.info.insert("fingerprint".into(), fingerprint);
         stamp.seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         let json = serde_json::to_string_pretty(&stamp).map_err(|e| ToolchainError::Io {
             what: "cannot serialize the stamp".into(),
@@ -250,6 +259,51 @@ where
     }
     drop(lock);
     result
+}
+
+/// Marks a provisioned tree as used by a build or test, so the next run
+/// checks that nothing wrote into it ([`install_checked`]).
+pub fn mark_used(dir: &Path) -> std::io::Result<()> {
+    std::fs::write(dir.join(USED), "")
+}
+
+/// Whether a build used the tree after it was last verified.
+fn used_since_verified(dir: &Path) -> bool {
+    let mtime = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok();
+    match (mtime(USED), mtime(VERIFIED)) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(used), Some(verified)) => used >= verified,
+    }
+}
+
+/// [`install_once`], then the tamper check: builds run compilers, Go and
+/// emulators from these trees, and package sysroots hard-link into them, so
+/// a step writing there would change them for every later build. A tree used
+/// since it was last verified is compared with the fingerprint recorded when
+/// it was provisioned (names, sizes, modes, mtimes); a changed one is
+/// provisioned again from the download cache. Unused trees are not walked,
+/// which keeps no-op runs fast.
+pub fn install_checked<F>(ctx: &ProvisionContext, dir: &Path, build: F) -> Result<Stamp, ToolchainError>
+where
+    F: Fn(&Path, &Path) -> Result<Stamp, ToolchainError>,
+{
+    let stamp = install_once(ctx, dir, &build)?;
+    if !used_since_verified(dir) {
+        return Ok(stamp);
+    }
+    let recorded = stamp.info.get("fingerprint");
+    let now = crate::digest::fingerprint_except(dir, MARKERS).ok();
+    if recorded.is_none() || recorded == now.as_ref() {
+        let _ = std::fs::write(dir.join(VERIFIED), "");
+        return Ok(stamp);
+    }
+    eprintln!(
+        "warning: {} changed since it was provisioned (a build step wrote into it?); provisioning it again",
+        dir.display()
+    );
+    make_writable_and_remove(dir).map_err(io(format!("cannot remove {}", dir.display())))?;
+    install_once(ctx, dir, &build)
 }
 
 /// Resolves a closure in `suite`/`arch`.
@@ -298,10 +352,21 @@ pub fn download_packages(ctx: &ProvisionContext, pkgs: &[PackageEntry]) -> Resul
 }
 
 /// Extracts packages into `dest` (in parallel: different packages write
-/// different files). With `only`, just those paths.
+/// different files). With `only`, just those paths. Entries skipped by the
+/// root-filesystem policy (device nodes, fifos) are listed in
+/// `dest/.recipe-skipped`, so nothing is dropped without a trace.
 pub fn extract_packages(debs: &[PathBuf], dest: &Path, only: Option<&[&str]>) -> Result<(), ToolchainError> {
-    Ok(crate::unpack::deb::extract_debs(debs, dest, only, &Policy::rootfs())?)
+    let skipped = crate::unpack::deb::extract_debs(debs, dest, only, &Policy::rootfs())?;
+    if !skipped.is_empty() {
+        let list = dest.join(SKIPPED_LIST);
+        std::fs::write(&list, skipped.join("\n") + "\n")
+            .map_err(ToolchainError::io(format!("cannot write {}", list.display())))?;
+    }
+    Ok(())
 }
+
+/// Written by [`extract_packages`] at the root it filled.
+pub const SKIPPED_LIST: &str = ".recipe-skipped";
 
 /// Runs `cmd` with stdout and stderr appended to `log`; true on success.
 pub fn run_logged(cmd: &mut std::process::Command, log: &Path) -> Result<bool, ToolchainError> {

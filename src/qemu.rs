@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::debian::Exclusions;
 use crate::provision::{
-    ProvisionContext, download_packages, extract_packages, install_once, resolve_packages, short_hash,
+    ProvisionContext, download_packages, extract_packages, install_checked, resolve_packages, short_hash,
 };
 use crate::target::Target;
 use crate::toolchain::ToolchainError;
@@ -62,7 +62,7 @@ impl Qemu {
 pub fn ensure_qemu(ctx: &ProvisionContext) -> Result<Qemu, ToolchainError> {
     let key = short_hash(&[QEMU_SUITE, QEMU_PACKAGE, &QEMU_BINARIES.join(" ")]);
     let dir = ctx.cache.join("qemu").join(format!("{QEMU_SUITE}-{key}"));
-    let stamp = install_once(ctx, &dir, |tmp, _| {
+    let stamp = install_checked(ctx, &dir, |tmp, _| {
         ctx.note(format!("provisioning {QEMU_PACKAGE} from {QEMU_SUITE}"));
         let pkgs = resolve_packages(
             ctx,

@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use crate::debian::Exclusions;
-use crate::provision::{ProvisionContext, STAMP, Stamp, download_packages, install_once, resolve_packages, short_hash};
+use crate::provision::{ProvisionContext, Stamp, download_packages, install_checked, resolve_packages, short_hash};
 use crate::sysroot_def::SysrootDef;
 use crate::target::Target;
 use crate::toolchain::ToolchainError;
@@ -29,49 +29,11 @@ pub fn sysroot_dir(ctx: &ProvisionContext, def: &SysrootDef, debian_arch: &str) 
         .join(format!("{}-{debian_arch}-{key}", def.name))
 }
 
-/// Touched by every build that links a package sysroot from this one.
-pub const USED: &str = ".recipe-used";
-/// Touched when the sysroot was last found unchanged.
-const VERIFIED: &str = ".recipe-verified";
-/// Files in a sysroot that are not part of it.
-const MARKERS: &[&str] = &[STAMP, USED, VERIFIED];
-
-/// Whether a build used the sysroot after it was last verified.
-fn used_since_verified(dir: &std::path::Path) -> bool {
-    let mtime = |name: &str| std::fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok();
-    match (mtime(USED), mtime(VERIFIED)) {
-        (None, _) => false,
-        (Some(_), None) => true,
-        (Some(used), Some(verified)) => used >= verified,
-    }
-}
-
-/// Provisions (once) the sysroot `def` for `target`'s architecture.
+/// Provisions (once) the sysroot `def` for `target`'s architecture. Package
+/// sysroots hard-link into it, so a build step writing into `$SYSROOT` would
+/// change it for every later build: the check of [`install_checked`] applies.
 pub fn ensure_sysroot(ctx: &ProvisionContext, target: &Target, def: &SysrootDef) -> Result<Sysroot, ToolchainError> {
     let dir = sysroot_dir(ctx, def, &target.debian_arch);
-    let sysroot = install_sysroot(ctx, target, def, &dir)?;
-    // Package sysroots hard-link into this one, so a build step writing into
-    // `$SYSROOT` changes it for every later build: notice, and provision it
-    // again (from the download cache) rather than build on a changed one.
-    // Only builds can change it, so it is checked once after it was used
-    // (a no-op run skips the walk of its few thousand entries).
-    if !used_since_verified(&dir) {
-        return Ok(sysroot);
-    }
-    let recorded = sysroot.stamp.info.get("fingerprint");
-    let now = crate::digest::fingerprint_except(&dir, MARKERS).ok();
-    if recorded.is_none() || recorded == now.as_ref() {
-        let _ = std::fs::write(dir.join(VERIFIED), "");
-        return Ok(sysroot);
-    }
-    eprintln!(
-        "warning: sysroot {} changed since it was provisioned (a build step wrote into it?); provisioning it again",
-        dir.display()
-    );
-    crate::unpack::make_writable_and_remove(&dir).map_err(|source| ToolchainError::Io {
-        what: format!("cannot remove {}", dir.display()),
-        source,
-    })?;
     install_sysroot(ctx, target, def, &dir)
 }
 
@@ -82,7 +44,7 @@ fn install_sysroot(
     dir: &std::path::Path,
 ) -> Result<Sysroot, ToolchainError> {
     let label = format!("{}-{}", def.name, target.debian_arch);
-    let stamp = install_once(ctx, dir, |tmp, _final| {
+    let stamp = install_checked(ctx, dir, |tmp, _final| {
         ctx.note(format!("provisioning sysroot {label}"));
         let pkgs = resolve_packages(
             ctx,
@@ -99,11 +61,6 @@ fn install_sysroot(
         stamp.compute_id(&[FIXUP_VERSION]);
         stamp.info.insert("absolute-links-fixed".into(), fixed.to_string());
         stamp.info.insert("target".into(), target.name.clone());
-        let fingerprint = crate::digest::fingerprint_except(tmp, MARKERS).map_err(|source| ToolchainError::Io {
-            what: format!("cannot read {}", tmp.display()),
-            source,
-        })?;
-        stamp.info.insert("fingerprint".into(), fingerprint);
         Ok(stamp)
     })?;
     Ok(Sysroot {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::debian::Exclusions;
 use crate::provision::{
-    ProvisionContext, Stamp, download_packages, extract_packages, install_once, resolve_packages, short_hash,
+    ProvisionContext, Stamp, download_packages, extract_packages, install_checked, resolve_packages, short_hash,
 };
 use crate::sysroot::fixup_root;
 use crate::target::Target;
@@ -31,7 +31,7 @@ pub fn ensure_target_root(
         .cache
         .join("roots")
         .join(format!("{}-{suite}-{key}", target.debian_arch));
-    install_once(ctx, &dir, |tmp, _| {
+    install_checked(ctx, &dir, |tmp, _| {
         ctx.note(format!(
             "provisioning a {suite}/{} root with {}",
             target.debian_arch,

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 use crate::debian::{DebianError, Exclusions};
 use crate::provision::{
-    ProvisionContext, Stamp, download_packages, extract_packages, install_once, resolve_packages, short_hash,
+    ProvisionContext, Stamp, download_packages, extract_packages, install_checked, resolve_packages, short_hash,
 };
 use crate::sysroot::{Sysroot, ensure_sysroot, fixup_root};
 use crate::sysroot_def::SysrootDef;
@@ -170,7 +170,7 @@ pub fn ensure_toolchain(
 ) -> Result<Toolchain, ToolchainError> {
     let sysroot = ensure_sysroot(ctx, target, sysroot_def)?;
     let dir = toolchain_dir(ctx, target, &sysroot.path);
-    let stamp = install_once(ctx, &dir, |tmp, fin| build(ctx, target, &sysroot, tmp, fin))?;
+    let stamp = install_checked(ctx, &dir, |tmp, fin| build(ctx, target, &sysroot, tmp, fin))?;
     Ok(Toolchain {
         target: target.clone(),
         bin_dir: dir.join("bin"),

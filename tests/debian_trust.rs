@@ -86,6 +86,10 @@ fn setup(dir: &Path, config: &str) -> PathBuf {
 }
 
 fn install(dir: &Path, config: &Path) -> (i32, String) {
+    run(dir, config, &["toolchain", "install", "--target", "armv7hf"])
+}
+
+fn run(dir: &Path, config: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::cargo_bin("recipe")
         .expect("binary")
         .current_dir(dir)
@@ -95,7 +99,7 @@ fn install(dir: &Path, config: &Path) -> (i32, String) {
         .env("COLUMNS", "1000")
         .env_remove("RECIPE_DEBIAN_MIRROR")
         .env_remove("RECIPE_DEBIAN_KEYRING")
-        .args(["toolchain", "install", "--target", "armv7hf"])
+        .args(args)
         .output()
         .expect("run recipe");
     (
@@ -176,4 +180,40 @@ fn unsigned_indexes_only_when_allowed_never_cached_and_always_announced() {
     assert!(stderr.contains("WITHOUT a signature check"), "{stderr}");
     assert!(archive.inrelease_requests() >= 1);
     assert_eq!(cached_index_files(tmp.path()), Vec::<String>::new());
+}
+
+#[test]
+fn the_command_line_opt_out_works_and_every_run_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = Archive::start();
+    let config = setup(
+        tmp.path(),
+        &format!(
+            "debian-archive \"{}\"\ndebian-keyring \"{}/no-such-keyring.gpg\"",
+            archive.uri(),
+            tmp.path().display()
+        ),
+    );
+    let flag = "--debian-allow-unsigned";
+    let (code, stderr) = run(
+        tmp.path(),
+        &config,
+        &[flag, "toolchain", "install", "--target", "armv7hf"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("WITHOUT a signature check"),
+        "the index was read: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: Debian indexes whose signature cannot be checked are accepted"),
+        "{stderr}"
+    );
+    assert_eq!(cached_index_files(tmp.path()), Vec::<String>::new(), "never cached");
+    // Any command says so while the opt-out is on, and only then.
+    let (code, stderr) = run(tmp.path(), &config, &["list", flag]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("signature cannot be checked are accepted"), "{stderr}");
+    let (_, stderr) = run(tmp.path(), &config, &["list"]);
+    assert!(!stderr.contains("signature"), "{stderr}");
 }

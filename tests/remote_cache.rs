@@ -177,6 +177,39 @@ fn entries_that_do_not_verify_are_corrupt() {
     assert!(matches!(fetched, Fetched::Corrupt { .. }), "{fetched:?}");
 }
 
+#[test]
+fn a_blob_larger_than_the_limit_is_not_downloaded_whatever_the_entry_claims() {
+    let server = Server::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    // A real, consistent 3 MiB blob and an entry telling its true size: only
+    // the client's own limit can stop it.
+    let blob: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let blob_sha = sha(&blob);
+    server.put(&format!("/cas/{blob_sha}"), blob.clone());
+    let entry = format!(
+        r#"{{"format":1,"tar_sha256":"{blob_sha}","output_digest":"{}","size":{},"encoding":"tar"}}"#,
+        key(42),
+        blob.len()
+    );
+    server.put(&format!("/ac/{}", key(8)), entry.into_bytes());
+
+    let cache = server.cache().with_max_blob(1 << 20);
+    let dest = work.path().join("dest");
+    let fetched = cache.fetch_output(&key(8), &dest).expect("no hard error");
+    assert!(
+        matches!(&fetched, Fetched::Corrupt { reason } if reason.contains("3145728 bytes") && reason.contains("1048576")),
+        "{fetched:?}"
+    );
+    let gets = server.gets.lock().expect("lock").clone();
+    assert!(
+        !gets.iter().any(|p| p.starts_with("/cas/")),
+        "the blob was requested: {gets:?}"
+    );
+    assert!(!dest.exists());
+}
+
 /// A plain tar with one raw header, bypassing the tar crate's path checks.
 fn evil_tar(name: &str) -> Vec<u8> {
     let mut h = tar::Header::new_old();
@@ -612,6 +645,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         base_sysroot: Some(base),
         identity: "test-armv7hf".into(),
         go_identity: None,
+        provisioned: Vec::new(),
     };
     let id = recipe::graph::NodeId {
         name: "pkg".into(),

@@ -191,13 +191,14 @@ fn autotools_configure_builds_for_arm_from_recipe_env() {
     );
 }
 
-/// Package sysroots hard-link into the provisioned one, so a build step
-/// writing into `$SYSROOT` would change it for every later build: the next
-/// run notices and provisions it again. Runs on a private cache (seeded with
+/// Package sysroots hard-link into the provisioned one, and compilers run
+/// from the provisioned toolchain, so a build step writing into `$SYSROOT`
+/// or next to `$CC` would change them for every later build: the next run
+/// notices and provisions them again. Runs on a private cache (seeded with
 /// the shared cache's verified downloads) so the shared sysroot other tests
 /// use is never touched.
 #[test]
-fn a_sysroot_changed_by_a_build_step_is_provisioned_again() {
+fn a_sysroot_or_toolchain_changed_by_a_build_step_is_provisioned_again() {
     install("armv7hf");
     let private = tempfile::tempdir().expect("tempdir");
     let seed = |from: &Path, to: &Path| {
@@ -228,7 +229,7 @@ fn a_sysroot_changed_by_a_build_step_is_provisioned_again() {
     }
     std::fs::write(
         recipe.join("recipe.kdl"),
-        "package vandal {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    step \"echo '#error written by a build step' >> \\\"$SYSROOT/usr/include/stdio.h\\\"\"\n    step \"mkdir -p $DESTDIR/usr/share && touch $DESTDIR/usr/share/vandal\"\n}\n",
+        "package vandal {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    step \"echo '#error written by a build step' >> \\\"$SYSROOT/usr/include/stdio.h\\\"\"\n    step \"touch \\\"$(dirname \\\"$(command -v \\\"$CC\\\")\\\")/vandal-was-here\\\"\"\n    step \"mkdir -p $DESTDIR/usr/share && touch $DESTDIR/usr/share/vandal\"\n}\n",
     )
     .expect("recipe");
     let run = |args: &[&str]| {
@@ -266,11 +267,45 @@ fn a_sysroot_changed_by_a_build_step_is_provisioned_again() {
         original,
         "the step wrote through the link"
     );
+    let toolchain = std::fs::read_dir(private.path().join("toolchains"))
+        .expect("toolchains")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("a provisioned toolchain");
+    let vandal: Vec<_> = walkdir(&toolchain)
+        .into_iter()
+        .filter(|p| p.ends_with("vandal-was-here"))
+        .collect();
+    assert_eq!(vandal.len(), 1, "the step wrote into the toolchain");
     let err = run(&["toolchain", "install", "--target", "armv7hf"]);
-    assert!(err.contains("changed since it was provisioned"), "{err}");
+    assert!(
+        err.contains(&format!("{} changed since it was provisioned", sysroot.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} changed since it was provisioned", toolchain.display())),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&header).expect("read"), original, "provisioned again");
+    assert!(!vandal[0].exists(), "the toolchain provisioned again");
     assert!(
         !run(&["toolchain", "install", "--target", "armv7hf"]).contains("changed since"),
         "then left alone"
     );
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }

@@ -12,7 +12,11 @@ use toolchain_common::*;
 fn armhf_python_with_cffi_runs_under_qemu() {
     let project = Project::load(ProjectPaths::from_recipes_dir(&repo().join("recipes"))).expect("project loads");
     let target = &project.targets["armv7hf"];
-    let mut ctx = ProvisionContext::new(cache(), false).expect("context");
+    let mut ctx = ProvisionContext::from_options(
+        cache(),
+        recipe::fetch::FetchOptions::from_user_config(false).expect("config"),
+    )
+    .expect("context");
     ctx.verbose = false;
     let packages = ["python3.13".to_string(), "python3-cffi".to_string()];
     let root = ensure_target_root(&ctx, target, "trixie", &packages).expect("root provisioned");

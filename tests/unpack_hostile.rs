@@ -53,6 +53,7 @@ fn run(u: Use, sb: &Sandbox, ents: &[Ent], bounds: Option<Bounds>) -> Option<Res
             let a = sb.scratch.join("h_1.0_armhf.deb");
             std::fs::write(&a, deb(ents)).expect("write deb");
             recipe::unpack::deb::extract_debs(&[a], &sb.root, None, &Policy::rootfs().limits(limits))
+                .map(drop)
                 .map_err(|e| e.to_string())
         }
         Use::Remote => {
@@ -303,6 +304,16 @@ fn kinds() -> Vec<Kind> {
             |_| vec![Ent::Huge("h".into(), 1 << 40)],
             refuse,
         ),
+        k(
+            "GNU long name header claiming 64 GiB",
+            |_| vec![Ent::HugeMeta(tar::EntryType::GNULongName, 64 << 30)],
+            refuse,
+        ),
+        k(
+            "PAX header claiming 64 GiB",
+            |_| vec![Ent::HugeMeta(tar::EntryType::XHeader, 64 << 30)],
+            refuse,
+        ),
         k("symlink loop", |_| vec![sym("a", "b"), sym("b", "a")], safe),
         k(
             "entry under a regular file",
@@ -433,4 +444,65 @@ fn hostile_archives_against_every_use() {
         failed.len(),
         failed.join("\n")
     );
+}
+
+#[test]
+fn device_nodes_and_fifos_in_a_deb_are_skipped_and_named() {
+    let sb = Sandbox::new();
+    let a = sb.scratch.join("h_1.0_armhf.deb");
+    let ents = [
+        dir("dev"),
+        Ent::Char("dev/null".into()),
+        Ent::Fifo("run/fifo".into()),
+        file("etc/ok", "x"),
+    ];
+    std::fs::write(&a, deb(&ents)).expect("write deb");
+    let skipped = recipe::unpack::deb::extract_debs(&[a], &sb.root, None, &recipe::unpack::Policy::rootfs())
+        .expect("a root filesystem skips special files");
+    assert_eq!(
+        skipped,
+        vec![
+            "h_1.0_armhf.deb: dev/null (device node)".to_string(),
+            "h_1.0_armhf.deb: run/fifo (named pipe (fifo))".to_string()
+        ]
+    );
+    assert!(sb.root.join("etc/ok").is_file());
+    assert!(!sb.root.join("dev/null").exists());
+}
+
+/// Writes every hostile kind, in every form it can take, as seeds for the
+/// coverage-guided fuzzers (`fuzz/campaign.sh` runs this first).
+#[test]
+#[ignore = "writes fuzzing seed corpora; run by fuzz/campaign.sh"]
+fn write_fuzz_seed_corpora() {
+    let Some(corpus) = std::env::var_os("RECIPE_FUZZ_CORPUS") else {
+        panic!("set RECIPE_FUZZ_CORPUS to the corpus directory");
+    };
+    let corpus = Path::new(&corpus);
+    let mut written = 0;
+    for kind in kinds() {
+        let ents = (kind.ents)("/tmp/recipe-fuzz-outside");
+        let raw = tar(&ents);
+        let mut forms = vec![("source_archive", "tar.gz", gz(&raw)), ("deb", "deb", deb(&ents))];
+        forms.push(("remote_entry", "tar", raw));
+        if let Some(z) = zip(&ents) {
+            forms.push(("source_archive", "zip", z));
+        }
+        for (target, ext, bytes) in forms {
+            // Bombs are seeds only in their small forms.
+            if bytes.len() > 1 << 20 {
+                continue;
+            }
+            let dir = corpus.join(target);
+            std::fs::create_dir_all(&dir).expect("corpus dir");
+            let stem: String = kind
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            std::fs::write(dir.join(format!("hostile-{stem}.{ext}")), bytes).expect("seed");
+            written += 1;
+        }
+    }
+    assert!(written >= 75, "seeds written: {written}");
 }

@@ -84,7 +84,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     let plan = plan(&project, &names, &targets)?;
     let recipes = render_plan(&project, &plan)?;
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
-    let config = crate::fetch::UserConfig::load()?;
+    let config = &settings.config;
     // Before provisioning: a refused remote (plain http without a secret)
     // stops the run at once.
     // Offline means no network at all, the remote cache included (an
@@ -92,7 +92,9 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     let remote = if offline || no_remote_cache {
         None
     } else {
-        open_remote(remote_cache.as_deref(), &config)?
+        let mut transfer = config.limits.clone();
+        limits.apply(&mut transfer);
+        open_remote(remote_cache.as_deref(), config, transfer.max_size)?
     };
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;
@@ -105,7 +107,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         &settings.cache,
         FetchOptions {
             progress: Arc::new(Plain),
-            ..FetchOptions::from_loaded(&config, offline, &limits)
+            ..settings.fetch_options(offline, &limits)
         },
     )?);
     // Every source first: a wrong hash must not wait for dependencies (host
@@ -214,13 +216,15 @@ fn first_line(text: &str) -> String {
 fn open_remote(
     arg_url: Option<&str>,
     config: &crate::fetch::UserConfig,
+    max_blob: u64,
 ) -> Result<Option<Arc<crate::remote::RemoteCache>>, Error> {
     let settings = crate::remote::resolve(arg_url, config.remote_cache.secret_file.as_deref())?;
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }
     let Some(url) = settings.url else { return Ok(None) };
-    let cache = crate::remote::RemoteCache::with_secret(&url, std::time::Duration::from_secs(10), settings.secret)?;
+    let cache = crate::remote::RemoteCache::with_secret(&url, std::time::Duration::from_secs(10), settings.secret)?
+        .with_max_blob(max_blob);
     Ok(Some(Arc::new(cache)))
 }
 

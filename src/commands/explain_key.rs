@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::cache::{self, KeyInputs};
 use crate::error::Error;
-use crate::fetch::{FetchContext, FetchOptions};
+use crate::fetch::FetchContext;
 use crate::graph::{NodeId, plan};
 use crate::provision::ProvisionContext;
 use crate::render::render_plan;
@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, args: ExplainKeyArgs) -> Result<(), Error> {
     let layout = super::build::layout(settings, build_dir.as_deref(), None);
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
-        FetchOptions::from_user_config(offline)?,
+        settings.fetch_options(offline, &Default::default()),
     )?);
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch);
     let envs = super::build::activate_plan(&project, &plan, &recipes, &layout, &provision)?;

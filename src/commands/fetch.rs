@@ -160,7 +160,7 @@ pub fn run(
     let recipes = rendered_plan(&project, &names, &targets)?;
     let sources = unique_sources(&recipes);
 
-    let config = crate::fetch::UserConfig::load()?;
+    let config = settings.config.clone();
     let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() {
         Arc::new(Bars::new())
     } else {

@@ -23,6 +23,9 @@ use crate::settings::Settings;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
     let settings = Settings::resolve(&cli.global)?;
+    for w in settings.warnings() {
+        eprintln!("warning: {w}");
+    }
     match cli.command {
         Command::List => list::run(&settings),
         Command::Show { name, target } => show::run(&settings, &name, &target),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::cli::NewCmd;
 use crate::error::Error;
+use crate::fetch::FetchContext;
 use crate::fetch::progress::{Plain, human};
-use crate::fetch::{FetchContext, FetchOptions, UserConfig};
 use crate::scaffold::{self, Origin, Request, needs_attention};
 use crate::settings::Settings;
 
@@ -45,8 +45,7 @@ pub fn run(settings: &Settings, cmd: NewCmd) -> Result<(), Error> {
     // Refuse before downloading anything.
     scaffold::recipe_path(&request)?;
 
-    let config = UserConfig::load()?;
-    let mut options = FetchOptions::from_loaded(&config, false, &limits.into());
+    let mut options = settings.fetch_options(false, &limits.into());
     options.progress = Arc::new(Plain);
     let ctx = FetchContext::new(&settings.cache, options)?;
     let made = scaffold::create(&ctx, &request)?;

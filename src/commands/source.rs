@@ -17,7 +17,7 @@ pub fn run(settings: &Settings, name: &str, target: &str, offline: bool) -> Resu
     let recipe = render(&project.recipes[name], target)?;
     let options = FetchOptions {
         progress: Arc::new(Plain),
-        ..FetchOptions::from_user_config(offline)?
+        ..settings.fetch_options(offline, &Default::default())
     };
     let ctx = FetchContext::new(&settings.cache, options)?;
     // The same tree `recipe build` uses, so `recipe shell NAME` lands in it.

@@ -9,7 +9,6 @@ use crate::commands::build::{self, BuildArgs};
 use crate::error::Error;
 use crate::graph::check_requested;
 use crate::process::Log;
-use crate::provision::ProvisionContext;
 use crate::qemu::ensure_qemu;
 use crate::recipe::raw::TestStepKind;
 use crate::render::render;
@@ -71,7 +70,7 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
         build::ensure_success(&reports)?;
     }
 
-    let provision = ProvisionContext::new(settings.cache.clone(), offline)?;
+    let provision = settings.provision(offline)?;
     let layout = build::layout(settings, build_dir.as_deref(), out_dir.as_deref());
     let home = layout.build_root.join(crate::graph::HOST).join("home");
     let mut failures = 0;
@@ -105,6 +104,11 @@ pub fn run(settings: &Settings, args: TestArgs) -> Result<(), Error> {
             let aio = layout.staged(t, AIO_PRELOAD).join("usr/lib/recipe/libaio-emul.so");
             let dir = layout.package_dir(t, name);
             let test_root = assemble_root(&project, &layout, name, t, &root, &dir.join("test-root"))?;
+            // Tests run from these trees (the test root links into the
+            // provisioned one): the next run checks nothing wrote into them.
+            for tree in std::iter::once(&root).chain(qemu.as_ref().map(|q| &q.root)) {
+                crate::provision::mark_used(tree).map_err(|e| Error::io("cannot mark a provisioned tree used", e))?;
+            }
             let runtime = Runtime {
                 target: target.clone(),
                 root: test_root,

@@ -25,7 +25,7 @@ pub fn run(settings: &Settings, cmd: ToolchainCommand) -> Result<(), Error> {
 }
 
 pub(super) fn context(settings: &Settings, refresh: bool) -> Result<ProvisionContext, Error> {
-    let mut ctx = ProvisionContext::new(&settings.cache, false)?;
+    let mut ctx = settings.provision(false)?;
     ctx.refresh = refresh;
     Ok(ctx)
 }

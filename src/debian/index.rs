@@ -257,7 +257,7 @@ fn release_body(
             }
             Verifier::Unsigned => {
                 eprintln!(
-                    "warning: the {suite} index is used WITHOUT a signature check (`debian-allow-unsigned` in the user config)"
+                    "warning: the {suite} index is used WITHOUT a signature check (--debian-allow-unsigned, or `debian-allow-unsigned` in the user config)"
                 );
                 let text = read_text(&signed)?;
                 let body = clearsigned_body(&text).ok_or_else(|| DebianError::NotClearsigned {

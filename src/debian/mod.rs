@@ -67,7 +67,7 @@ pub enum DebianError {
     #[diagnostic(
         code(recipe::debian::no_verifier),
         help(
-            "install the Debian package `{package}` (e.g. `apt install gpgv debian-archive-keyring`), or name a keyring with `debian-keyring \"PATH\"` in the `mirrors` block of the user config; to use unsigned indexes anyway (a mirror could then serve any package), set `debian-allow-unsigned #true` there"
+            "install the Debian package `{package}` (e.g. `apt install gpgv debian-archive-keyring`), or name a keyring with `debian-keyring \"PATH\"` in the `mirrors` block of the user config; to use unsigned indexes anyway (a mirror could then serve any package), pass --debian-allow-unsigned or set `debian-allow-unsigned #true` there"
         )
     )]
     NoVerifier { missing: String, package: String },

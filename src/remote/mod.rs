@@ -48,6 +48,10 @@ pub const ENCODING_TAR: &str = "tar";
 const MAX_FAILURES: usize = 3;
 /// AC entries are tiny; anything bigger is not ours.
 const MAX_AC_BYTES: u64 = 64 * 1024;
+/// Largest blob restored unless the caller says otherwise (`recipe build`
+/// passes the download limit, `--max-size`): an entry's size claim is not
+/// trusted beyond it.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 2 << 30;
 /// Blob transfers get `timeout` plus one second per this many bytes.
 const MIN_BYTES_PER_SEC: u64 = 1024 * 1024;
 
@@ -288,6 +292,7 @@ pub struct RemoteCache {
     secret: Option<Secret>,
     client: reqwest::blocking::Client,
     timeout: Duration,
+    max_blob: u64,
     failures: AtomicUsize,
 }
 
@@ -334,8 +339,15 @@ impl RemoteCache {
             secret,
             client,
             timeout,
+            max_blob: DEFAULT_MAX_BLOB_BYTES,
             failures: AtomicUsize::new(0),
         })
+    }
+
+    /// Blobs larger than `bytes` are refused before they are requested.
+    pub fn with_max_blob(mut self, bytes: u64) -> Self {
+        self.max_blob = bytes;
+        self
     }
 
     /// The URL without credentials, for reports and messages.
@@ -461,6 +473,14 @@ impl RemoteCache {
             .prefix(".remote-blob-")
             .tempfile_in(parent)
             .map_err(io("cannot create a temporary file"))?;
+        if entry.size > self.max_blob {
+            return Ok(Fetched::Corrupt {
+                reason: format!(
+                    "entry claims a blob of {} bytes, more than the {} accepted (--max-size)",
+                    entry.size, self.max_blob
+                ),
+            });
+        }
         let resp = match self.get("cas", &entry.tar_sha256, self.transfer_timeout(entry.size)) {
             Err(reason) => return Ok(Fetched::Unavailable { reason }),
             Ok(Get::NotFound) => {

@@ -11,6 +11,7 @@
 
 mod ar;
 pub mod deb;
+mod guard;
 mod links;
 mod read;
 mod sys;

@@ -12,7 +12,7 @@ const MAX_LINK: u64 = 4096;
 
 pub fn tar_into(tree: &mut Tree, r: BoxRead) -> Result<(), UnpackError> {
     let archive = tree.archive().to_path_buf();
-    let mut ar = tar::Archive::new(r);
+    let mut ar = tar::Archive::new(super::guard::MetadataGuard::new(r));
     let entries = ar.entries().map_err(|e| corrupt(&archive, None, e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| corrupt(&archive, None, e))?;

@@ -24,6 +24,9 @@ pub enum Ent {
     Sparse(String, u64, u64, Vec<u8>),
     /// A header that declares `size` bytes, followed by almost nothing.
     Huge(String, u64),
+    /// A metadata header (GNU long name `L`, PAX `x`) that declares `size`
+    /// bytes, followed by 64 KiB of name.
+    HugeMeta(tar::EntryType, u64),
 }
 
 pub fn dir(n: &str) -> Ent {
@@ -137,6 +140,15 @@ pub fn tar(ents: &[Ent]) -> Vec<u8> {
             }
             Ent::Huge(n, size) => {
                 push(&mut out, &raw_header(n, "", T::Regular, *size, 0o644), &[0u8; 512]);
+                return out;
+            }
+            Ent::HugeMeta(kind, size) => {
+                let body = if *kind == T::XHeader {
+                    b"9 path=a\n".repeat(7282)
+                } else {
+                    vec![b'a'; 65536]
+                };
+                push(&mut out, &raw_header("././@LongLink", "", *kind, *size, 0o644), &body);
                 return out;
             }
         }

@@ -17,6 +17,8 @@ pub struct Server {
     http: Arc<tiny_http::Server>,
     pub store: Store,
     pub fail_puts: Arc<Mutex<bool>>,
+    /// Paths of every GET, in order.
+    pub gets: Arc<Mutex<Vec<String>>>,
     thread: Option<JoinHandle<()>>,
     pub port: u16,
 }
@@ -38,10 +40,14 @@ impl Server {
         let port = http.server_addr().to_ip().expect("ip").port();
         let store: Store = Arc::default();
         let fail_puts = Arc::new(Mutex::new(false));
-        let (h, s, f) = (http.clone(), store.clone(), fail_puts.clone());
+        let gets: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (h, s, f, g) = (http.clone(), store.clone(), fail_puts.clone(), gets.clone());
         let thread = std::thread::spawn(move || {
             for mut req in h.incoming_requests() {
                 let path = req.url().to_string();
+                if *req.method() == tiny_http::Method::Get {
+                    g.lock().expect("lock").push(path.clone());
+                }
                 let response = if !valid_path(&path) {
                     tiny_http::Response::from_data(b"bad path".to_vec()).with_status_code(400)
                 } else {
@@ -72,6 +78,7 @@ impl Server {
             http,
             store,
             fail_puts,
+            gets,
             thread: Some(thread),
             port,
         }
