@@ -139,6 +139,8 @@ pub fn activate(
             // Host tools built from recipes come first.
             extra_path: vec![host_prefix.join("bin")],
             home: Some(home.to_path_buf()),
+            // Builds see nothing of the caller's environment.
+            ambient: BTreeMap::new(),
         },
     );
     Ok(TargetEnv {

@@ -20,7 +20,6 @@ pub const DEFAULT_SOURCE_DATE_EPOCH: u64 = 315_532_800;
 
 /// Variables copied from the ambient environment when set: terminal and user
 /// identity only, nothing that changes what a build produces.
-pub const AMBIENT_ALLOWLIST: &[&str] = &["TERM", "USER", "LOGNAME", "TMPDIR", "COLORTERM", "NO_COLOR"];
 
 #[derive(Debug, Clone, Default)]
 pub struct EnvOptions {
@@ -37,8 +36,11 @@ pub struct EnvOptions {
     pub python_root: Option<PathBuf>,
     /// Directories put first on `PATH` (host tools built by recipes).
     pub extra_path: Vec<PathBuf>,
-    /// `HOME` for the build; default: the ambient `HOME`.
+    /// `HOME`; default `/nonexistent`.
     pub home: Option<PathBuf>,
+    /// Passed through as they are (interactive environments only: the
+    /// terminal and user names from `Settings::ambient`).
+    pub ambient: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -182,16 +184,10 @@ pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
     set("LANG", "C.UTF-8".into());
     set("LC_ALL", "C.UTF-8".into());
     set("TZ", "UTC".into());
-    let home = opts
-        .home
-        .clone()
-        .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/nonexistent"));
+    let home = opts.home.clone().unwrap_or_else(|| PathBuf::from("/nonexistent"));
     set("HOME", path_str(&home));
-    for k in AMBIENT_ALLOWLIST {
-        if let Ok(val) = std::env::var(k) {
-            set(k, val);
-        }
+    for (k, val) in &opts.ambient {
+        set(k, val.clone());
     }
     BuildEnv { vars: v }
 }

@@ -68,10 +68,7 @@ pub fn apply_patch(tree: &Path, patch: &Path, log: &Path) -> Result<(), PatchErr
     // what GNU patch does or prints).
     let mut cmd = Command::new("patch");
     cmd.env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
+        .env("PATH", "/usr/bin:/bin")
         .env("LC_ALL", "C")
         .args(["-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-i"])
         .arg(&patch)

@@ -380,6 +380,23 @@ fn hostile_comments_and_slashdashes_do_not_crash() {
     }
 }
 
+/// Found by fuzzing: malformed text inside commented-out blocks nested in
+/// each other took the KDL parser 13 s for 1.4 KB (fourfold per level).
+#[test]
+fn nested_commented_out_blocks_are_refused_before_the_parser() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fuzz/recipe_text-slashdashed-blocks-timeout.kdl"),
+    )
+    .expect("fixture");
+    let p = Project::new().recipe("x", &text).recipe("ok", &valid_recipe("ok", &[]));
+    p.run(&["list"]).code(0).stdout_contains("ok ");
+    p.run(&["lint", "x"])
+        .code(1)
+        .stderr_contains("commented-out (`/-`) children blocks are nested more than 3 deep")
+        .stderr_contains("recipes/x/recipe.kdl:");
+}
+
 #[test]
 fn oversized_recipe_is_refused() {
     let big = format!("{}// {}\n", valid_recipe("big", &[]), "x".repeat(256 << 10));

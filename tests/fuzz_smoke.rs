@@ -176,3 +176,25 @@ fn the_seeds_are_valid_inputs() {
     recipe::remote::unpack(&seeds[0][..], &out).expect("a valid entry tar");
     assert!(out.join("p-1.0/configure").is_file());
 }
+
+/// Inputs the coverage-guided campaign found (docs/reliability.md), kept as
+/// regressions (each returns; tests/diagnostics.rs checks what they report).
+#[test]
+fn inputs_found_by_fuzzing_stay_fixed() {
+    let dir = repo().join("tests/fixtures/fuzz");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("fixtures").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(e.path()).expect("read");
+        match name.split('-').next() {
+            Some("recipe_text") => fuzzing::recipe_text(&data),
+            Some("target_text") => fuzzing::target_text(&data),
+            Some("source_archive") => fuzzing::source_archive(&data),
+            Some("deb") => fuzzing::deb(&data),
+            Some("remote_entry") => fuzzing::remote_entry(&data),
+            _ => panic!("{name}: name fixtures after their fuzz target"),
+        }
+        n += 1;
+    }
+    assert!(n >= 1);
+}

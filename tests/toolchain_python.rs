@@ -12,11 +12,10 @@ use toolchain_common::*;
 fn armhf_python_with_cffi_runs_under_qemu() {
     let project = Project::load(ProjectPaths::from_recipes_dir(&repo().join("recipes"))).expect("project loads");
     let target = &project.targets["armv7hf"];
-    let mut ctx = ProvisionContext::from_options(
-        cache(),
-        recipe::fetch::FetchOptions::from_user_config(false).expect("config"),
-    )
-    .expect("context");
+    // The settings a run would resolve from this process's environment.
+    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
+    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
+    let mut ctx = ProvisionContext::from_options(cache(), options).expect("context");
     ctx.verbose = false;
     let packages = ["python3.13".to_string(), "python3-cffi".to_string()];
     let root = ensure_target_root(&ctx, target, "trixie", &packages).expect("root provisioned");

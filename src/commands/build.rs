@@ -94,7 +94,7 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
     } else {
         let mut transfer = config.limits.clone();
         limits.apply(&mut transfer);
-        open_remote(remote_cache.as_deref(), config, transfer.max_size)?
+        open_remote(settings.remote(remote_cache.as_deref())?, transfer.max_size)?
     };
     std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let _lock = lock_build_dir(&layout.build_root)?;
@@ -211,14 +211,11 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-/// The remote cache of this run, if any: URL and secret resolved by
-/// `remote::resolve`, the secret file taken from the user config.
+/// The remote cache of this run, if any.
 fn open_remote(
-    arg_url: Option<&str>,
-    config: &crate::fetch::UserConfig,
+    settings: crate::remote::RemoteSettings,
     max_blob: u64,
 ) -> Result<Option<Arc<crate::remote::RemoteCache>>, Error> {
-    let settings = crate::remote::resolve(arg_url, config.remote_cache.secret_file.as_deref())?;
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }

@@ -10,6 +10,8 @@ pub fn run(settings: &Settings, target: &str, go: bool) -> Result<(), Error> {
         } else {
             None
         },
+        home: settings.home(),
+        ambient: settings.ambient(),
         ..EnvOptions::default()
     };
     print!("{}", compose(&tc, &opts).to_shell());

@@ -22,7 +22,7 @@ use crate::project::Project;
 use crate::settings::Settings;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let settings = Settings::resolve(&cli.global)?;
+    let settings = Settings::resolve(&cli.global, crate::settings::Environment::capture())?;
     for w in settings.warnings() {
         eprintln!("warning: {w}");
     }

@@ -20,7 +20,14 @@ pub fn run(settings: &Settings, name: Option<&str>, target: &str) -> Result<(), 
         }
         None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?,
     };
-    let env = compose(&tc, &EnvOptions::default());
+    let env = compose(
+        &tc,
+        &EnvOptions {
+            home: settings.home(),
+            ambient: settings.ambient(),
+            ..EnvOptions::default()
+        },
+    );
     let label = name.map_or_else(|| target.to_string(), |n| format!("{n}@{target}"));
     let mut cmd = Command::new("/bin/bash");
     env.apply(&mut cmd)

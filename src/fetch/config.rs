@@ -1,7 +1,8 @@
 //! The user's configuration file for fetching: mirror sites and retry policy.
 //!
-//! Looked up at `$RECIPE_CONFIG`, else `$XDG_CONFIG_HOME/recipe/config.kdl`,
-//! else `~/.config/recipe/config.kdl`; a missing file means defaults.
+//! Looked up by `crate::settings` at `$RECIPE_CONFIG`, else
+//! `$XDG_CONFIG_HOME/recipe/config.kdl`, else `~/.config/recipe/config.kdl`;
+//! a missing file means defaults.
 //!
 //! ```kdl
 //! mirrors {
@@ -68,10 +69,12 @@ pub struct MirrorSettings {
     /// Use Debian indexes whose signature cannot be checked (no gpgv or
     /// keyring). Off by default: provisioning fails closed.
     pub debian_allow_unsigned: bool,
+    /// The Python whose pip configuration names the index when neither
+    /// `python-index` nor `$PIP_INDEX_URL` does (`$RECIPE_PYTHON`).
+    pub python: Option<String>,
 }
 
-/// `remote-cache { … }`: what the remote cache takes from the file (the
-/// environment is read by `remote::resolve`, not here).
+/// `remote-cache { … }`: what the remote cache takes from the file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteCacheConfig {
     /// File holding the fleet's secret; a file rather than the secret itself,
@@ -130,34 +133,9 @@ impl LimitOverrides {
     }
 }
 
-/// Where the config file is looked for.
-pub fn config_path() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-    if let Some(p) = var("RECIPE_CONFIG") {
-        return Some(p);
-    }
-    if let Some(x) = var("XDG_CONFIG_HOME") {
-        return Some(x.join("recipe").join("config.kdl"));
-    }
-    var("HOME").map(|h| h.join(".config").join("recipe").join("config.kdl"))
-}
-
 impl UserConfig {
-    /// Reads the config file (if any), then applies environment overrides.
-    pub fn load() -> Result<UserConfig, FetchError> {
-        let mut config = match config_path() {
-            Some(p) if p.is_file() => UserConfig::load_file(&p)?,
-            _ => UserConfig::default(),
-        };
-        if let Some(uri) = std::env::var("RECIPE_DEBIAN_MIRROR").ok().filter(|v| !v.is_empty()) {
-            config.mirrors.debian_archive = Some(uri);
-        }
-        if let Some(keyring) = std::env::var_os("RECIPE_DEBIAN_KEYRING").filter(|v| !v.is_empty()) {
-            config.mirrors.debian_keyring = Some(PathBuf::from(keyring));
-        }
-        Ok(config)
-    }
-
+    /// Reads a config file; `crate::settings` finds it and applies the
+    /// environment's overrides.
     pub fn load_file(path: &Path) -> Result<UserConfig, FetchError> {
         let text = std::fs::read_to_string(path).map_err(|e| FetchError::io("cannot read config file", path, e))?;
         let mut config = UserConfig::parse(&SourceFile::new(path.display().to_string(), text))?;

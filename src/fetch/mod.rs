@@ -77,18 +77,8 @@ impl Default for FetchOptions {
 }
 
 impl FetchOptions {
-    /// Options from the user's config file and environment (see [`config`]).
-    pub fn from_user_config(offline: bool) -> Result<FetchOptions, FetchError> {
-        FetchOptions::from_config_with(offline, &LimitOverrides::default())
-    }
-
-    /// Same, with limits given on the command line winning over the file.
-    pub fn from_config_with(offline: bool, overrides: &LimitOverrides) -> Result<FetchOptions, FetchError> {
-        Ok(FetchOptions::from_loaded(&UserConfig::load()?, offline, overrides))
-    }
-
-    /// Same, from a config already loaded (a command that also needs its
-    /// other sections reads the file once).
+    /// Options from the user's config (as `crate::settings` resolved it),
+    /// with limits given on the command line winning over the file.
     pub fn from_loaded(c: &UserConfig, offline: bool, overrides: &LimitOverrides) -> FetchOptions {
         let mut limits = c.limits.clone();
         overrides.apply(&mut limits);
@@ -204,7 +194,7 @@ impl FetchContext {
     /// The Python package index (simple API root).
     pub fn python_index(&self) -> Result<&str, FetchError> {
         self.python_index
-            .get_or_init(|| pypi::resolve_index(self.mirrors.python_index.as_deref()))
+            .get_or_init(|| pypi::resolve_index(self.mirrors.python_index.as_deref(), self.mirrors.python.as_deref()))
             .as_deref()
             .map_err(|reason| FetchError::NoPythonIndex {
                 reason: reason.to_string(),

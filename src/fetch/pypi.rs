@@ -10,20 +10,18 @@ use serde::Deserialize;
 use super::FetchContext;
 use super::error::{FetchError, chain};
 
-/// Resolution order: `$PIP_INDEX_URL`, the config file's `python-index`,
-/// pip's configuration (`pip config list`), pip's default index.
-pub fn resolve_index(configured: Option<&str>) -> Result<String, String> {
-    if let Some(v) = std::env::var("PIP_INDEX_URL").ok().filter(|v| !v.trim().is_empty()) {
-        return Ok(clean(&v));
-    }
+/// Resolution order: the configured index (`$PIP_INDEX_URL`, else the config
+/// file's `python-index`, as the settings resolved it), pip's configuration
+/// (`pip config list` of `python`, default `python3`), pip's default index.
+pub fn resolve_index(configured: Option<&str>, python: Option<&str>) -> Result<String, String> {
     if let Some(v) = configured {
         return Ok(clean(v));
     }
-    let python = std::env::var("RECIPE_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    if let Some(v) = pip_config_index(&python) {
+    let python = python.unwrap_or("python3");
+    if let Some(v) = pip_config_index(python) {
         return Ok(clean(&v));
     }
-    pip_default_index(&python).map(|v| clean(&v))
+    pip_default_index(python).map(|v| clean(&v))
 }
 
 fn clean(url: &str) -> String {

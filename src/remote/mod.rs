@@ -36,7 +36,7 @@ pub use restore::{Restore, try_restore};
 pub use writer::{RemoteWriter, UploadSummary};
 
 /// The environment variable read when `--remote-cache` is not given.
-pub const ENV: &str = "RECIPE_REMOTE_CACHE";
+pub const URL_ENV: &str = "RECIPE_REMOTE_CACHE";
 /// The environment variable holding the fleet's secret (wins over the
 /// config file's `remote-cache { secret-file }`).
 pub const SECRET_ENV: &str = "RECIPE_REMOTE_CACHE_SECRET";
@@ -220,17 +220,16 @@ pub struct RemoteSettings {
     pub warnings: Vec<String>,
 }
 
-/// The one place the remote cache reads the environment (so it can move into
-/// central settings as a whole): the URL from `--remote-cache`, else
-/// `$RECIPE_REMOTE_CACHE`; the secret from `$RECIPE_REMOTE_CACHE_SECRET`, else
-/// the config file's `secret-file`. Empty values mean unset. The secret is
-/// read only when there is a URL.
-pub fn resolve(arg_url: Option<&str>, secret_file: Option<&Path>) -> Result<RemoteSettings, RemoteError> {
-    let url = arg_url
-        .map(str::to_string)
-        .or_else(|| std::env::var(ENV).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
+/// The remote cache of a run from what the settings found: the URL (flag or
+/// environment), the secret's value from the environment, and the config
+/// file's `secret-file`, which the environment's value wins over. Empty
+/// values mean unset. The secret is read only when there is a URL.
+pub fn resolve(
+    url: Option<String>,
+    env_secret: Option<std::ffi::OsString>,
+    secret_file: Option<&Path>,
+) -> Result<RemoteSettings, RemoteError> {
+    let url = url.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let mut settings = RemoteSettings {
         url,
         ..RemoteSettings::default()
@@ -238,7 +237,7 @@ pub fn resolve(arg_url: Option<&str>, secret_file: Option<&Path>) -> Result<Remo
     if settings.url.is_none() {
         return Ok(settings);
     }
-    let from_env = std::env::var_os(SECRET_ENV).filter(|v| !v.is_empty());
+    let from_env = env_secret.filter(|v| !v.is_empty());
     settings.secret = match (from_env, secret_file) {
         (Some(value), _) => {
             use std::os::unix::ffi::OsStrExt;

@@ -149,3 +149,21 @@ fn hostile_shapes_at_the_size_limit_end_in_an_error() {
         );
     }
 }
+
+#[test]
+fn commented_out_blocks_inside_each_other_are_limited() {
+    let nested = |levels: usize| {
+        let mut t = String::new();
+        for i in 0..levels {
+            t.push_str(&format!("{}a b=\"x\" /- {{\n", "  ".repeat(i)));
+        }
+        t.push_str("bad\"\n");
+        t.push_str(&"}".repeat(levels));
+        t
+    };
+    assert_eq!(shape(&nested(MAX_SLASHDASHED_BLOCK_NESTING)), Ok(()));
+    assert!(shape(&nested(MAX_SLASHDASHED_BLOCK_NESTING + 1)).is_err());
+    // Ordinary blocks inside one commented-out block are fine.
+    let inside = format!("a /- {{\n{}\n{}", "b {\n".repeat(10), "}".repeat(11));
+    assert_eq!(shape(&inside), Ok(()));
+}
