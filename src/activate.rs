@@ -57,7 +57,7 @@ pub fn host_target() -> Target {
             machine: arch,
             class: 64,
         },
-        test_suite: None,
+        test: crate::target::TestRuntime::default(),
     }
 }
 

@@ -399,7 +399,7 @@ mod tests {
                 machine: "arm".into(),
                 class: 32,
             },
-            test_suite: None,
+            test: crate::target::TestRuntime::default(),
         }
     }
 

@@ -60,10 +60,31 @@ pub struct Target {
     pub toolchain: ToolchainSource,
     pub sysroot: String,
     pub elf: ElfExpect,
-    /// Debian suite of the root file system tests run in (default: the
-    /// sysroot's suite). Lets an x86_64 target built against bookworm be
-    /// tested with trixie's Python.
-    pub test_suite: Option<String>,
+    /// What `recipe test` runs the target's tests in.
+    pub test: TestRuntime,
+}
+
+/// `test-runtime`: the root file system tests run in, from the target file
+/// (nothing about it is hard-coded in the tool).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, Hash)]
+pub struct TestRuntime {
+    /// Debian suite of the root (default: the sysroot's suite). Lets an
+    /// x86_64 target built against bookworm be tested with trixie's Python.
+    pub suite: Option<String>,
+    /// Debian packages every test root has (`packages "libc6"`).
+    pub packages: Vec<String>,
+    /// Debian packages added when a test has `python` steps.
+    pub python: Vec<String>,
+    /// A recipe built for the target whose library is preloaded into test
+    /// programs under qemu (`preload "RECIPE" library="PATH"`, the path
+    /// inside the recipe's staged output).
+    pub preload: Option<Preload>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct Preload {
+    pub recipe: String,
+    pub library: String,
 }
 
 const TARGET_NODES: &[&str] = &[
@@ -142,7 +163,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
     let mut toolchain = None;
     let mut sysroot = None;
     let mut elf = None;
-    let mut test_suite = None;
+    let mut test = TestRuntime::default();
     let mut seen = Vec::new();
     for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
         let key = child.name().value();
@@ -239,12 +260,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
                     ),
                 }
             }
-            "test-runtime" => {
-                d.check_props(child, &["suite"]);
-                d.check_max_args(child, 0);
-                d.check_no_children(child);
-                test_suite = d.prop_string(child, "suite").map(|s| s.value);
-            }
+            "test-runtime" => test = test_runtime(d, child),
             "elf" => {
                 d.check_props(child, &["machine", "class"]);
                 d.check_max_args(child, 0);
@@ -310,9 +326,60 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
         toolchain: toolchain?,
         sysroot: sysroot?,
         elf: elf?,
-        test_suite,
+        test,
     };
     Some((target, name.span))
+}
+
+fn test_runtime(d: &mut Decoder, node: &KdlNode) -> TestRuntime {
+    d.check_props(node, &["suite"]);
+    d.check_max_args(node, 0);
+    let mut test = TestRuntime {
+        suite: d.prop_string(node, "suite").map(|s| s.value),
+        ..TestRuntime::default()
+    };
+    const CHILDREN: &[&str] = &["packages", "python", "preload"];
+    let mut seen = Vec::new();
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        let key = child.name().value();
+        if CHILDREN.contains(&key) && !d.once(&mut seen, child) {
+            continue;
+        }
+        match key {
+            "packages" => test.packages = d.strings(child).into_iter().map(|s| s.value).collect(),
+            "python" => test.python = d.strings(child).into_iter().map(|s| s.value).collect(),
+            "preload" => {
+                d.check_props(child, &["library"]);
+                d.check_max_args(child, 1);
+                d.check_no_children(child);
+                let recipe = match d.positional(child).first() {
+                    Some(e) => d.entry_string("preload", e).map(|s| s.value),
+                    None => {
+                        d.missing(
+                            child.span(),
+                            "a recipe",
+                            "`preload`",
+                            "write `preload \"RECIPE\" library=\"PATH\"`",
+                        );
+                        None
+                    }
+                };
+                let library = d.prop_string(child, "library").map(|s| s.value);
+                match (recipe, library) {
+                    (Some(recipe), Some(library)) => test.preload = Some(Preload { recipe, library }),
+                    (Some(_), None) => d.missing(
+                        child.span(),
+                        "library",
+                        "preload",
+                        "write `preload \"RECIPE\" library=\"usr/lib/…/lib.so\"` (the path in the recipe's output)",
+                    ),
+                    (None, _) => {}
+                }
+            }
+            _ => d.unknown_node(child, "test-runtime", CHILDREN),
+        }
+    }
+    test
 }
 
 /// CPU families as autotools, CMake and Meson name them (`arch`).
@@ -395,6 +462,43 @@ mod tests {
         assert_eq!(t.go.arm.as_deref(), Some("7"));
         assert!(t.emulated());
         assert_eq!(t.cflags.len(), 2);
+    }
+
+    #[test]
+    fn test_runtime_comes_from_the_target_file() {
+        let base = r#"target t {
+    triple "arm-linux-gnueabihf"
+    arch "arm"
+    debian-arch "armhf"
+    go arch="arm" arm="7"
+    python platform="linux_armv7l" machine="armv7l" lib-dir="linux-armv7"
+    toolchain host
+    sysroot "debian-trixie"
+    elf machine="arm" class=32
+"#;
+        let parse = |extra: &str| Target::parse(&SourceFile::new("t.kdl", format!("{base}{extra}\n}}")));
+        let t = parse(
+            r#"test-runtime suite="trixie" {
+        packages "libc6"
+        python "python3" "python3-cffi"
+        preload "qemu-aio-preload" library="usr/lib/recipe/libaio-emul.so"
+    }"#,
+        )
+        .expect("valid");
+        assert_eq!(t.test.suite.as_deref(), Some("trixie"));
+        assert_eq!(t.test.packages, ["libc6"]);
+        assert_eq!(t.test.python, ["python3", "python3-cffi"]);
+        assert_eq!(
+            t.test.preload,
+            Some(Preload {
+                recipe: "qemu-aio-preload".into(),
+                library: "usr/lib/recipe/libaio-emul.so".into()
+            })
+        );
+        assert_eq!(parse("").expect("valid").test, TestRuntime::default());
+        let err = parse(r#"test-runtime { preload "x"; pakages "libc6"; }"#).expect_err("invalid");
+        let text = format!("{err:?}");
+        assert!(text.contains("library") && text.contains("pakages"), "{text}");
     }
 
     #[test]

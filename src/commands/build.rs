@@ -1,62 +1,17 @@
-//! `recipe build`: plan, render, activate targets, schedule, summarise.
+//! `recipe build`: the arguments as a build request; an error when any
+//! package failed.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
-use std::sync::Arc;
-
-use crate::activate::{self, TargetEnv};
-use crate::builders::BuildError;
+use crate::cli::BuildCmd;
 use crate::error::Error;
-use crate::fetch::progress::Plain;
-use crate::fetch::{FetchContext, FetchError, FetchOptions, LimitOverrides};
-use crate::graph::{HOST, NodeId, plan};
-use crate::job::Layout;
-use crate::prepare::prepare_tree;
-use crate::process::Log;
-use crate::progress::Progress;
-use crate::provision::ProvisionContext;
-use crate::recipe::Recipe;
-use crate::render::render_plan;
-use crate::scheduler::{NodeReport, Options, Outcome, Run};
+use crate::pipeline::{BuildRequest, Session, ensure_success};
 use crate::settings::Settings;
 
-pub struct BuildArgs {
-    pub names: Vec<String>,
-    pub all: bool,
-    pub targets: Vec<String>,
-    pub jobs: Option<usize>,
-    pub keep_going: bool,
-    pub offline: bool,
-    pub force: Vec<String>,
-    pub explain: bool,
-    pub build_dir: Option<PathBuf>,
-    pub out_dir: Option<PathBuf>,
-    pub report: Option<PathBuf>,
-    pub remote_cache: Option<String>,
-    pub no_remote_cache: bool,
-    pub remote_read_only: bool,
-    /// Download limits from the command line.
-    pub limits: LimitOverrides,
-}
-
-pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
-    let root = &settings.paths.root;
-    // Absolute: steps run in other directories and receive these paths.
-    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let build_root = build_dir.map_or_else(|| root.join("build"), absolute);
-    Layout {
-        host_prefix: crate::relocate::host_prefix(&build_root),
-        out_root: out_dir.map_or_else(|| root.join("out"), absolute),
-        build_root,
-    }
-}
-
-pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Error> {
-    let BuildArgs {
+pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
+    // Destructure so a new flag cannot be silently ignored.
+    let BuildCmd {
         names,
         all,
-        targets,
+        target,
         jobs,
         keep_going,
         offline,
@@ -69,283 +24,24 @@ pub fn run(settings: &Settings, args: BuildArgs) -> Result<Vec<NodeReport>, Erro
         no_remote_cache,
         remote_read_only,
         limits,
-    } = args;
-    let started = std::time::Instant::now();
-    let project = super::load(settings)?;
-    let names: Vec<String> = if all { all_target_packages(&project) } else { names };
-    if names.is_empty() {
-        return Err(Error::Usage("name at least one package to build, or pass --all".into()));
-    }
-    for t in &targets {
-        if t != HOST {
-            project.target(t)?;
-        }
-    }
-    let plan = plan(&project, &names, &targets)?;
-    let recipes = render_plan(&project, &plan)?;
-    let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
-    let config = &settings.config;
-    // Before provisioning: a refused remote (plain http without a secret)
-    // stops the run at once.
-    // Offline means no network at all, the remote cache included (an
-    // explicit --remote-cache with --offline is refused by the parser).
-    let remote = if offline || no_remote_cache {
-        None
-    } else {
-        let mut transfer = config.limits.clone();
-        limits.apply(&mut transfer);
-        open_remote(settings.remote(remote_cache.as_deref())?, transfer.max_size)?
-    };
-    std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
-    let _lock = lock_build_dir(&layout.build_root)?;
-    let leftovers = layout.remove_leftovers();
-    if leftovers > 0 {
-        eprintln!("removed {leftovers} leftover(s) of an interrupted run");
-    }
-
-    let fetch = Arc::new(FetchContext::new(
-        &settings.cache,
-        FetchOptions {
-            progress: Arc::new(Plain),
-            ..settings.fetch_options(offline, &limits)
-        },
-    )?);
-    // Every source first: a wrong hash must not wait for dependencies (host
-    // tools take minutes) or toolchains to build.
-    let failed = fetch_sources_first(&fetch, &project, &recipes, config.jobs, keep_going)?;
-    let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
-    let envs = activate_plan(&project, &plan, &recipes, &layout, &provision)?;
-    let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
-        Ok(prepare_tree(&fetch, recipe, dest, &log.path)?)
-    };
-    let options = Options {
-        jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    } = cmd;
+    let session = Session::open(settings)?;
+    let reports = session.build(BuildRequest {
+        names,
+        all,
+        targets: target,
+        jobs,
         keep_going,
-        force: force.into_iter().collect(),
+        offline,
+        force,
         explain,
-        failed,
-    };
-    let uploads = remote
-        .clone()
-        .filter(|_| !remote_read_only)
-        .map(crate::remote::RemoteWriter::spawn);
-    let progress = Progress::new();
-    let reports = Run {
-        plan: &plan,
-        recipes: &recipes,
-        envs: &envs,
-        layout: &layout,
-        prepare: &prepare,
-        options: &options,
-        remote: remote.as_deref(),
-        uploads: uploads.as_ref(),
-    }
-    .execute(&progress)
-    .map_err(|e| Error::io("build scheduler", e))?;
-    let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
-    progress.finish();
-    print_summary(&reports);
-    if let Some(dir) = &report {
-        let meta = crate::report::RunMeta {
-            wall_ms: Some(started.elapsed().as_millis() as u64),
-            command: None,
-            remote_cache: remote.as_ref().map(|r| r.display_url()),
-            warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
-        };
-        let paths = crate::report::write_reports_with(dir, &reports, None, &meta)?;
-        for w in &paths.warnings {
-            eprintln!("warning: {w}");
-        }
-        eprintln!("report: {}", paths.html.display());
-    }
-    Ok(reports)
-}
-
-/// Fetches and verifies every source of the plan in parallel. Without
-/// `keep_going` any failure ends the run; with it, the errors are printed
-/// and the packages needing a failed source are returned (with why) for the
-/// scheduler to report as failed. A file missing offline is left to the
-/// package's turn: an up-to-date package does not need its sources.
-fn fetch_sources_first(
-    ctx: &FetchContext,
-    project: &crate::project::Project,
-    recipes: &BTreeMap<NodeId, Recipe>,
-    jobs: Option<usize>,
-    keep_going: bool,
-) -> Result<BTreeMap<NodeId, String>, Error> {
-    let sources = super::fetch::unique_sources(recipes.values());
-    let results = super::fetch::fetch_all(ctx, project, &sources, jobs.unwrap_or(4).max(1))?;
-    let mut failures: Vec<(&super::fetch::PlannedSource, FetchError)> = sources
-        .iter()
-        .zip(results)
-        .filter_map(|(p, r)| r.err().map(|e| (p, e)))
-        .filter(|(_, e)| !matches!(e, FetchError::OfflineMissing { .. }))
-        .collect();
-    if failures.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    if !keep_going && failures.len() == 1 {
-        let (_, e) = failures.remove(0);
-        return Err(e.into());
-    }
-    let mut failed = BTreeMap::new();
-    let count = failures.len();
-    for (planned, e) in failures {
-        let why = first_line(&e.to_string());
-        for user in &planned.users {
-            failed.entry(user.clone()).or_insert_with(|| why.clone());
-        }
-        eprintln!("{:?}", miette::Report::new(e));
-    }
-    if !keep_going {
-        return Err(FetchError::Several {
-            failed: count,
-            total: sources.len(),
-        }
-        .into());
-    }
-    Ok(failed)
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
-}
-
-/// The remote cache of this run, if any.
-fn open_remote(
-    settings: crate::remote::RemoteSettings,
-    max_blob: u64,
-) -> Result<Option<Arc<crate::remote::RemoteCache>>, Error> {
-    for w in &settings.warnings {
-        eprintln!("warning: {w}");
-    }
-    let Some(url) = settings.url else { return Ok(None) };
-    let cache = crate::remote::RemoteCache::with_secret(&url, std::time::Duration::from_secs(10), settings.secret)?
-        .with_max_blob(max_blob);
-    Ok(Some(Arc::new(cache)))
-}
-
-/// Provisions and activates every target the plan uses (Go only where a
-/// recipe builds with it).
-pub fn activate_plan(
-    project: &crate::project::Project,
-    plan: &crate::graph::Plan,
-    recipes: &BTreeMap<NodeId, Recipe>,
-    layout: &Layout,
-    provision: &ProvisionContext,
-) -> Result<BTreeMap<String, TargetEnv>, Error> {
-    let home = layout.build_root.join(HOST).join("home");
-    std::fs::create_dir_all(&home).map_err(|e| Error::io("cannot create the build home", e))?;
-    let used_targets: BTreeSet<String> = plan.order.iter().map(|ix| plan.node(*ix).target.clone()).collect();
-    let mut envs: BTreeMap<String, TargetEnv> = BTreeMap::new();
-    for t in used_targets {
-        let need_go = recipes
-            .iter()
-            .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
-        let env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
-        envs.insert(t, env);
-    }
-    Ok(envs)
-}
-
-/// One build at a time per build directory; a second one waits.
-fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
-    let path = root.join(".lock");
-    let file = std::fs::File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
-    if file.try_lock().is_err() {
-        eprintln!(
-            "waiting for another `recipe build` using {} (or what it left running) …",
-            root.display()
-        );
-        file.lock()
-            .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
-    }
-    crate::process::inherit_lock(&file);
-    Ok(file)
-}
-
-/// An error when any package failed or was skipped.
-pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
-    let failed = reports
-        .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Built { .. } | Outcome::Cached { .. }))
-        .count();
-    if failed > 0 {
-        return Err(Error::BuildFailed { count: failed });
-    }
-    Ok(())
-}
-
-pub fn print_summary(reports: &[NodeReport]) {
-    let rows: Vec<[String; 4]> = reports
-        .iter()
-        .map(|r| {
-            let (status, detail) = match &r.outcome {
-                Outcome::Built { .. } => ("built", String::new()),
-                Outcome::Cached { .. } => ("cached", String::new()),
-                Outcome::Failed { error } => ("FAILED", error.clone()),
-                Outcome::Skipped { because } => ("skipped", because.clone()),
-            };
-            let duration = if r.duration_ms > 0 {
-                format!("{:.1}s", r.duration_ms as f64 / 1000.0)
-            } else {
-                "-".into()
-            };
-            [
-                NodeId {
-                    name: r.name.clone(),
-                    target: r.target.clone(),
-                }
-                .to_string(),
-                status.to_string(),
-                duration,
-                detail,
-            ]
-        })
-        .collect();
-    let w0 = rows.iter().map(|r| r[0].len()).max().unwrap_or(7).max(7);
-    eprintln!("\n{:<w0$}  {:<7}  {:>8}  ", "PACKAGE", "STATUS", "TIME");
-    for r in &rows {
-        eprintln!("{:<w0$}  {:<7}  {:>8}  {}", r[0], r[1], r[2], r[3]);
-    }
-    let failed = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
-        .count();
-    let built = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Built { .. }))
-        .count();
-    let cached = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Cached { .. }))
-        .count();
-    let skipped = reports.len() - failed - built - cached;
-    eprintln!("{built} built, {cached} cached, {failed} failed, {skipped} skipped");
-    for r in reports {
-        for a in &r.artifacts {
-            eprintln!("artifact: {}", a.display());
-        }
-        if !r.artifacts.is_empty() {
-            eprintln!("  test it on the target: recipe test {} --target {}", r.name, r.target);
-        }
-    }
-}
-
-/// Every recipe, except host tools: recipes that are only ever named in
-/// `host-depends` are built for the build machine when something needs them,
-/// never for a target.
-pub fn all_target_packages(project: &crate::project::Project) -> Vec<String> {
-    let host_only = |name: &str| {
-        let as_host = project
-            .recipes
-            .values()
-            .any(|r| r.host_depends.iter().any(|d| d.value == name));
-        let as_target = project
-            .recipes
-            .values()
-            .any(|r| r.depends.iter().any(|d| d.value == name));
-        as_host && !as_target
-    };
-    project.recipes.keys().filter(|n| !host_only(n)).cloned().collect()
+        build_dir,
+        out_dir,
+        report,
+        remote_cache,
+        no_remote_cache,
+        remote_read_only,
+        limits: limits.into(),
+    })?;
+    ensure_success(&reports)
 }

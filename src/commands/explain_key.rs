@@ -32,13 +32,13 @@ pub fn run(settings: &Settings, args: ExplainKeyArgs) -> Result<(), Error> {
     let project = super::load(settings)?;
     let plan = plan(&project, &names, std::slice::from_ref(&target))?;
     let recipes = render_plan(&project, &plan)?;
-    let layout = super::build::layout(settings, build_dir.as_deref(), None);
+    let layout = crate::pipeline::layout(settings, build_dir.as_deref(), None);
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
         settings.fetch_options(offline, &Default::default()),
     )?);
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch);
-    let envs = super::build::activate_plan(&project, &plan, &recipes, &layout, &provision)?;
+    let envs = crate::pipeline::activate_plan(&project, &plan, &recipes, &layout, &provision)?;
 
     // A dependency enters a key through the digest of its output, known
     // only once it is built (or restored) with its current key.

@@ -59,6 +59,18 @@ fn check_targets(project: &Project) -> Vec<RecipeError> {
                 .into(),
             });
         }
+        if let Some(p) = &t.test.preload
+            && !project.recipes.contains_key(&p.recipe)
+        {
+            errors.push(RecipeError::Io {
+                path: format!("toolchains/{}.kdl", t.name),
+                source: std::io::Error::other(format!(
+                    "target `{}` preloads `{}` in tests, but there is no recipes/{}/recipe.kdl",
+                    t.name, p.recipe, p.recipe
+                ))
+                .into(),
+            });
+        }
     }
     errors
 }

@@ -1,7 +1,7 @@
 //! One file per command; each takes resolved settings and returns an error
 //! for `main` to render.
 
-pub mod build;
+mod build;
 mod env;
 mod explain_key;
 mod fetch;
@@ -55,7 +55,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             out_dir,
         } => test::run(
             &settings,
-            test::TestArgs {
+            crate::pipeline::TestRequest {
                 names,
                 targets: target,
                 jobs,
@@ -64,29 +64,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 out_dir,
             },
         ),
-        Command::Build(b) => {
-            let reports = build::run(
-                &settings,
-                build::BuildArgs {
-                    names: b.names,
-                    all: b.all,
-                    targets: b.target,
-                    jobs: b.jobs,
-                    keep_going: b.keep_going,
-                    offline: b.offline,
-                    force: b.force,
-                    explain: b.explain,
-                    build_dir: b.build_dir,
-                    out_dir: b.out_dir,
-                    report: b.report,
-                    remote_cache: b.remote_cache,
-                    no_remote_cache: b.no_remote_cache,
-                    remote_read_only: b.remote_read_only,
-                    limits: b.limits.into(),
-                },
-            )?;
-            build::ensure_success(&reports)
-        }
+        Command::Build(b) => build::run(&settings, b),
         Command::Fetch {
             names,
             all,
@@ -110,5 +88,5 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 /// Loads the project; fatal errors (targets, sysroots, unreadable dirs) stop here.
 pub fn load(settings: &Settings) -> Result<Project, Error> {
-    Ok(Project::load_with_cache(settings.paths.clone(), Some(&settings.cache))?)
+    Ok(crate::pipeline::Session::open(settings)?.project)
 }

@@ -21,7 +21,7 @@ pub fn run(settings: &Settings, name: &str, target: &str, offline: bool) -> Resu
     };
     let ctx = FetchContext::new(&settings.cache, options)?;
     // The same tree `recipe build` uses, so `recipe shell NAME` lands in it.
-    let layout = super::build::layout(settings, None, None);
+    let layout = crate::pipeline::layout(settings, None, None);
     let dir = layout.package_dir(&target.name, name);
     let dest = dir.join("src");
     let log = dir.join("prepare.log");

@@ -1,0 +1,30 @@
+//! A session: the project and settings loaded once, and the work commands
+//! ask for — build and test over any set of packages × targets. Commands map
+//! their arguments to requests and print; everything in between is here.
+
+mod build;
+mod sources;
+mod summary;
+mod test;
+
+pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
+pub use sources::{PlannedSource, fetch_all, rendered_plan, unique_sources};
+pub use test::TestRequest;
+
+use crate::error::Error;
+use crate::project::Project;
+use crate::settings::Settings;
+
+pub struct Session<'a> {
+    pub settings: &'a Settings,
+    pub project: Project,
+}
+
+impl<'a> Session<'a> {
+    /// Loads the project; fatal errors (targets, sysroots, unreadable dirs)
+    /// stop here.
+    pub fn open(settings: &'a Settings) -> Result<Session<'a>, Error> {
+        let project = Project::load_with_cache(settings.paths.clone(), Some(&settings.cache))?;
+        Ok(Session { settings, project })
+    }
+}
