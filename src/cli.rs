@@ -29,6 +29,9 @@ pub struct GlobalArgs {
     /// Accept Debian indexes whose signature cannot be checked (no gpgv or keyring): a mirror could then serve any package. Same as `debian-allow-unsigned #true` in the user config; every run says so while it is on
     #[arg(long, global = true)]
     pub debian_allow_unsigned: bool,
+    /// Run build and test steps without the sandbox (they may then write anywhere and use the network)
+    #[arg(long, global = true)]
+    pub no_sandbox: bool,
 }
 
 /// Limits of each download; each wins over the same key of the config

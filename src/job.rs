@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::activate::TargetEnv;
 use crate::builders::{self, BuildCtx, BuildDirs, BuildError};
 use crate::cache::{self, KeyInputs, Stamp};
+use crate::jobenv::{self, package_env};
 use crate::process::Log;
 use crate::recipe::Recipe;
 use crate::recipe::rendered::Origin;
@@ -220,60 +221,6 @@ fn dirs_for(layout: &Layout, target: &str, name: &str) -> BuildDirs {
     }
 }
 
-/// The environment of every step of this package: the target's, plus its
-/// own directories, pkg-config rebased onto its sysroot, path maps and the
-/// recipe's `env`.
-fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &BuildDirs) -> BTreeMap<String, String> {
-    let host_build = env.base_sysroot.is_none();
-    let mut vars = env.vars.clone();
-    let sysroot = dirs.sysroot.display().to_string();
-    vars.insert("DESTDIR".into(), dirs.dest.display().to_string());
-    let prefix = if host_build {
-        layout.host_prefix.display().to_string()
-    } else {
-        "/usr".into()
-    };
-    vars.insert("PREFIX".into(), prefix);
-    vars.insert("SYSROOT".into(), sysroot.clone());
-    vars.insert("RECIPE_SYSROOT".into(), sysroot.clone());
-    if !host_build {
-        let triple = &env.target.triple;
-        vars.insert("PKG_CONFIG_SYSROOT_DIR".into(), sysroot.clone());
-        vars.insert(
-            "PKG_CONFIG_LIBDIR".into(),
-            format!("{sysroot}/usr/lib/pkgconfig:{sysroot}/usr/lib/{triple}/pkgconfig:{sysroot}/usr/share/pkgconfig"),
-        );
-        vars.insert("PKG_CONFIG_PATH".into(), String::new());
-        // Debug info and __FILE__ must not name this machine's directories.
-        let maps = format!(
-            "-ffile-prefix-map={}=. -ffile-prefix-map={sysroot}=",
-            dirs.root.display()
-        );
-        for var in ["CFLAGS", "CXXFLAGS", "CGO_CFLAGS"] {
-            let old = vars.get(var).cloned().unwrap_or_else(|| "-O2".into());
-            vars.insert(var.into(), format!("{old} {maps}"));
-        }
-    }
-    if recipe.build.flag("rpath-origin", false)
-        && matches!(
-            recipe.build.kind,
-            crate::recipe::BuildKind::Autotools | crate::recipe::BuildKind::Make
-        )
-    {
-        // LDFLAGS pass through make (`$$` → `$`) and then sh (`\$` → `$`).
-        let ldflags = vars.get("LDFLAGS").cloned().unwrap_or_default();
-        vars.insert(
-            "LDFLAGS".into(),
-            format!("{ldflags} -Wl,-rpath,\\$$ORIGIN").trim().to_string(),
-        );
-    }
-    for (k, v) in &recipe.build.env {
-        let expanded = expand(v, &vars);
-        vars.insert(k.clone(), expanded);
-    }
-    vars
-}
-
 /// What the early phase of a package needs: no dependency outputs.
 pub struct PrepareInput<'a> {
     pub recipe: &'a Recipe,
@@ -291,7 +238,8 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
     let recipe = job.recipe;
     let target = job.env.target.name.as_str();
     let dirs = dirs_for(job.layout, target, &recipe.name);
-    for d in [&dirs.src, &dirs.dest, &dirs.sysroot] {
+    let tmp = dirs.root.join(jobenv::TMP);
+    for d in [&dirs.src, &dirs.dest, &dirs.sysroot, &tmp] {
         remove_dir_if_exists(d).map_err(io(format!("cannot clean {}", d.display())))?;
     }
     std::fs::create_dir_all(&dirs.root).map_err(io(format!("cannot create {}", dirs.root.display())))?;
@@ -300,6 +248,9 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
     (job.prepare)(recipe, &dirs.src, &log)?;
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::activate::build_triple();
+    let env = package_env(recipe, job.env, job.layout, &dirs);
+    jobenv::install_tools(&dirs, &env)?;
+    let sandbox = jobenv::build_policy(&dirs);
     let ctx = BuildCtx {
         recipe,
         target: &job.env.target,
@@ -307,11 +258,12 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
         host_prefix: &job.layout.host_prefix,
         build_triple: &build_triple,
         dirs: &dirs,
-        env: package_env(recipe, job.env, job.layout, &dirs),
+        env,
         log: &log,
         jobserver: job.jobserver,
         deps: &[],
         out_dir: &out_dir,
+        sandbox: &sandbox,
     };
     builders::prepare(&ctx)
 }
@@ -350,6 +302,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
     }
     let env = package_env(recipe, job.env, job.layout, &dirs);
+    let sandbox = jobenv::build_policy(&dirs);
 
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::activate::build_triple();
@@ -365,8 +318,10 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         jobserver: job.jobserver,
         deps: &job.deps,
         out_dir: &out_dir,
+        sandbox: &sandbox,
     };
     builders::build(&ctx)?;
+    jobenv::check_installed(recipe, &dirs.dest)?;
 
     sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
     if host_build {
@@ -517,50 +472,9 @@ fn reflink(from: &Path, to: &Path) -> std::io::Result<()> {
     }
 }
 
-/// `$VAR` and `${VAR}` from the environment being built; unknown ones expand
-/// to nothing, as in sh.
-pub fn expand(value: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    let mut chars = value.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '$' {
-            out.push(c);
-            continue;
-        }
-        let braced = chars.peek() == Some(&'{');
-        if braced {
-            chars.next();
-        }
-        let mut name = String::new();
-        while let Some(&n) = chars.peek() {
-            if n.is_ascii_alphanumeric() || n == '_' {
-                name.push(n);
-                chars.next();
-            } else {
-                break;
-            }
-        }
-        if braced && chars.peek() == Some(&'}') {
-            chars.next();
-        }
-        if name.is_empty() {
-            out.push('$');
-        } else {
-            out.push_str(env.get(&name).map_or("", String::as_str));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expands_variables() {
-        let env = BTreeMap::from([("CFLAGS".to_string(), "-O2".to_string())]);
-        assert_eq!(expand("$CFLAGS -g ${CFLAGS} $NOPE$", &env), "-O2 -g -O2 $");
-    }
 
     #[test]
     fn sanitize_drops_la_and_rewrites_pc() {

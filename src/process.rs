@@ -31,6 +31,9 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    #[diagnostic(code(recipe::sandbox))]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("cannot write log {log}: {source}")]
     #[diagnostic(code(recipe::log))]
     Log {
@@ -40,27 +43,60 @@ pub enum ProcessError {
     },
 }
 
+/// The shell of recipe steps. Bash, because strict mode needs `pipefail`,
+/// which Debian's `/bin/sh` (dash) lacks; bash is part of every Debian system.
+pub const SHELL: &str = "/bin/bash";
+/// Strict mode: a failing command, an unset variable (a typo such as
+/// `$DESTIDR` would otherwise expand to nothing) or a failing stage of a
+/// pipeline fails the step.
+const STRICT: [&str; 4] = ["-e", "-u", "-o", "pipefail"];
+
 /// One command to run: program + args, or a shell snippet.
 pub struct Step<'a> {
     pub program: &'a str,
     pub args: Vec<String>,
     pub cwd: &'a Path,
     pub env: &'a BTreeMap<String, String>,
+    /// Where the step may write; `None` runs it unconfined (provisioning).
+    pub sandbox: Option<&'a crate::sandbox::Policy>,
 }
 
 impl Step<'_> {
     pub fn shell<'a>(script: &str, cwd: &'a Path, env: &'a BTreeMap<String, String>) -> Step<'a> {
+        let mut args: Vec<String> = STRICT.iter().map(|s| s.to_string()).collect();
+        args.push("-c".into());
+        args.push(script.into());
         Step {
-            program: "/bin/sh",
-            args: vec!["-ec".into(), script.into()],
+            program: SHELL,
+            args,
             cwd,
             env,
+            sandbox: None,
         }
     }
 
+    /// The same step, confined by `policy`.
+    pub fn sandboxed<'a>(self, policy: &'a crate::sandbox::Policy) -> Step<'a>
+    where
+        Self: 'a,
+    {
+        Step {
+            sandbox: Some(policy),
+            ..self
+        }
+    }
+
+    /// The user's script, when this is a shell step.
+    fn script(&self) -> Option<&str> {
+        let strict = self.args.len() == STRICT.len() + 2
+            && self.args.iter().zip(STRICT).all(|(a, s)| a == s)
+            && self.args[STRICT.len()] == "-c";
+        (self.program == SHELL && strict).then(|| self.args[STRICT.len() + 1].as_str())
+    }
+
     pub fn display(&self) -> String {
-        if self.program == "/bin/sh" && self.args.len() == 2 && self.args[0] == "-ec" {
-            return self.args[1].clone();
+        if let Some(script) = self.script() {
+            return script.to_string();
         }
         std::iter::once(self.program.to_string())
             .chain(self.args.iter().map(|a| shell_quote(a)))
@@ -146,7 +182,8 @@ impl Log {
             log: self.path.display().to_string(),
             source,
         })?;
-        let mut cmd = supervised(step.program);
+        let sandbox = step.sandbox.map(crate::sandbox::prepare).transpose()?;
+        let mut cmd = supervised(step.program, sandbox);
         cmd.args(&step.args)
             .current_dir(step.cwd)
             .env_clear()
@@ -164,7 +201,7 @@ impl Log {
         }
         let tail = self.tail(25);
         Err(ProcessError::Failed {
-            hint: hint_for(&tail),
+            hint: hint_for(&tail, step.sandbox),
             command: format!("cd {} && {shown}", step.cwd.display()),
             status: status.to_string(),
             log: self.path.display().to_string(),
@@ -190,18 +227,25 @@ pub fn inherit_lock(file: &File) {
 /// SIGKILL, instead of writing into the next run's directories.
 const SUPERVISOR: &str = r#"trap 'kill -KILL 0' TERM HUP; "$@" & wait $!"#;
 
-/// `program` wrapped in the supervisor (arguments are appended by the caller).
-fn supervised(program: &str) -> Command {
+/// `program` wrapped in the supervisor (arguments are appended by the
+/// caller), confined by `sandbox` when given: the supervisor and everything
+/// it starts inherit the confinement.
+fn supervised(program: &str, sandbox: Option<crate::sandbox::Prepared>) -> Command {
     use std::os::unix::process::CommandExt;
     let mut cmd = Command::new("/bin/sh");
     cmd.arg("-c").arg(SUPERVISOR).arg("recipe-step").arg(program);
     let parent = std::process::id() as libc::pid_t;
     let lock = INHERITED_LOCK.load(Ordering::SeqCst);
     // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, fcntl,
-    // _exit) run between fork and exec.
+    // _exit, and the sandbox's unshare/open/write/landlock) run between fork
+    // and exec; the sandbox prepared everything it needs before the fork.
     unsafe {
         cmd.pre_exec(move || {
             libc::setpgid(0, 0);
+            // Namespaces before the death signal: entering one may reset it.
+            if let Some(sandbox) = &sandbox {
+                sandbox.apply()?;
+            }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0);
             // The parent may have died before the line above took effect.
             if libc::getppid() != parent {
@@ -217,8 +261,19 @@ fn supervised(program: &str) -> Command {
 }
 
 /// Turns well-known failure patterns into a hint line.
-fn hint_for(tail: &str) -> String {
+fn hint_for(tail: &str, sandbox: Option<&crate::sandbox::Policy>) -> String {
     for line in tail.lines().rev() {
+        if let Some(rest) = line.strip_suffix(": unbound variable") {
+            let var = rest.rsplit(": ").next().unwrap_or(rest).trim();
+            return format!(
+                "`${var}` is not set: steps run with `set -euo pipefail`; check its spelling, or write `${{{var}:-}}` where unset is meant\n"
+            );
+        }
+        if let Some(policy) = sandbox
+            && let Some(hint) = sandbox_hint(line, policy)
+        {
+            return hint;
+        }
         if let Some(rest) = line.split("fatal error: ").nth(1)
             && rest.contains("No such file or directory")
         {
@@ -234,6 +289,37 @@ fn hint_for(tail: &str) -> String {
         }
     }
     String::new()
+}
+
+/// A write refused by the sandbox (Landlock answers EACCES), or the network
+/// a build step does not have.
+fn sandbox_hint(line: &str, policy: &crate::sandbox::Policy) -> Option<String> {
+    if line.contains("Permission denied") || line.contains("Operation not permitted") {
+        // The path is the last one before the error ("bash: line 1: /x:
+        // Permission denied", "touch: cannot touch '/x': Permission denied").
+        let before = line.split("Permission denied").next().unwrap_or(line);
+        let before = before.split("Operation not permitted").next().unwrap_or(before);
+        let outside = before
+            .split(|c: char| c.is_whitespace() || "'`\"‘’".contains(c))
+            .map(|w| w.trim_end_matches(':'))
+            .rfind(|w| w.starts_with('/'))
+            .filter(|w| !policy.allows_write(Path::new(w)))?;
+        return Some(format!(
+            "the build sandbox refused writing to {outside}: {} (`--no-sandbox` turns the sandbox off)\n",
+            policy.describe()
+        ));
+    }
+    let offline = [
+        "Network is unreachable",
+        "Could not resolve host",
+        "Temporary failure in name resolution",
+    ];
+    if !policy.network && offline.iter().any(|m| line.contains(m)) {
+        return Some(
+            "the build sandbox has no network: sources are downloaded before the build (`source` nodes)\n".to_string(),
+        );
+    }
+    None
 }
 
 #[cfg(test)]

@@ -239,7 +239,9 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
             RawMirror::Pypi(p) => Mirror::Pypi { project: r.text(p) },
         })
         .collect();
-    let is_path = matches!(origin, Origin::Path { .. });
+    // Path sources and wheels (whose entries sit at the top, with no
+    // project directory around them) keep every component.
+    let keep_all = matches!(origin, Origin::Path { .. }) || file.to_ascii_lowercase().ends_with(".whl");
     Source {
         file,
         sha256: r.opt(&s.sha256).unwrap_or_default(),
@@ -247,7 +249,7 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
         strip_components: s
             .strip_components
             .as_ref()
-            .map_or(if is_path { 0 } else { 1 }, |v| v.value as u32),
+            .map_or(if keep_all { 0 } else { 1 }, |v| v.value as u32),
         dest: s.dest.as_ref().map_or_else(String::new, |d| {
             let dest = r.text(d);
             r.tree_path("dest", d, &dest);

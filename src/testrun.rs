@@ -171,6 +171,17 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
     if let Some(w) = input.wheels.first() {
         env.insert("WHEEL".to_string(), w.display().to_string());
     }
+    // Tests write only to their own work dir (which holds TMPDIR and HOME);
+    // the staged output and the root they run in stay read-only. They keep
+    // the network: test suites talk to servers they start on loopback.
+    let sandbox = crate::sandbox::Policy {
+        writable: vec![input.work.to_path_buf()],
+        network: true,
+        summary: format!(
+            "test steps may write only to their work dir {} (which holds $TMPDIR and $HOME)",
+            input.work.display()
+        ),
+    };
     let mut count = 0;
     for step in &test.steps {
         let script = match step.kind {
@@ -186,7 +197,7 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
                 format!("$RUN \"$PYTHON\" {}", shell_quote(&file.display().to_string()))
             }
         };
-        log.run(&Step::shell(&script, input.work, &env), |_| {})?;
+        log.run(&Step::shell(&script, input.work, &env).sandboxed(&sandbox), |_| {})?;
         count += 1;
     }
     Ok(count)

@@ -344,7 +344,7 @@ fn fetch_and_build_show_the_download_limits() {
     }
 }
 
-/// A project of host `script` recipes: `slow` takes seconds and leaves a
+/// A project of host `script` recipes: `slow` takes seconds and stages a
 /// marker; `bad` has a source whose (well-formed) sha256 is wrong; `top`
 /// needs `bad`. `bad` depends on `slow` when `bad_needs_slow`.
 struct HostProject {
@@ -364,7 +364,6 @@ impl HostProject {
         for sub in ["recipes", "toolchains", "sysroots"] {
             std::fs::create_dir_all(root.join(sub)).unwrap();
         }
-        let marker = dir.path().join("slow-built");
         let write = |name: &str, text: String| {
             std::fs::create_dir_all(root.join("recipes").join(name)).unwrap();
             std::fs::write(root.join("recipes").join(name).join("recipe.kdl"), text).unwrap();
@@ -375,8 +374,7 @@ impl HostProject {
         write(
             "slow",
             format!(
-                "package slow {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"sleep 3\"\n    step \"touch {}\"\n{}}}\n",
-                marker.display(),
+                "package slow {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"sleep 3\"\n{}}}\n",
                 stage("slow")
             ),
         );
@@ -400,8 +398,9 @@ impl HostProject {
         HostProject { server, dir }
     }
 
+    /// Staged only when `slow`'s build finished.
     fn marker(&self) -> PathBuf {
-        self.dir.path().join("slow-built")
+        self.dir.path().join("project/build/host/slow/dest/usr/share/slow.txt")
     }
 
     fn build(&self, args: &[&str]) -> (bool, String) {

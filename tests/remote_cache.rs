@@ -462,6 +462,8 @@ fn build_pkg(
         .env("NO_COLOR", "1")
         .env_remove("RECIPE_REMOTE_CACHE")
         .env_remove("RECIPE_REMOTE_CACHE_SECRET")
+        // The step records builds outside its dirs, which the sandbox forbids.
+        .arg("--no-sandbox")
         .args([
             "build",
             "pkg",

@@ -99,6 +99,8 @@ pub struct BuildCtx<'a> {
     pub deps: &'a [(String, PathBuf)],
     /// Where finished artifacts (wheels) are copied.
     pub out_dir: &'a Path,
+    /// What every step of this package may write.
+    pub sandbox: &'a crate::sandbox::Policy,
 }
 
 impl BuildCtx<'_> {
@@ -111,7 +113,7 @@ impl BuildCtx<'_> {
     }
 
     pub fn shell(&self, script: &str, cwd: &Path) -> Result<(), BuildError> {
-        let step = Step::shell(script, cwd, &self.env);
+        let step = Step::shell(script, cwd, &self.env).sandboxed(self.sandbox);
         Ok(self.log.run(&step, |cmd| self.jobserver.configure_make(cmd))?)
     }
 
@@ -121,6 +123,7 @@ impl BuildCtx<'_> {
             args,
             cwd,
             env: &self.env,
+            sandbox: Some(self.sandbox),
         };
         Ok(self.log.run(&step, |cmd| self.jobserver.configure_make(cmd))?)
     }
@@ -145,24 +148,34 @@ impl BuildCtx<'_> {
     }
 }
 
-/// Steps that need only the source tree and the host tools: `pre-build`
-/// and, for autotools, `autoreconf`. May run before dependencies are built.
+/// The early phase: steps that need only the source tree and the host
+/// tools, and may run before the package's dependencies are built. No
+/// recipe step runs here (they get the full environment, in [`build`]):
+/// only `autoreconf`, and only when no `pre-build` step must precede it.
 pub fn prepare(ctx: &BuildCtx) -> Result<(), BuildError> {
-    let work = ctx.work_dir();
-    for step in ctx.recipe.build.list("pre-build") {
-        ctx.shell(step, &work)?;
-    }
-    if ctx.recipe.build.kind == BuildKind::Autotools && ctx.recipe.build.flag("autoreconf", false) {
-        ctx.run("autoreconf", vec!["-fi".into()], &work)?;
+    if autoreconf_wanted(ctx) && ctx.recipe.build.list("pre-build").is_empty() {
+        ctx.run("autoreconf", vec!["-fi".into()], &ctx.work_dir())?;
     }
     Ok(())
 }
 
-/// Runs the recipe's build kind, then its `post-install` steps (after
-/// `prepare`).
+fn autoreconf_wanted(ctx: &BuildCtx) -> bool {
+    ctx.recipe.build.kind == BuildKind::Autotools && ctx.recipe.build.flag("autoreconf", false)
+}
+
+/// Runs `pre-build` (then `autoreconf` if it waited for them), the
+/// recipe's build kind, then its `post-install` steps: all with the
+/// package's sysroot assembled and the whole build environment.
 pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     std::fs::create_dir_all(&ctx.dirs.dest).map_err(|e| BuildError::io("cannot create the staging directory", e))?;
     let work = ctx.work_dir();
+    let pre_build = ctx.recipe.build.list("pre-build");
+    for step in pre_build {
+        ctx.shell(step, &work)?;
+    }
+    if autoreconf_wanted(ctx) && !pre_build.is_empty() {
+        ctx.run("autoreconf", vec!["-fi".into()], &work)?;
+    }
     match ctx.recipe.build.kind {
         BuildKind::Autotools => autotools::build(ctx)?,
         BuildKind::Cmake => cmake::build(ctx)?,

@@ -51,6 +51,11 @@ const COMMON: &[OptionSpec] = &[
         "shell commands run after installing, with $DESTDIR set",
     ),
     opt(
+        "installs-nothing",
+        Bool,
+        "the package stages no file (otherwise an empty $DESTDIR fails the build)",
+    ),
+    opt(
         "rpath-origin",
         Bool,
         "link with a run path of $ORIGIN, so libraries bundled side by side find each other",
@@ -61,7 +66,11 @@ const AUTOTOOLS: &[OptionSpec] = &[
     opt("autoreconf", Bool, "run `autoreconf -fi` before configure"),
     opt("configure", List, "extra arguments to ./configure"),
     opt("make", List, "extra arguments to make"),
-    opt("install", List, "extra arguments to make install"),
+    opt(
+        "install",
+        List,
+        "arguments of the install make, replacing the `install` target (name it too)",
+    ),
     opt("parallel", Bool, "build with the shared job pool (default #true)"),
 ];
 
@@ -72,7 +81,11 @@ const CMAKE: &[OptionSpec] = &[
 
 const MAKE: &[OptionSpec] = &[
     opt("make", List, "extra arguments to make"),
-    opt("install", List, "extra arguments to make install"),
+    opt(
+        "install",
+        List,
+        "arguments of the install make, replacing the `install` target (name it too)",
+    ),
     opt("parallel", Bool, "build with the shared job pool (default #true)"),
 ];
 

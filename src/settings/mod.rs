@@ -28,6 +28,8 @@ pub struct Settings {
     pub config: UserConfig,
     /// The environment as captured at start-up.
     pub env: Environment,
+    /// `--no-sandbox`: steps run unconfined.
+    pub sandbox: bool,
 }
 
 impl Settings {
@@ -37,6 +39,7 @@ impl Settings {
             recipes,
             cache,
             debian_allow_unsigned,
+            no_sandbox,
         } = args;
         let mut config = load_config(&env)?;
         if *debian_allow_unsigned {
@@ -58,6 +61,7 @@ impl Settings {
             cache,
             config,
             env,
+            sandbox: !no_sandbox,
         })
     }
 

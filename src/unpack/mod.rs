@@ -43,7 +43,7 @@ pub enum UnpackError {
     #[diagnostic(
         code(recipe::unpack::unknown_format),
         help(
-            "supported: .tar, .tar.gz/.tgz, .tar.xz/.txz, .tar.bz2/.tbz2, .tar.zst/.tzst, .zip, .deb; use `extract #false` for other files"
+            "supported: .tar, .tar.gz/.tgz, .tar.xz/.txz, .tar.bz2/.tbz2, .tar.zst/.tzst, .zip/.whl, .deb; use `extract #false` for other files"
         )
     )]
     UnknownFormat { archive: PathBuf },
@@ -180,7 +180,8 @@ pub fn detect(name: &str) -> Option<Format> {
     let n = name.to_ascii_lowercase();
     Compression::from_tar_name(&n)
         .map(Format::Tar)
-        .or_else(|| n.ends_with(".zip").then_some(Format::Zip))
+        // Wheels are zip files (PEP 427).
+        .or_else(|| (n.ends_with(".zip") || n.ends_with(".whl")).then_some(Format::Zip))
         .or_else(|| n.ends_with(".deb").then_some(Format::Deb))
 }
 
@@ -296,6 +297,10 @@ mod tests {
         assert_eq!(detect("a.tar.zst"), Some(Format::Tar(Compression::Zstd)));
         assert_eq!(detect("a.tar"), Some(Format::Tar(Compression::None)));
         assert_eq!(detect("w.zip"), Some(Format::Zip));
+        assert_eq!(
+            detect("cffi-1.17.1-cp313-cp313-manylinux_2_17_armv7l.whl"),
+            Some(Format::Zip)
+        );
         assert_eq!(detect("p_1_armhf.deb"), Some(Format::Deb));
         assert_eq!(detect("x.patch"), None);
     }
