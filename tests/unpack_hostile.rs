@@ -409,6 +409,9 @@ fn judge(kind: &Kind, u: Use) -> Option<Result<(), String>> {
         (Err(_), _) if matches!(u, Use::SourceTar | Use::SourceZip) && sb.root.exists() => {
             Err("refused, but left a tree behind".to_string())
         }
+        // A refused root is removed by its owner, but nothing in it may be
+        // dangerous meanwhile (no link leading out, no special file).
+        (Err(_), _) if sb.root.exists() => root_invariants(&sb.root).map_err(|e| format!("refused, but left: {e}")),
         (Err(_), _) => Ok(()),
     };
     Some(verdict)

@@ -29,11 +29,16 @@ pub fn extract_debs(
         .with_max_len(1)
         .map(|d| extract_deb(d, root, only, policy))
         .collect::<Result<_, _>>()?;
-    links::check_all(root).map_err(|(link, why)| UnpackError::Unsafe {
-        archive: root.to_path_buf(),
-        entry: link.display().to_string(),
-        reason: format!("symlink {why}"),
-    })?;
+    if let Err((link, why)) = links::check_all(root) {
+        // The caller removes a refused root, but an escaping link must not
+        // wait for that: nothing may follow it.
+        links::remove_all(root);
+        return Err(UnpackError::Unsafe {
+            archive: root.to_path_buf(),
+            entry: link.display().to_string(),
+            reason: format!("symlink {why}"),
+        });
+    }
     Ok(skipped.into_iter().flatten().collect())
 }
 

@@ -67,6 +67,24 @@ pub fn check_all(root: &Path) -> Result<(), (PathBuf, String)> {
     Ok(())
 }
 
+/// Removes every link under `root` (best effort), leaving a refused tree
+/// inert. Directories on the walk's stack are real ones, so removing by
+/// path removes the link itself.
+pub fn remove_all(root: &Path) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_symlink() => {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                _ => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +107,8 @@ mod tests {
         assert!(resolve_inside(r, Path::new("out")).is_err());
         assert!(resolve_inside(r, Path::new("loop")).is_ok());
         assert!(check_all(r).is_err());
+        remove_all(r);
+        assert!(check_all(r).is_ok());
+        assert!(r.join("a/b/c").is_dir(), "only links are removed");
     }
 }

@@ -319,11 +319,25 @@ impl<'p> Tree<'p> {
             sys::symlink(target, dir.as_fd(), name).map_err(io("cannot create a symlink in", &self.root_path))?;
         }
         for (rel, (target, raw)) in &pending {
-            links::resolve_inside(&self.root_path, rel)
-                .map_err(|why| self.refuse(raw, format!("symlink to `{}` {why}", Path::new(target).display())))?;
+            if let Err(why) = links::resolve_inside(&self.root_path, rel) {
+                // Refused trees are removed by the caller, but an escaping
+                // link must not wait for that: nothing may follow it.
+                self.unlink_links(&pending);
+                return Err(self.refuse(raw, format!("symlink to `{}` {why}", Path::new(target).display())));
+            }
         }
         self.apply_dir_modes();
         Ok(self.skipped)
+    }
+
+    /// Removes the links `finish` created (best effort; their parents are
+    /// real directories, opened without following links).
+    fn unlink_links(&self, links: &BTreeMap<PathBuf, (OsString, String)>) {
+        for (rel, (_, raw)) in links {
+            if let Ok((dir, name)) = self.parent(raw, rel, false) {
+                let _ = sys::unlink(dir.as_fd(), name, false);
+            }
+        }
     }
 
     /// Deepest first, so a read-only parent does not stop its children.
