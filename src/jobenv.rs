@@ -96,7 +96,7 @@ pub fn install_tools(dirs: &BuildDirs, env: &BTreeMap<String, String>) -> Result
 /// misspelt `$DESTDIR` or an install target that did nothing would
 /// otherwise report `built` and hand dependents an empty package.
 pub fn check_installed(recipe: &Recipe, dest: &Path) -> Result<(), BuildError> {
-    if recipe.build.flag("installs-nothing", false) || has_file(dest) {
+    if recipe.build.common.installs_nothing || has_file(dest) {
         return Ok(());
     }
     Err(BuildError::invalid(
@@ -164,7 +164,7 @@ pub fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &Bui
             vars.insert(var.into(), format!("{old} {maps}"));
         }
     }
-    if recipe.build.flag("rpath-origin", false)
+    if recipe.build.common.rpath_origin
         && matches!(
             recipe.build.kind,
             crate::recipe::BuildKind::Autotools | crate::recipe::BuildKind::Make

@@ -277,10 +277,31 @@ fn render_build(r: &mut Renderer, b: &RawBuild) -> Build {
         options.insert(o.name.value.clone(), v);
     }
     let env = b.env.iter().map(|(k, v)| (k.value.clone(), r.text(v))).collect();
+    let (common, typed) = match crate::recipe::options::typed(b.kind.value, &options) {
+        Ok(t) => t,
+        Err(bad) => {
+            let span = b
+                .options
+                .iter()
+                .find(|o| o.name.value == bad.option)
+                .map_or(b.span, |o| o.name.span);
+            r.errors.push(RecipeError::InvalidValue {
+                src: r.raw.file.named(),
+                span,
+                what: bad.option.to_string(),
+                reason: format!("`{}` is not one of {}", bad.value, bad.expected.join(", ")),
+                help: format!("write `{} \"{}\"`", bad.option, bad.expected[0]),
+            });
+            // Defaults, so rendering goes on and reports every problem.
+            crate::recipe::options::typed(b.kind.value, &BTreeMap::new()).unwrap_or_else(|_| unreachable!())
+        }
+    };
     Build {
         kind: b.kind.value,
         options,
         env,
+        common,
+        typed,
     }
 }
 
@@ -416,7 +437,10 @@ mod tests {
         );
         let out = render(&r, &armv7()).expect("renders");
         assert_eq!(out.sources[0].file, "foo-1.2-arm-linux-gnueabihf.tar.gz");
-        assert_eq!(out.build.list("step"), ["echo linux-armv7"]);
+        let crate::recipe::options::KindOptions::Script(script) = &out.build.typed else {
+            panic!("a script build")
+        };
+        assert_eq!(script.steps, ["echo linux-armv7"]);
         assert_eq!(out.sources[0].strip_components, 1);
     }
 

@@ -88,6 +88,18 @@ fn unknown_build_option_for_the_kind() {
 }
 
 #[test]
+fn a_go_build_mode_is_checked_when_rendered() {
+    let out = check!(
+        "unknown_go_mode",
+        foo("build go {\n    mode \"plugin\"\n}\n"),
+        &["lint"],
+        code = 1,
+        at = "recipes/foo/recipe.kdl:6:",
+    );
+    out.stderr_contains("`plugin` is not one of c-shared, c-archive, exe");
+}
+
+#[test]
 fn unknown_build_kind_suggests_closest() {
     let out = check!(
         "unknown_build_kind",

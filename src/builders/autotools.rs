@@ -1,10 +1,10 @@
 //! `build autotools`: [autoreconf], configure --host/--build, make, make install.
 
 use super::{BuildCtx, BuildError};
+use crate::recipe::options::{AutotoolsOptions, Install};
 
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+pub fn build(ctx: &BuildCtx, opts: &AutotoolsOptions) -> Result<(), BuildError> {
     let work = ctx.work_dir();
-    let opts = &ctx.recipe.build;
     // `autoreconf` ran in `prepare`, possibly before the dependencies.
     if !work.join("configure").is_file() {
         return Err(BuildError::invalid(
@@ -20,16 +20,21 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         args.push("--sysconfdir=/etc".into());
         args.push("--localstatedir=/var".into());
     }
-    args.extend(opts.list("configure").iter().cloned());
+    args.extend(opts.configure.iter().cloned());
     crate::fault::point("configure");
     ctx.run("./configure", args, &work)?;
     crate::fault::point("make");
-    ctx.make(opts.list("make"), &work)?;
+    ctx.make(&opts.make, &work)?;
     crate::fault::point("install");
-    let mut install = vec![format!("DESTDIR={}", ctx.dirs.dest.display()), "install".to_string()];
-    if !opts.list("install").is_empty() {
-        install.pop();
-        install.extend(opts.list("install").iter().cloned());
+    ctx.make(&install_args(ctx, &opts.install), &work)
+}
+
+/// `DESTDIR=…` and the install target, or the recipe's replacement list.
+pub fn install_args(ctx: &BuildCtx, install: &Install) -> Vec<String> {
+    let mut args = vec![format!("DESTDIR={}", ctx.dirs.dest.display())];
+    match install {
+        Install::Default => args.push("install".to_string()),
+        Install::Replaced(list) => args.extend(list.iter().cloned()),
     }
-    ctx.make(&install, &work)
+    args
 }

@@ -2,8 +2,9 @@
 //! with Makefiles (which honour the shared jobserver), install to DESTDIR.
 
 use super::{BuildCtx, BuildError};
+use crate::recipe::options::CmakeOptions;
 
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+pub fn build(ctx: &BuildCtx, opts: &CmakeOptions) -> Result<(), BuildError> {
     let src = ctx.work_dir();
     let build_dir = ctx.dirs.root.join("cmake-build");
     std::fs::create_dir_all(&build_dir).map_err(|e| BuildError::io("cannot create the cmake build dir", e))?;
@@ -20,11 +21,11 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     if let Some(tc) = ctx.env.get("RECIPE_CMAKE_TOOLCHAIN").filter(|_| !ctx.host_build) {
         args.push(format!("-DCMAKE_TOOLCHAIN_FILE={tc}"));
     }
-    if ctx.recipe.build.flag("rpath-origin", false) {
+    if ctx.recipe.build.common.rpath_origin {
         args.push("-DCMAKE_INSTALL_RPATH=$ORIGIN".to_string());
         args.push("-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON".to_string());
     }
-    args.extend(ctx.recipe.build.list("args").iter().cloned());
+    args.extend(opts.args.iter().cloned());
     ctx.run("cmake", args, &src)?;
     ctx.make(&[], &build_dir)?;
     ctx.make(

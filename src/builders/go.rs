@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{BuildCtx, BuildError};
+use crate::recipe::options::{GoMode, GoOptions};
 
 /// `vendor "MODULE=PATH"`: PATH is inside the source tree, or, when absolute,
 /// inside the package's sysroot (where dependencies' staged files are).
@@ -50,12 +51,11 @@ fn vendored_packages(text: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
     let work = ctx.work_dir();
-    let opts = &ctx.recipe.build;
     let vendor_dir = work.join("vendor");
     let mut sources = std::collections::BTreeMap::new();
-    for spec in opts.list("vendor") {
+    for spec in &opts.vendor {
         let Some((module, path)) = spec.split_once('=') else {
             return Err(BuildError::invalid(
                 format!("vendor entry `{spec}` is not MODULE=PATH"),
@@ -104,44 +104,37 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         std::fs::copy(&modules_txt, vendor_dir.join("modules.txt"))
             .map_err(|e| BuildError::io("cannot install vendor/modules.txt", e))?;
     }
-    let mode = opts.text("mode").unwrap_or("exe");
-    let (subdir, default_name) = match mode {
-        "c-shared" => ("usr/lib", format!("lib{}.so", ctx.recipe.name)),
-        "c-archive" => ("usr/lib", format!("lib{}.a", ctx.recipe.name)),
-        "exe" => ("usr/bin", ctx.recipe.name.clone()),
-        other => {
-            return Err(BuildError::invalid(
-                format!("unknown go build mode `{other}`"),
-                "use c-shared, c-archive or exe",
-            ));
-        }
+    let (subdir, default_name) = match opts.mode {
+        GoMode::CShared => ("usr/lib", format!("lib{}.so", ctx.recipe.name)),
+        GoMode::CArchive => ("usr/lib", format!("lib{}.a", ctx.recipe.name)),
+        GoMode::Exe => ("usr/bin", ctx.recipe.name.clone()),
     };
-    let name = opts.text("output").map_or(default_name, str::to_string);
+    let name = opts.output.clone().unwrap_or(default_name);
     let out_dir = ctx.dirs.dest.join(subdir);
     std::fs::create_dir_all(&out_dir).map_err(|e| BuildError::io("cannot create the output dir", e))?;
     let output = out_dir.join(&name);
     let mut args = vec!["build".to_string(), "-trimpath".to_string(), "-mod=vendor".to_string()];
-    if mode != "exe" {
+    if let Some(mode) = opts.mode.build_mode() {
         args.push(format!("-buildmode={mode}"));
     }
-    if !opts.list("tags").is_empty() {
-        args.push(format!("-tags={}", opts.list("tags").join(",")));
+    if !opts.tags.is_empty() {
+        args.push(format!("-tags={}", opts.tags.join(",")));
     }
     // No build id: identical inputs give identical outputs.
     let mut ldflags = vec!["-buildid=".to_string()];
-    if opts.flag("rpath-origin", false) {
+    if ctx.recipe.build.common.rpath_origin {
         ldflags.push("-extldflags=-Wl,-rpath,$ORIGIN".to_string());
     }
-    ldflags.extend(opts.list("ldflags").iter().cloned());
+    ldflags.extend(opts.ldflags.iter().cloned());
     args.push(format!("-ldflags={}", ldflags.join(" ")));
     args.push("-o".into());
     args.push(output.display().to_string());
-    args.push(opts.text("package").unwrap_or(".").to_string());
+    args.push(opts.package.clone());
     ctx.run("go", args, &work)?;
     // c-shared/c-archive also write a header beside the library.
     let generated = output.with_extension("h");
     if generated.is_file() {
-        let header = opts.text("header").map_or_else(
+        let header = opts.header.as_ref().map_or_else(
             || generated.file_name().map(|f| f.to_os_string()).unwrap_or_default(),
             |h| h.into(),
         );

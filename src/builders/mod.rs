@@ -16,7 +16,8 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::process::{Log, ProcessError, Step};
-use crate::recipe::{BuildKind, Recipe};
+use crate::recipe::Recipe;
+use crate::recipe::options::KindOptions;
 use crate::target::Target;
 
 #[derive(Debug, Error, Diagnostic)]
@@ -106,7 +107,7 @@ pub struct BuildCtx<'a> {
 impl BuildCtx<'_> {
     /// Directory the build runs in: the source tree or its `subdir`.
     pub fn work_dir(&self) -> PathBuf {
-        match self.recipe.build.text("subdir") {
+        match &self.recipe.build.common.subdir {
             Some(sub) => self.dirs.src.join(sub),
             None => self.dirs.src.clone(),
         }
@@ -131,7 +132,7 @@ impl BuildCtx<'_> {
     /// `make` with the shared jobserver, unless the recipe opts out.
     pub fn make(&self, args: &[String], cwd: &Path) -> Result<(), BuildError> {
         let mut all = Vec::new();
-        if !self.recipe.build.flag("parallel", true) {
+        if !self.recipe.build.typed.parallel() {
             all.push("-j1".to_string());
         }
         all.extend(args.iter().cloned());
@@ -153,14 +154,14 @@ impl BuildCtx<'_> {
 /// recipe step runs here (they get the full environment, in [`build`]):
 /// only `autoreconf`, and only when no `pre-build` step must precede it.
 pub fn prepare(ctx: &BuildCtx) -> Result<(), BuildError> {
-    if autoreconf_wanted(ctx) && ctx.recipe.build.list("pre-build").is_empty() {
+    if autoreconf_wanted(ctx) && ctx.recipe.build.common.pre_build.is_empty() {
         ctx.run("autoreconf", vec!["-fi".into()], &ctx.work_dir())?;
     }
     Ok(())
 }
 
 fn autoreconf_wanted(ctx: &BuildCtx) -> bool {
-    ctx.recipe.build.kind == BuildKind::Autotools && ctx.recipe.build.flag("autoreconf", false)
+    matches!(&ctx.recipe.build.typed, KindOptions::Autotools(o) if o.autoreconf)
 }
 
 /// Runs `pre-build` (then `autoreconf` if it waited for them), the
@@ -169,22 +170,22 @@ fn autoreconf_wanted(ctx: &BuildCtx) -> bool {
 pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     std::fs::create_dir_all(&ctx.dirs.dest).map_err(|e| BuildError::io("cannot create the staging directory", e))?;
     let work = ctx.work_dir();
-    let pre_build = ctx.recipe.build.list("pre-build");
+    let pre_build = &ctx.recipe.build.common.pre_build;
     for step in pre_build {
         ctx.shell(step, &work)?;
     }
     if autoreconf_wanted(ctx) && !pre_build.is_empty() {
         ctx.run("autoreconf", vec!["-fi".into()], &work)?;
     }
-    match ctx.recipe.build.kind {
-        BuildKind::Autotools => autotools::build(ctx)?,
-        BuildKind::Cmake => cmake::build(ctx)?,
-        BuildKind::Make => make::build(ctx)?,
-        BuildKind::Go => go::build(ctx)?,
-        BuildKind::PythonWheel => python_wheel::build(ctx)?,
-        BuildKind::Script => script::build(ctx)?,
+    match &ctx.recipe.build.typed {
+        KindOptions::Autotools(o) => autotools::build(ctx, o)?,
+        KindOptions::Cmake(o) => cmake::build(ctx, o)?,
+        KindOptions::Make(o) => make::build(ctx, o)?,
+        KindOptions::Go(o) => go::build(ctx, o)?,
+        KindOptions::PythonWheel(o) => python_wheel::build(ctx, o)?,
+        KindOptions::Script(o) => script::build(ctx, o)?,
     }
-    for step in ctx.recipe.build.list("post-install") {
+    for step in &ctx.recipe.build.common.post_install {
         ctx.shell(step, &work)?;
     }
     Ok(())

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{BuildCtx, BuildError};
 use crate::elf::{self, ElfInfo};
+use crate::recipe::options::PythonWheelOptions;
 use crate::wheel::{self, WheelEntry};
 
 /// `Name:` and `Version:` from the sdist's PKG-INFO, which is also the
@@ -112,10 +113,10 @@ fn load_lib(soname: &str, path: &Path) -> Result<Lib, BuildError> {
 
 /// The libraries of `bundle` packages plus every non-system library they
 /// need, found in the dependencies' staged trees.
-fn bundle_closure(ctx: &BuildCtx) -> Result<Vec<Lib>, BuildError> {
+fn bundle_closure(ctx: &BuildCtx, bundle: &[String]) -> Result<Vec<Lib>, BuildError> {
     let mut libs: BTreeMap<String, Lib> = BTreeMap::new();
     let mut queue: Vec<String> = Vec::new();
-    for pkg in ctx.recipe.build.list("bundle") {
+    for pkg in bundle {
         let Some((_, dir)) = ctx.deps.iter().find(|(n, _)| n == pkg) else {
             return Err(BuildError::invalid(
                 format!("bundle names `{pkg}`, which is not a dependency"),
@@ -245,10 +246,10 @@ fn stripped(ctx: &BuildCtx, lib: &Lib) -> Result<Vec<u8>, BuildError> {
     std::fs::read(&copy).map_err(|e| BuildError::io(format!("cannot read {}", copy.display()), e))
 }
 
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError> {
     let src = &ctx.dirs.src;
     let (name, version, metadata) = read_pkg_info(src)?;
-    let lib_dir = ctx.recipe.build.text("lib-dir").ok_or_else(|| {
+    let lib_dir = opts.lib_dir.as_deref().ok_or_else(|| {
         BuildError::invalid(
             "python-wheel needs `lib-dir`",
             "e.g. `lib-dir \"pkg/_lib/{{ target.python.lib_dir }}\"`",
@@ -271,12 +272,12 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         let root = p.parent().unwrap_or(src);
         collect_python(root, p, &lib_parent, &mut entries)?;
     }
-    let libs = bundle_closure(ctx)?;
+    let libs = bundle_closure(ctx, &opts.bundle)?;
     let top: BTreeSet<String> = libs
         .iter()
         .filter(|l| {
             // Libraries of the `bundle` packages themselves are what Python loads.
-            ctx.recipe.build.list("bundle").iter().any(|pkg| {
+            opts.bundle.iter().any(|pkg| {
                 ctx.deps
                     .iter()
                     .any(|(n, d)| n == pkg && l.path.starts_with(std::fs::canonicalize(d).unwrap_or(d.clone())))
@@ -298,9 +299,7 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     } else {
         ctx.target.python.machine.as_str()
     };
-    let python_tag = ctx.recipe.build.text("python-tag").unwrap_or("py3");
-    let abi_tag = ctx.recipe.build.text("abi-tag").unwrap_or("none");
-    let tag = format!("{python_tag}-{abi_tag}-{}", platform_tag(machine, &libs));
+    let tag = format!("{}-{}-{}", opts.python_tag, opts.abi_tag, platform_tag(machine, &libs));
     let wheel_dir = ctx.dirs.dest.join("usr/share/wheels");
     let path = wheel::write(&wheel_dir, &name, &version, &tag, &metadata, entries)
         .map_err(|e| BuildError::invalid(e.to_string(), "check free disk space and permissions"))?;

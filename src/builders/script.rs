@@ -2,10 +2,11 @@
 //! `DESTDIR`, `PREFIX`, `SYSROOT` and the target environment set.
 
 use super::{BuildCtx, BuildError};
+use crate::recipe::options::ScriptOptions;
 
-pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
+pub fn build(ctx: &BuildCtx, opts: &ScriptOptions) -> Result<(), BuildError> {
     let work = ctx.work_dir();
-    for step in ctx.recipe.build.list("step") {
+    for step in &opts.steps {
         ctx.shell(step, &work)?;
     }
     Ok(())

@@ -3,6 +3,7 @@
 pub mod bounds;
 pub mod decode;
 pub mod error;
+pub mod options;
 pub mod parse;
 pub mod parse_cache;
 pub mod raw;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::options::{CommonOptions, KindOptions};
 use super::raw::TestStepKind;
 use super::schema::BuildKind;
 
@@ -51,31 +52,15 @@ pub enum OptionValue {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct Build {
     pub kind: BuildKind,
+    /// The options as written (rendered), by name: what keys and
+    /// `recipe show` read.
     pub options: BTreeMap<String, OptionValue>,
     pub env: Vec<(String, String)>,
-}
-
-impl Build {
-    pub fn flag(&self, name: &str, default: bool) -> bool {
-        match self.options.get(name) {
-            Some(OptionValue::Bool(b)) => *b,
-            _ => default,
-        }
-    }
-
-    pub fn text(&self, name: &str) -> Option<&str> {
-        match self.options.get(name) {
-            Some(OptionValue::Str(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn list(&self, name: &str) -> &[String] {
-        match self.options.get(name) {
-            Some(OptionValue::List(l)) => l,
-            _ => &[],
-        }
-    }
+    /// The same options, typed: what builders read.
+    #[serde(skip)]
+    pub common: CommonOptions,
+    #[serde(skip)]
+    pub typed: KindOptions,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
