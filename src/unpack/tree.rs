@@ -307,9 +307,27 @@ impl<'p> Tree<'p> {
     /// then applies directory modes. Returns the entries skipped by policy.
     pub fn finish(mut self) -> Result<Vec<String>, UnpackError> {
         let pending = std::mem::take(&mut self.links);
-        // Path order: a link's parent is created (or found to be a link,
-        // and refused) before anything under it.
+        // Refused trees are removed by the caller, but an escaping link must
+        // not wait for that: nothing may follow it. So on any refusal the
+        // links made so far go first.
+        if let Err(e) = self.create_links(&pending) {
+            self.unlink_links(&pending);
+            return Err(e);
+        }
         for (rel, (target, raw)) in &pending {
+            if let Err(why) = links::resolve_inside(&self.root_path, rel) {
+                self.unlink_links(&pending);
+                return Err(self.refuse(raw, format!("symlink to `{}` {why}", Path::new(target).display())));
+            }
+        }
+        self.apply_dir_modes();
+        Ok(self.skipped)
+    }
+
+    /// Path order: a link's parent is created (or found to be a link, and
+    /// refused) before anything under it.
+    fn create_links(&self, pending: &BTreeMap<PathBuf, (OsString, String)>) -> Result<(), UnpackError> {
+        for (rel, (target, raw)) in pending {
             let (dir, name) = self.parent(raw, rel, true)?;
             match sys::kind(dir.as_fd(), name).map_err(io("cannot inspect", &self.root_path))? {
                 Some(Kind::Dir) => return Err(self.refuse(raw, "a symlink replaces a directory")),
@@ -318,16 +336,7 @@ impl<'p> Tree<'p> {
             }
             sys::symlink(target, dir.as_fd(), name).map_err(io("cannot create a symlink in", &self.root_path))?;
         }
-        for (rel, (target, raw)) in &pending {
-            if let Err(why) = links::resolve_inside(&self.root_path, rel) {
-                // Refused trees are removed by the caller, but an escaping
-                // link must not wait for that: nothing may follow it.
-                self.unlink_links(&pending);
-                return Err(self.refuse(raw, format!("symlink to `{}` {why}", Path::new(target).display())));
-            }
-        }
-        self.apply_dir_modes();
-        Ok(self.skipped)
+        Ok(())
     }
 
     /// Removes the links `finish` created (best effort; their parents are
