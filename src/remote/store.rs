@@ -1,0 +1,120 @@
+//! Storing an output: a deterministic gzip tar into the CAS (skipped when
+//! the server has it), then the entry under the key.
+
+use std::io::Write;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::entry::{AC_FORMAT, AcEntry, ENCODING_TAR_GZIP, is_key};
+use super::pack::{self, PackError};
+use super::{RemoteCache, RemoteError, auth, io};
+
+/// What a store did.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub tar_sha256: String,
+    pub size: u64,
+    /// False when the server already had the blob.
+    pub uploaded_blob: bool,
+}
+
+impl RemoteCache {
+    /// Stores `staged_dir` (whose tree digest is `output_digest`) under `key`:
+    /// the archive into the CAS (skipped if already there), then the AC entry.
+    pub fn store_output(&self, key: &str, staged_dir: &Path, output_digest: &str) -> Result<Stored, RemoteError> {
+        if !is_key(key) {
+            return Err(RemoteError::InvalidKey(key.into()));
+        }
+        if let Some(reason) = self.disabled() {
+            return Err(RemoteError::Unavailable(reason));
+        }
+        let blob = tempfile::Builder::new()
+            .prefix("recipe-upload-")
+            .tempfile()
+            .map_err(io("cannot create a temporary file"))?;
+        let hashing = HashingWriter {
+            inner: std::io::BufWriter::new(blob.reopen().map_err(io("cannot open a temporary file"))?),
+            hasher: Sha256::new(),
+            count: 0,
+        };
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(hashing, flate2::Compression::fast());
+        let gz = pack::pack(staged_dir, gz).map_err(|e| match e {
+            PackError::Unsafe(m) => RemoteError::Unsafe(m),
+            PackError::Local { what, source } => RemoteError::Io { what, source },
+            PackError::Archive(source) => RemoteError::Io {
+                what: "cannot write the archive".into(),
+                source,
+            },
+        })?;
+        let mut hashing = gz.finish().map_err(io("cannot compress the archive"))?;
+        hashing.inner.flush().map_err(io("cannot write a temporary file"))?;
+        let (sha, size) = (hex::encode(hashing.hasher.finalize()), hashing.count);
+        // The tree may have changed while we read it: never upload a lie.
+        let now = crate::cache::tree_digest(staged_dir).map_err(io("cannot hash the staged output"))?;
+        if now != output_digest {
+            return Err(RemoteError::Changed {
+                dir: staged_dir.to_path_buf(),
+            });
+        }
+
+        let cas = self.url("cas", &sha)?;
+        let exists = self
+            .client
+            .head(cas.clone())
+            .send()
+            .map_err(|e| RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
+            .status()
+            .is_success();
+        if !exists {
+            let file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
+            self.put(
+                cas,
+                reqwest::blocking::Body::sized(file, size),
+                self.transfer_timeout(size),
+                "cas",
+            )?;
+        }
+        let mut entry = AcEntry {
+            format: AC_FORMAT,
+            tar_sha256: sha.clone(),
+            output_digest: output_digest.into(),
+            size,
+            encoding: ENCODING_TAR_GZIP.into(),
+            hmac_sha256: None,
+        };
+        entry.hmac_sha256 = self.secret.as_ref().map(|s| auth::tag(s, key, &entry));
+        let json = serde_json::to_vec(&entry).map_err(|e| RemoteError::Io {
+            what: "cannot encode the AC entry".into(),
+            source: std::io::Error::other(e),
+        })?;
+        crate::fault::point("upload-entry");
+        self.put(self.url("ac", key)?, json.into(), self.timeout, "ac")?;
+        Ok(Stored {
+            tar_sha256: sha,
+            size,
+            uploaded_blob: !exists,
+        })
+    }
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
