@@ -49,27 +49,25 @@ pub fn run(settings: &Settings, names: &[String]) -> Result<(), Error> {
 fn check_targets(project: &Project) -> Vec<RecipeError> {
     let mut errors = Vec::new();
     for t in project.targets.values() {
-        if !project.sysroots.contains_key(&t.sysroot) {
+        let mut problem = |text: String| {
             errors.push(RecipeError::Io {
                 path: format!("toolchains/{}.kdl", t.name),
-                source: std::io::Error::other(format!(
-                    "target `{}` names sysroot `{}`, which has no sysroots/{}.kdl",
-                    t.name, t.sysroot, t.sysroot
-                ))
-                .into(),
-            });
+                source: std::io::Error::other(text).into(),
+            })
+        };
+        if !project.sysroots.contains_key(&t.sysroot) {
+            problem(format!(
+                "target `{}` names sysroot `{}`, which has no sysroots/{}.kdl",
+                t.name, t.sysroot, t.sysroot
+            ));
         }
         if let Some(p) = &t.test.preload
             && !project.recipes.contains_key(&p.recipe)
         {
-            errors.push(RecipeError::Io {
-                path: format!("toolchains/{}.kdl", t.name),
-                source: std::io::Error::other(format!(
-                    "target `{}` preloads `{}` in tests, but there is no recipes/{}/recipe.kdl",
-                    t.name, p.recipe, p.recipe
-                ))
-                .into(),
-            });
+            problem(format!(
+                "target `{}` preloads `{}` in tests, but there is no recipes/{}/recipe.kdl",
+                t.name, p.recipe, p.recipe
+            ));
         }
     }
     errors
