@@ -12,7 +12,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(recipe_text target_text source_archive deb remote_entry)
 corpus=$PWD/fuzz/corpus
-logs=$PWD/fuzz/logs
+logs=${FUZZ_LOGS:-$PWD/fuzz/logs}
 mkdir -p "$corpus/recipe_text" "$corpus/target_text" "$logs"
 find recipes -name recipe.kdl | while read -r f; do
     cp "$f" "$corpus/recipe_text/seed-$(echo "$f" | tr / _)"

@@ -182,106 +182,11 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
             "ldflags" => ldflags.extend(d.strings(child).into_iter().map(|s| s.value)),
             "qemu" => qemu = d.single_string(child).map(|s| s.value),
             "sysroot" => sysroot = d.single_string(child).map(|s| s.value),
-            "go" => {
-                d.check_props(child, &["arch", "arm"]);
-                d.check_max_args(child, 0);
-                let a = d.prop_string(child, "arch");
-                if a.is_none() {
-                    d.missing(child.span(), "`arch=`", "`go`", "write `go arch=\"arm\" arm=\"7\"`");
-                }
-                go = a.map(|a| GoTarget {
-                    arch: a.value,
-                    arm: d.prop_string(child, "arm").map(|s| s.value),
-                });
-            }
-            "python" => {
-                d.check_props(child, &["platform", "machine", "lib-dir"]);
-                d.check_max_args(child, 0);
-                let p = d.prop_string(child, "platform");
-                let m = d.prop_string(child, "machine");
-                let l = d.prop_string(child, "lib-dir");
-                match (p, m, l) {
-                    (Some(p), Some(m), Some(l)) => {
-                        python = Some(PythonTarget {
-                            platform: p.value,
-                            machine: m.value,
-                            lib_dir: l.value,
-                        })
-                    }
-                    _ => d.missing(
-                        child.span(),
-                        "`platform=`, `machine=` or `lib-dir=`",
-                        "`python`",
-                        "write `python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\"`",
-                    ),
-                }
-            }
-            "toolchain" => {
-                let kind = d.positional(child).first().and_then(|e| d.entry_string("toolchain", e));
-                match kind.as_ref().map(|k| k.value.as_str()) {
-                    Some("host") => {
-                        d.check_props(child, &[]);
-                        d.check_max_args(child, 1);
-                        d.check_no_children(child);
-                        toolchain = Some(ToolchainSource::Host);
-                    }
-                    Some("debian") => {
-                        d.check_props(child, &["suite"]);
-                        d.check_max_args(child, 1);
-                        let suite = d.prop_string(child, "suite");
-                        let mut packages = Vec::new();
-                        for p in child.children().map(|c| c.nodes()).unwrap_or_default() {
-                            if p.name().value() == "packages" {
-                                packages.extend(d.strings(p).into_iter().map(|s| s.value));
-                            } else {
-                                d.unknown_node(p, "`toolchain debian`", &["packages"]);
-                            }
-                        }
-                        match suite {
-                            Some(s) if !packages.is_empty() => {
-                                toolchain = Some(ToolchainSource::Debian {
-                                    suite: s.value,
-                                    packages,
-                                })
-                            }
-                            _ => d.missing(
-                                child.span(),
-                                "`suite=` or `packages`",
-                                "`toolchain debian`",
-                                "write `toolchain debian suite=\"bookworm\" { packages \"gcc-…\" }`",
-                            ),
-                        }
-                    }
-                    _ => d.invalid(
-                        child.span(),
-                        "toolchain",
-                        "expected `host` or `debian`",
-                        "write `toolchain host` or `toolchain debian suite=\"bookworm\" { packages \"…\" }`",
-                    ),
-                }
-            }
+            "go" => go = go_target(d, child),
+            "python" => python = python_target(d, child),
+            "toolchain" => toolchain = toolchain_source(d, child),
             "test-runtime" => test = test_runtime(d, child),
-            "elf" => {
-                d.check_props(child, &["machine", "class"]);
-                d.check_max_args(child, 0);
-                let machine = d.prop_string(child, "machine");
-                let class = child.entry("class").and_then(|e| e.value().as_integer());
-                match (machine, class) {
-                    (Some(m), Some(c @ (32 | 64))) => {
-                        let machines: Vec<&str> = crate::elf::MACHINES.iter().map(|(_, n)| *n).collect();
-                        elf = known(d, m, "elf machine", &machines).map(|machine| ElfExpect {
-                            machine,
-                            class: c as u8,
-                        })
-                    }
-                    _ => d.missing(
-                        child.span(),
-                        "`machine=` or `class=` (32 or 64)",
-                        "`elf`",
-                        "write `elf machine=\"arm\" class=32`",
-                    ),
-                }
-            }
+            "elf" => elf = elf_expect(d, child),
             _ => d.unknown_node(child, "`target`", TARGET_NODES),
         }
     }
@@ -329,6 +234,117 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
         test,
     };
     Some((target, name.span))
+}
+
+fn go_target(d: &mut Decoder, node: &KdlNode) -> Option<GoTarget> {
+    d.check_props(node, &["arch", "arm"]);
+    d.check_max_args(node, 0);
+    let a = d.prop_string(node, "arch");
+    if a.is_none() {
+        d.missing(node.span(), "`arch=`", "`go`", "write `go arch=\"arm\" arm=\"7\"`");
+    }
+    a.map(|a| GoTarget {
+        arch: a.value,
+        arm: d.prop_string(node, "arm").map(|s| s.value),
+    })
+}
+
+fn python_target(d: &mut Decoder, node: &KdlNode) -> Option<PythonTarget> {
+    d.check_props(node, &["platform", "machine", "lib-dir"]);
+    d.check_max_args(node, 0);
+    let p = d.prop_string(node, "platform");
+    let m = d.prop_string(node, "machine");
+    let l = d.prop_string(node, "lib-dir");
+    match (p, m, l) {
+        (Some(p), Some(m), Some(l)) => Some(PythonTarget {
+            platform: p.value,
+            machine: m.value,
+            lib_dir: l.value,
+        }),
+        _ => {
+            d.missing(
+                node.span(),
+                "`platform=`, `machine=` or `lib-dir=`",
+                "`python`",
+                "write `python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\"`",
+            );
+            None
+        }
+    }
+}
+
+fn toolchain_source(d: &mut Decoder, node: &KdlNode) -> Option<ToolchainSource> {
+    let kind = d.positional(node).first().and_then(|e| d.entry_string("toolchain", e));
+    match kind.as_ref().map(|k| k.value.as_str()) {
+        Some("host") => {
+            d.check_props(node, &[]);
+            d.check_max_args(node, 1);
+            d.check_no_children(node);
+            Some(ToolchainSource::Host)
+        }
+        Some("debian") => {
+            d.check_props(node, &["suite"]);
+            d.check_max_args(node, 1);
+            let suite = d.prop_string(node, "suite");
+            let mut packages = Vec::new();
+            for p in node.children().map(|c| c.nodes()).unwrap_or_default() {
+                if p.name().value() == "packages" {
+                    packages.extend(d.strings(p).into_iter().map(|s| s.value));
+                } else {
+                    d.unknown_node(p, "`toolchain debian`", &["packages"]);
+                }
+            }
+            match suite {
+                Some(s) if !packages.is_empty() => Some(ToolchainSource::Debian {
+                    suite: s.value,
+                    packages,
+                }),
+                _ => {
+                    d.missing(
+                        node.span(),
+                        "`suite=` or `packages`",
+                        "`toolchain debian`",
+                        "write `toolchain debian suite=\"bookworm\" { packages \"gcc-…\" }`",
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            d.invalid(
+                node.span(),
+                "toolchain",
+                "expected `host` or `debian`",
+                "write `toolchain host` or `toolchain debian suite=\"bookworm\" { packages \"…\" }`",
+            );
+            None
+        }
+    }
+}
+
+fn elf_expect(d: &mut Decoder, node: &KdlNode) -> Option<ElfExpect> {
+    d.check_props(node, &["machine", "class"]);
+    d.check_max_args(node, 0);
+    let machine = d.prop_string(node, "machine");
+    let class = node.entry("class").and_then(|e| e.value().as_integer());
+    match (machine, class) {
+        (Some(m), Some(c @ (32 | 64))) => {
+            let machines: Vec<&str> = crate::elf::MACHINES.iter().map(|(_, n)| *n).collect();
+            known(d, m, "elf machine", &machines).map(|machine| ElfExpect {
+                machine,
+                class: c as u8,
+            })
+        }
+        _ => {
+            d.missing(
+                node.span(),
+                "`machine=` or `class=` (32 or 64)",
+                "`elf`",
+                "write `elf machine=\"arm\" class=32`",
+            );
+            None
+        }
+    }
 }
 
 fn test_runtime(d: &mut Decoder, node: &KdlNode) -> TestRuntime {

@@ -49,25 +49,15 @@ pub fn run(settings: &Settings, names: &[String]) -> Result<(), Error> {
 fn check_targets(project: &Project) -> Vec<RecipeError> {
     let mut errors = Vec::new();
     for t in project.targets.values() {
-        let mut problem = |text: String| {
+        if !project.sysroots.contains_key(&t.sysroot) {
             errors.push(RecipeError::Io {
                 path: format!("toolchains/{}.kdl", t.name),
-                source: std::io::Error::other(text).into(),
-            })
-        };
-        if !project.sysroots.contains_key(&t.sysroot) {
-            problem(format!(
-                "target `{}` names sysroot `{}`, which has no sysroots/{}.kdl",
-                t.name, t.sysroot, t.sysroot
-            ));
-        }
-        if let Some(p) = &t.test.preload
-            && !project.recipes.contains_key(&p.recipe)
-        {
-            problem(format!(
-                "target `{}` preloads `{}` in tests, but there is no recipes/{}/recipe.kdl",
-                t.name, p.recipe, p.recipe
-            ));
+                source: std::io::Error::other(format!(
+                    "target `{}` names sysroot `{}`, which has no sysroots/{}.kdl",
+                    t.name, t.sysroot, t.sysroot
+                ))
+                .into(),
+            });
         }
     }
     errors
