@@ -13,6 +13,8 @@ fn node(name: &str, target: &str, outcome: Outcome, ms: u64, log: PathBuf) -> No
         reasons: vec!["never built (no stamp)".into()],
         log,
         artifacts: vec![],
+        spans: vec![],
+        critical: false,
     }
 }
 
