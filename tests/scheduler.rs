@@ -595,6 +595,43 @@ fn the_longest_remaining_path_starts_first() {
     );
 }
 
+/// Each job that ran has its time and worker slot in report.json, the
+/// chain that set the run's length is marked, and report.html draws it.
+#[test]
+fn the_report_has_a_timeline_per_worker_slot() {
+    let p = Project::new();
+    p.recipe("a", &[], &["sleep 0.6"]);
+    p.recipe("b", &[], &["sleep 0.1"]);
+    p.recipe("top", &["a", "b"], &["sleep 0.1"]);
+    let report = p.path().join("report");
+    let out = p.build(&["top", "-j", "2", "--report", report.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = report_json(&report);
+    let span = |name: &str| {
+        let spans = package(&json, name)["spans"].as_array().cloned().unwrap_or_default();
+        // `top` may also have prepared its sources early, on a free slot.
+        spans
+            .into_iter()
+            .find(|s| s["phase"] == "build")
+            .unwrap_or_else(|| panic!("no build span for {name}: {json}"))
+    };
+    let (a, b, top) = (span("a"), span("b"), span("top"));
+    let ms = |s: &serde_json::Value, k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+    assert_eq!(a["phase"], "build");
+    assert_ne!(a["slot"], b["slot"], "a and b ran side by side: {json}");
+    assert!(ms(&a, "end_ms") - ms(&a, "start_ms") >= 600, "{a}");
+    assert!(ms(&top, "start_ms") >= ms(&a, "end_ms"), "{json}");
+    let critical = |name: &str| package(&json, name)["critical"] == true;
+    assert!(critical("a") && critical("top") && !critical("b"), "{json}");
+    let html = std::fs::read_to_string(report.join("report.html")).expect("html");
+    assert!(html.contains("<svg class=\"timeline\""), "{html}");
+    assert!(html.contains("a@host → top@host"), "{html}");
+    // A no-op run draws nothing: no job ran.
+    let out = p.build(&["top", "--report", report.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(package(&report_json(&report), "a").get("spans").is_none());
+}
+
 /// A package whose early phase (sources, run while its dependency builds)
 /// fails is reported with why it needed a build and no key (its
 /// dependencies' outputs were not known yet), not the key of empty inputs.
