@@ -546,3 +546,137 @@ fn a_staged_output_changed_after_its_stamp_is_rebuilt() {
     assert!(err.contains("changed since it was stamped"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "base\n", "rebuilt");
 }
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn report_json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn package<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["packages"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("{name} not in {report}"))
+}
+
+/// Ready jobs go critical path first, weighted by the last build time in
+/// each stamp: `z` alone outweighs the chain `b` → `c`, although the plan
+/// lists `b` first and, never built, the chain is longer.
+#[test]
+fn the_longest_remaining_path_starts_first() {
+    let p = Project::new();
+    let step = |n: &str, secs: &str| {
+        [
+            log_step(&p, n, "start"),
+            format!("sleep {secs}"),
+            log_step(&p, n, "end"),
+        ]
+    };
+    let (b, c, z) = (step("b", "0.1"), step("c", "0.1"), step("z", "1.2"));
+    p.recipe("b", &[], &strs(&b));
+    p.recipe("c", &["b"], &strs(&c));
+    p.recipe("z", &[], &strs(&z));
+    let out = p.build(&["c", "z", "-j", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Never built: equal weights, the longer chain first.
+    assert_eq!(p.event_lines().first().map(String::as_str), Some("b-start"));
+    std::fs::remove_file(p.events()).expect("reset");
+    let out = p.build(&["c", "z", "-j", "1", "--force", "b", "--force", "c", "--force", "z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        p.event_lines().first().map(String::as_str),
+        Some("z-start"),
+        "{:?}",
+        p.event_lines()
+    );
+}
+
+/// Each job that ran has its time and worker slot in report.json, the
+/// chain that set the run's length is marked, and report.html draws it.
+#[test]
+fn the_report_has_a_timeline_per_worker_slot() {
+    let p = Project::new();
+    p.recipe("a", &[], &["sleep 0.6"]);
+    p.recipe("b", &[], &["sleep 0.1"]);
+    p.recipe("top", &["a", "b"], &["sleep 0.1"]);
+    let report = p.path().join("report");
+    let out = p.build(&["top", "-j", "2", "--report", report.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = report_json(&report);
+    let span = |name: &str| {
+        let spans = package(&json, name)["spans"].as_array().cloned().unwrap_or_default();
+        // `top` may also have prepared its sources early, on a free slot.
+        spans
+            .into_iter()
+            .find(|s| s["phase"] == "build")
+            .unwrap_or_else(|| panic!("no build span for {name}: {json}"))
+    };
+    let (a, b, top) = (span("a"), span("b"), span("top"));
+    let ms = |s: &serde_json::Value, k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k} in {s}"));
+    assert_eq!(a["phase"], "build");
+    assert_ne!(a["slot"], b["slot"], "a and b ran side by side: {json}");
+    assert!(ms(&a, "end_ms") - ms(&a, "start_ms") >= 600, "{a}");
+    assert!(ms(&top, "start_ms") >= ms(&a, "end_ms"), "{json}");
+    let critical = |name: &str| package(&json, name)["critical"] == true;
+    assert!(critical("a") && critical("top") && !critical("b"), "{json}");
+    let html = std::fs::read_to_string(report.join("report.html")).expect("html");
+    assert!(html.contains("<svg class=\"timeline\""), "{html}");
+    assert!(html.contains("a@host → top@host"), "{html}");
+    // A no-op run draws nothing: no job ran.
+    let out = p.build(&["top", "--report", report.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(package(&report_json(&report), "a").get("spans").is_none());
+}
+
+/// A package whose early phase (sources, run while its dependency builds)
+/// fails is reported with why it needed a build and no key (its
+/// dependencies' outputs were not known yet), not the key of empty inputs.
+#[test]
+fn an_early_phase_failure_says_why_and_has_no_made_up_key() {
+    let p = Project::new();
+    p.recipe("dep", &[], &["sleep 0.5"]);
+    let dir = p.path().join("recipes/top");
+    std::fs::create_dir_all(dir.join("files")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("patches")).expect("mkdir");
+    std::fs::write(dir.join("files/a.txt"), "one\n").expect("write");
+    // A patch that does not apply: the source phase fails.
+    std::fs::write(
+        dir.join("patches/0001-bad.patch"),
+        "--- a/a.txt\n+++ b/a.txt\n@@ -1 +1 @@\n-something else\n+two\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("recipe.kdl"),
+        "package top { version \"1\"; license \"MIT\"; }\nsource path=\"files\"\npatch \"patches/0001-bad.patch\"\n\
+         depends dep\nbuild script {\n    step \"true\"\n}\n",
+    )
+    .expect("write");
+    let report = p.path().join("report");
+    let out = p.build(&[
+        "top",
+        "-j",
+        "2",
+        "--keep-going",
+        "--report",
+        report.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("preparing top@host"), "the early phase ran eagerly: {err}");
+    let json = report_json(&report);
+    let top = package(&json, "top");
+    assert_eq!(top["status"], "failed", "{top}");
+    assert_eq!(top["reasons"], serde_json::json!(["never built (no stamp)"]), "{top}");
+    assert!(top["key"].is_null(), "{top}");
+    assert_eq!(
+        top["spans"].as_array().map(Vec::len),
+        Some(1),
+        "only the early phase ran: {top}"
+    );
+    assert_eq!(top["spans"][0]["phase"], "prepare", "{top}");
+    assert_eq!(package(&json, "dep")["status"], "built");
+}

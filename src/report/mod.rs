@@ -9,6 +9,7 @@ mod html;
 mod junit;
 mod model;
 mod text;
+mod timeline;
 
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,9 @@ pub enum ReportError {
     #[error("cannot serialize the report: {0}")]
     #[diagnostic(code(recipe::report::json))]
     Json(#[from] serde_json::Error),
+    #[error("cannot render report.html: {0}")]
+    #[diagnostic(code(recipe::report::html))]
+    Html(#[from] minijinja::Error),
 }
 
 impl ReportError {
@@ -111,7 +115,7 @@ pub fn write_reports_with(
     let json = serde_json::to_vec_pretty(&report)?;
     write_atomic(&paths.json, &json)?;
     write_atomic(&paths.junit, junit::render(&report).as_bytes())?;
-    write_atomic(&paths.html, html::render(&report).as_bytes())?;
+    write_atomic(&paths.html, html::render(&report)?.as_bytes())?;
     Ok(paths)
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RunMeta;
 use super::text;
-use crate::scheduler::{NodeReport, Outcome};
+use crate::scheduler::{NodeReport, Outcome, Span};
 
 pub const FORMAT: u32 = 1;
 /// "Slower" means more than 20 % slower …
@@ -117,6 +117,12 @@ pub struct PackageEntry {
     pub log_href: String,
     #[serde(default)]
     pub artifacts: Vec<Artifact>,
+    /// When and on which worker slot it ran, in ms since the run started.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<Span>,
+    /// On the chain of jobs that set the run's length.
+    #[serde(default)]
+    pub critical: bool,
 }
 
 impl PackageEntry {
@@ -289,6 +295,8 @@ fn entry(r: &NodeReport, report_dir: &Path) -> PackageEntry {
         log: r.log.clone(),
         log_href: text::relative_href(report_dir, &r.log),
         artifacts,
+        spans: r.spans.clone(),
+        critical: r.critical,
     }
 }
 

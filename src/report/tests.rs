@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::scheduler::{NodeReport, Outcome};
+use crate::scheduler::{NodeReport, Outcome, Span, SpanPhase};
 
 fn node(name: &str, target: &str, outcome: Outcome, ms: u64, log: PathBuf) -> NodeReport {
     NodeReport {
@@ -13,6 +13,8 @@ fn node(name: &str, target: &str, outcome: Outcome, ms: u64, log: PathBuf) -> No
         reasons: vec!["never built (no stamp)".into()],
         log,
         artifacts: vec![],
+        spans: vec![],
+        critical: false,
     }
 }
 
@@ -219,6 +221,8 @@ fn slower_needs_twenty_percent_and_a_second() {
         log: PathBuf::new(),
         log_href: String::new(),
         artifacts: vec![],
+        spans: vec![],
+        critical: false,
     };
     let report = |ms: u64| Report {
         packages: vec![entry(ms)],
@@ -271,4 +275,144 @@ fn text_helpers() {
     assert_eq!(text::xml_attr("a\n<b>"), "a&#10;&lt;b&gt;");
     assert_eq!(text::size(1536), "1.5 KiB");
     assert_eq!(text::duration(61_000), "1m01s");
+}
+
+fn span(phase: SpanPhase, slot: usize, start_ms: u64, end_ms: u64) -> Span {
+    Span {
+        phase,
+        slot,
+        start_ms,
+        end_ms,
+    }
+}
+
+/// The `<svg>…</svg>` of the page, which must be well-formed XML.
+fn svg_of(html: &str) -> String {
+    let start = html.find("<svg").expect("an svg timeline");
+    let end = html.find("</svg>").expect("svg end") + "</svg>".len();
+    html[start..end].to_string()
+}
+
+/// Names, reasons, errors, logs, warnings and the command come from
+/// recipes, builds and users: none of them may open a tag, in the tables or
+/// in the timeline.
+#[test]
+fn hostile_names_and_log_text_are_escaped_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("evil.log");
+    std::fs::write(&log, "error: </code><img src=x onerror=alert(1)>\n").expect("log");
+    let evil = "<script>alert('x')</script>";
+    let mut built = node(
+        evil,
+        "t\"><svg onload=1>",
+        Outcome::Built { digest: "d".into() },
+        5_000,
+        log.clone(),
+    );
+    built.reasons = vec!["recipe changed: <b>version</b> & more".into()];
+    built.spans = vec![span(SpanPhase::Build, 0, 0, 5_000)];
+    built.critical = true;
+    let mut failed = node(
+        "x</text><script>",
+        "t",
+        Outcome::Failed {
+            error: "<i>boom</i>".into(),
+        },
+        1_000,
+        log,
+    );
+    failed.spans = vec![span(SpanPhase::Prepare, 1, 0, 1_000)];
+    let meta = RunMeta {
+        wall_ms: Some(6_000),
+        command: Some("recipe build '<script>'".into()),
+        remote_cache: Some("http://h/<x>".into()),
+        warnings: vec!["warn <script>".into()],
+    };
+    let paths = write_reports_with(&dir.path().join("r"), &[built, failed], None, &meta).expect("write");
+    let html = std::fs::read_to_string(&paths.html).expect("html");
+    for bad in ["<script", "<img", "<i>", "<b>version", "<svg onload"] {
+        assert!(!html.contains(bad), "{bad} unescaped in {html}");
+    }
+    assert!(
+        html.contains("&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the log line, escaped: {html}"
+    );
+    assert!(html.contains("&lt;b&gt;version&lt;/b&gt; &amp; more"), "{html}");
+    // The chart is real SVG: a parser reads the hostile names back as text.
+    let svg = svg_of(&html);
+    let doc = roxmltree::Document::parse(&svg).expect("the timeline must be well-formed SVG");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("<script>alert('x')</script>@t\"><svg onload=1>: build")),
+        "{titles:?}"
+    );
+}
+
+/// The timeline: one row per worker slot, one bar per span, the critical
+/// path highlighted and named in order.
+#[test]
+fn the_timeline_draws_each_job_on_its_slot_with_the_critical_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("x.log");
+    let mut reports = batch(dir.path());
+    reports[0].spans = vec![span(SpanPhase::Build, 1, 0, 12_000)];
+    reports[0].critical = true;
+    reports[2].spans = vec![
+        span(SpanPhase::Prepare, 0, 0, 4_000),
+        span(SpanPhase::Build, 0, 12_000, 42_000),
+    ];
+    reports[2].critical = true;
+    let mut other = node("lz4", "armv7hf", Outcome::Built { digest: "d".into() }, 3_000, log);
+    other.spans = vec![span(SpanPhase::Build, 0, 4_000, 7_000)];
+    reports.push(other);
+    let paths = write_reports(&dir.path().join("r"), &reports, None).expect("write");
+    let html = std::fs::read_to_string(&paths.html).expect("html");
+    let svg = svg_of(&html);
+    let doc = roxmltree::Document::parse(&svg).expect("svg");
+    let rects: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("rect")).collect();
+    assert_eq!(rects.len(), 4, "{svg}");
+    let classes: Vec<&str> = rects.iter().filter_map(|r| r.attribute("class")).collect();
+    assert_eq!(
+        classes,
+        [
+            "build built critical",
+            "prepare failed critical",
+            "build failed critical",
+            "build built"
+        ]
+    );
+    let slots: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("slot"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(slots, ["slot 1", "slot 2"]);
+    // Bars sit on their slot's row and scale with time.
+    let y = |i: usize| rects[i].attribute("y").and_then(|v| v.parse::<f64>().ok()).expect("y");
+    let w = |i: usize| {
+        rects[i]
+            .attribute("width")
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("w")
+    };
+    assert!(y(0) > y(1) && y(1) == y(2) && y(2) == y(3), "{svg}");
+    assert!((w(2) / w(3) - 10.0).abs() < 0.01, "30 s against 3 s: {svg}");
+    assert!(
+        html.contains("Critical path (46.0s): libuv@armv7hf → dqlite@armv7hf"),
+        "{html}"
+    );
+    // A report where nothing ran (a no-op build) has no chart.
+    let paths = write_reports(&dir.path().join("noop"), &batch(dir.path()), None).expect("write");
+    let html = std::fs::read_to_string(&paths.html).expect("html");
+    assert!(!html.contains("<svg"), "{html}");
 }
