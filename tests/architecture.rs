@@ -49,3 +49,41 @@ fn only_settings_read_the_environment() {
         offenders.join("\n")
     );
 }
+
+/// Imports point one way: the command layer (`commands/`, `cli`), the
+/// session (`pipeline/`) and the settings sit on top; nothing below them
+/// reaches back up. (The full folder-per-stage layering of DESIGN.md §2 is
+/// not there yet; this holds the top boundary meanwhile.)
+#[test]
+fn lower_layers_do_not_import_the_layers_above() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let upper = ["commands", "pipeline", "cli", "settings"];
+    let is_upper = |rel: &str| {
+        rel == "main.rs"
+            || rel == "lib.rs"
+            || upper
+                .iter()
+                .any(|u| rel == format!("{u}.rs") || rel.starts_with(&format!("{u}/")))
+    };
+    let mut offenders = Vec::new();
+    for file in rust_files(&src) {
+        let rel = file.strip_prefix(&src).expect("under src").display().to_string();
+        if is_upper(&rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for u in upper {
+                if code.contains(&format!("crate::{u}::")) || code.contains(&format!("crate::{u};")) {
+                    offenders.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "a lower layer imports commands/, pipeline/, cli or settings/ (pass the values down instead):\n{}",
+        offenders.join("\n")
+    );
+}
