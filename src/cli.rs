@@ -180,7 +180,7 @@ pub enum Command {
 
     /// Save your edits to a tree prepared by `recipe source` as the recipe's next numbered patch
     #[command(
-        after_help = "Examples:\n  cd $(recipe source dqlite --target armv7hf) && $EDITOR src/server.c\n  recipe patch dqlite --target armv7hf --name fix-probe --message \"Do not probe /sys/module/zfs on the build machine.\"\n\nCompares the tree with the pristine sources (with the recipe's patches applied), leaves out build products (object files, libraries, configure output, …; see README) and writes recipes/NAME/patches/000N-NAME.patch, then adds a `patch` line after the recipe's last one."
+        after_help = "Examples:\n  cd $(recipe source dqlite --target armv7hf) && $EDITOR src/server.c\n  recipe patch dqlite --target armv7hf --name fix-probe --message \"Do not probe /sys/module/zfs on the build machine.\"\n\nCompares the tree with the pristine sources (with the recipe's patches applied), leaves out build products (object files, libraries, configure output, …; see README) and writes recipes/NAME/patches/000N-WORDS.patch, then adds a `patch` line after the recipe's last one."
     )]
     Patch(PatchCmd),
 
