@@ -178,6 +178,26 @@ pub enum Command {
     )]
     New(NewCmd),
 
+    /// Save your edits to a tree prepared by `recipe source` as the recipe's next numbered patch
+    #[command(
+        after_help = "Examples:\n  cd $(recipe source dqlite --target armv7hf) && $EDITOR src/server.c\n  recipe patch dqlite --target armv7hf --name fix-probe --message \"Do not probe /sys/module/zfs on the build machine.\"\n\nCompares the tree with the pristine sources (with the recipe's patches applied), leaves out build products (object files, libraries, configure output, …; see README) and writes recipes/NAME/patches/000N-WORDS.patch, then adds a `patch` line after the recipe's last one."
+    )]
+    Patch(PatchCmd),
+
+    /// Show recipes whose Debian source package or Python project has a newer version
+    #[command(
+        after_help = "Examples:\n  recipe outdated\n  recipe outdated dqlite lz4 --json\n\nLooks at each recipe's first source: `debian=`, `pypi=`, or a URL with a `mirror debian` / `mirror pypi` hint. A lookup that fails is reported in its row."
+    )]
+    Outdated {
+        /// Recipes to check [default: every recipe with a Debian or Python origin]
+        names: Vec<String>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+
     /// Check recipes: parse, render for every target, hashes, licenses, patch files
     #[command(after_help = "Examples:\n  recipe lint\n  recipe lint dqlite libuv")]
     Lint { names: Vec<String> },
@@ -273,6 +293,27 @@ pub struct NewCmd {
     pub version: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchCmd {
+    /// The package whose prepared tree was edited
+    pub name: String,
+    /// Target of the tree [default: the only target with a prepared tree]
+    #[arg(long, short)]
+    pub target: Option<String>,
+    /// Words for the file name, e.g. "fix armv7 probe" → 0002-fix-armv7-probe.patch [default: local-changes]
+    #[arg(long = "name", id = "slug", value_name = "WORDS")]
+    pub slug: Option<String>,
+    /// Why the change is needed; written at the top of the patch
+    #[arg(long, short, value_name = "TEXT")]
+    pub message: Option<String>,
+    /// Leave out paths matching GLOB (`*`, `?`; with a `/` it matches the path from the tree's top, else any file or directory name); repeatable
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Never touch the network (the sources must be in the cache)
+    #[arg(long)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Args)]

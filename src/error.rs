@@ -61,6 +61,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Toolchain(Box<crate::toolchain::ToolchainError>),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Maintain(Box<crate::maintain::MaintainError>),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -101,6 +105,12 @@ impl From<crate::scaffold::ScaffoldError> for Error {
     }
 }
 
+impl From<crate::maintain::MaintainError> for Error {
+    fn from(e: crate::maintain::MaintainError) -> Error {
+        Error::Maintain(Box::new(e))
+    }
+}
+
 impl From<crate::toolchain::ToolchainError> for Error {
     fn from(e: crate::toolchain::ToolchainError) -> Error {
         Error::Toolchain(Box::new(e))
@@ -126,6 +136,7 @@ impl Error {
         match self {
             Error::UnknownTarget { .. } | Error::UnknownPackage { .. } | Error::Usage(_) | Error::NoProject { .. } => 2,
             Error::Scaffold(e) if matches!(**e, crate::scaffold::ScaffoldError::BadName { .. }) => 2,
+            Error::Maintain(e) if matches!(**e, crate::maintain::MaintainError::WhichTarget { .. }) => 2,
             _ => 1,
         }
     }

@@ -22,6 +22,7 @@ pub mod gotool;
 pub mod graph;
 pub mod job;
 pub mod jobenv;
+pub mod maintain;
 pub mod patch;
 pub mod pipeline;
 pub mod prepare;

@@ -9,6 +9,8 @@ mod graph;
 mod lint;
 mod list;
 mod new;
+mod outdated;
+mod patch;
 mod run;
 mod shell;
 mod show;
@@ -35,6 +37,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Graph { names, target, format } => graph::run(&settings, &names, &target, format),
         Command::Lint { names } => lint::run(&settings, &names),
         Command::New(n) => new::run(&settings, n),
+        Command::Patch(p) => patch::run(&settings, p),
+        Command::Outdated { names, json, limits } => outdated::run(&settings, &names, json, limits),
         Command::ExplainKey {
             names,
             target,
