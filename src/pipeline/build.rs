@@ -105,16 +105,9 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     let remote = if offline || no_remote_cache {
         None
     } else {
-        let mut transfer = config.limits.clone();
-        limits.apply(&mut transfer);
-        open_remote(settings.remote(remote_cache.as_deref())?, transfer.max_size)?
+        open_remote(settings, remote_cache.as_deref(), &limits)?
     };
-    std::fs::create_dir_all(&layout.build_root).map_err(|e| Error::io("cannot create the build directory", e))?;
-    let _lock = lock_build_dir(&layout.build_root)?;
-    let leftovers = layout.remove_leftovers();
-    if leftovers > 0 {
-        eprintln!("removed {leftovers} leftover(s) of an interrupted run");
-    }
+    let _lock = lock_build_dir(&layout)?;
 
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
@@ -165,13 +158,18 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
             remote_cache: remote.as_ref().map(|r| r.display_url()),
             warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
         };
-        let paths = crate::report::write_reports_with(dir, &reports, None, &meta)?;
-        for w in &paths.warnings {
-            eprintln!("warning: {w}");
-        }
-        eprintln!("report: {}", paths.html.display());
+        write_report(dir, &reports, &meta)?;
     }
     Ok(reports)
+}
+
+fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMeta) -> Result<(), Error> {
+    let paths = crate::report::write_reports_with(dir, reports, None, meta)?;
+    for w in &paths.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!("report: {}", paths.html.display());
+    Ok(())
 }
 
 /// Fetches and verifies every source of the plan in parallel. Without
@@ -224,11 +222,17 @@ fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-/// The remote cache of this run, if any.
+/// The remote cache of this run, if any; blobs above the download limit
+/// are not restored.
 fn open_remote(
-    settings: crate::remote::RemoteSettings,
-    max_blob: u64,
+    settings: &Settings,
+    arg_url: Option<&str>,
+    limits: &LimitOverrides,
 ) -> Result<Option<Arc<crate::remote::RemoteCache>>, Error> {
+    let mut transfer = settings.config.limits.clone();
+    limits.apply(&mut transfer);
+    let max_blob = transfer.max_size;
+    let settings = settings.remote(arg_url)?;
     for w in &settings.warnings {
         eprintln!("warning: {w}");
     }
@@ -261,8 +265,11 @@ pub fn activate_plan(
     Ok(envs)
 }
 
-/// One build at a time per build directory; a second one waits.
-fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
+/// One build at a time per build directory; a second one waits. Under the
+/// lock, what a killed run left behind is removed.
+fn lock_build_dir(layout: &Layout) -> Result<std::fs::File, Error> {
+    let root = &layout.build_root;
+    std::fs::create_dir_all(root).map_err(|e| Error::io("cannot create the build directory", e))?;
     let path = root.join(".lock");
     let file = std::fs::File::create(&path).map_err(|e| Error::io(format!("cannot create {}", path.display()), e))?;
     if file.try_lock().is_err() {
@@ -274,6 +281,10 @@ fn lock_build_dir(root: &Path) -> Result<std::fs::File, Error> {
             .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
     }
     crate::process::inherit_lock(&file);
+    let leftovers = layout.remove_leftovers();
+    if leftovers > 0 {
+        eprintln!("removed {leftovers} leftover(s) of an interrupted run");
+    }
     Ok(file)
 }
 
