@@ -409,6 +409,23 @@ fn nested_commented_out_blocks_are_refused_before_the_parser() {
         .stderr_contains("recipes/x/recipe.kdl:");
 }
 
+/// Found by fuzzing: 2 KB the kdl crate's error recovery takes 18 s on,
+/// which the shape check cannot see; the parse is bounded in time instead.
+#[test]
+fn a_parse_that_overruns_its_time_is_a_diagnostic_and_others_still_load() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fuzz/recipe_text-slashdash-strings-timeout.kdl"),
+    )
+    .expect("fixture");
+    let p = Project::new().recipe("x", &text).recipe("ok", &valid_recipe("ok", &[]));
+    p.run(&["list"]).code(0).stdout_contains("ok ");
+    p.run(&["lint", "x"])
+        .code(1)
+        .stderr_contains("the KDL parser did not finish within 2 s")
+        .stderr_contains("recipes/x/recipe.kdl");
+}
+
 #[test]
 fn oversized_recipe_is_refused() {
     let big = format!("{}// {}\n", valid_recipe("big", &[]), "x".repeat(256 << 10));

@@ -11,6 +11,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use kdl::{KdlDocument, KdlError};
 use miette::SourceSpan;
@@ -174,30 +175,52 @@ pub fn check_shape(file: &SourceFile) -> Result<(), RecipeErrors> {
     Ok(())
 }
 
-/// Parses `file` after `check_shape`, on a stack sized for its length.
+/// Longest a parse may take. Valid definition files parse in milliseconds;
+/// the kdl crate's error recovery can take seconds to hours on some malformed
+/// text (fuzzing found 2 KB taking 18 s), which no shape check can predict.
+pub const PARSE_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Parses `file` after `check_shape`, on a stack sized for its length, and
+/// gives up after [`PARSE_TIME_LIMIT`] with a diagnostic. A thread cannot be
+/// stopped: a parse that overruns is left to finish (or to end with the
+/// process) on its own copy of the text, while the caller goes on.
 pub fn parse_bounded(file: &SourceFile) -> Result<Result<KdlDocument, KdlError>, RecipeErrors> {
     check_shape(file)?;
-    let text = file.text.as_str();
+    let text = file.text.to_string();
     let stack = PARSE_STACK_BASE + PARSE_STACK_PER_BYTE * text.len();
-    std::thread::scope(|scope| {
-        let parser = std::thread::Builder::new()
-            .name("kdl-parse".into())
-            .stack_size(stack)
-            .spawn_scoped(scope, || KdlDocument::parse(text));
-        match parser {
-            Ok(handle) => handle.join().map_err(|_| {
-                RecipeErrors::from(RecipeError::Io {
-                    path: file.name.clone(),
-                    source: std::io::Error::other("the KDL parser panicked").into(),
-                })
-            }),
-            Err(source) => Err(RecipeError::Io {
-                path: file.name.clone(),
-                source: std::io::Error::other(format!("cannot start the parser thread: {source}")).into(),
-            }
-            .into()),
+    let (done, result) = std::sync::mpsc::channel();
+    let parser = std::thread::Builder::new()
+        .name("kdl-parse".into())
+        .stack_size(stack)
+        .spawn(move || {
+            let _ = done.send(KdlDocument::parse(&text));
+        });
+    if let Err(source) = parser {
+        return Err(RecipeError::Io {
+            path: file.name.clone(),
+            source: std::io::Error::other(format!("cannot start the parser thread: {source}")).into(),
         }
-    })
+        .into());
+    }
+    match result.recv_timeout(PARSE_TIME_LIMIT) {
+        Ok(parsed) => Ok(parsed),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(RecipeError::Limit {
+            src: file.named(),
+            span: (0, 0).into(),
+            message: format!(
+                "the KDL parser did not finish within {} s",
+                PARSE_TIME_LIMIT.as_secs()
+            ),
+            label: "in this file".into(),
+            help: "the file is malformed in a way the parser recovers from very slowly (often `/-` among unbalanced quotes or braces); check the syntax, e.g. by parts".into(),
+        }
+        .into()),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(RecipeError::Io {
+            path: file.name.clone(),
+            source: std::io::Error::other("the KDL parser panicked").into(),
+        }
+        .into()),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
