@@ -4,28 +4,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use support::{Reply, Server, assert_cache_clean, sha256_hex};
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1_600_000_000);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&b.into_inner().unwrap()).unwrap();
-    e.finish().unwrap()
-}
+use support::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 
 const HELLO: &[u8] = b"int main(void)\n{\n    return 1;\n}\n";
 const GOOD_PATCH: &str =
@@ -65,13 +48,7 @@ impl Fixture {
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for sub in ["toolchains", "sysroots"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-            for f in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).unwrap();
-            }
-        }
+        support::copy_target_files(&root);
         let alpha_source = format!(
             "source \"{}\" {{\n    file \"alpha_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n    mirror debian package=\"alpha\"\n}}\n",
             server.url("/upstream/alpha-1.0.tar.gz"),

@@ -5,27 +5,11 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use support::{Reply, Server, assert_cache_clean, sha256_hex};
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1_600_000_000);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&b.into_inner().unwrap()).unwrap();
-    e.finish().unwrap()
-}
+use support::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 
 const GPL3: &[u8] = b"                    GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007\n\n Copyright (C) 2007 Free Software Foundation, Inc.\n Everyone is permitted to copy and distribute verbatim copies\n";
 const MIT: &[u8] = b"MIT License\n\nCopyright (c) 2020 Someone\n\nPermission is hereby granted, free of charge, to any person obtaining a copy\nof this software and associated documentation files (the \"Software\"), to deal\nin the Software without restriction.\n\nThe above copyright notice and this permission notice shall be included in all\ncopies or substantial portions of the Software.\n";
@@ -40,13 +24,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for sub in ["toolchains", "sysroots"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-            for f in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).unwrap();
-            }
-        }
+        support::copy_target_files(&root);
         std::fs::create_dir_all(root.join("recipes")).unwrap();
         std::fs::write(
             dir.path().join("config.kdl"),

@@ -5,7 +5,7 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
@@ -27,13 +27,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for sub in ["toolchains", "sysroots"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-            for f in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).unwrap();
-            }
-        }
+        support::copy_target_files(&root);
         std::fs::write(
             dir.path().join("config.kdl"),
             format!(

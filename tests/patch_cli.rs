@@ -6,29 +6,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use support::{Reply, Server, sha256_hex};
-
-fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_path(name).unwrap();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(1_600_000_000);
-        h.set_cksum();
-        b.append(&h, *data).unwrap();
-    }
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(&b.into_inner().unwrap()).unwrap();
-    e.finish().unwrap()
-}
+use support::{Reply, Server, sha256_hex, tar_gz};
 
 const HELLO_C: &str = "#include <stdio.h>\n\nint main(void)\n{\n    puts(\"hello\");\n    return 0;\n}\n";
 const EXISTING_PATCH: &str = "Say hello to the world.\n\n--- a/hello.c\n+++ b/hello.c\n@@ -2,6 +2,6 @@\n \n int main(void)\n {\n-    puts(\"hello\");\n+    puts(\"hello, world\");\n     return 0;\n }\n";
@@ -52,13 +35,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for sub in ["toolchains", "sysroots"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap();
-            for f in std::fs::read_dir(repo.join(sub)).unwrap().flatten() {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).unwrap();
-            }
-        }
+        support::copy_target_files(&root);
         let tarball = tar_gz(&[
             ("hello-1.0/hello.c", HELLO_C.as_bytes()),
             ("hello-1.0/Makefile.in", b"all:\n\t$(CC) -o hello hello.c\n"),

@@ -294,3 +294,31 @@ pub fn assert_cache_clean(cache: &Path) -> usize {
     }
     count
 }
+
+/// A `.tar.gz` of `files` (path, content), with fixed modes and times.
+pub fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(1_600_000_000);
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&b.into_inner().expect("tar")).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// Copies the repository's target and sysroot files into the project `root`.
+pub fn copy_target_files(root: &Path) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["toolchains", "sysroots"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        for f in std::fs::read_dir(repo.join(sub)).expect("read").flatten() {
+            std::fs::copy(f.path(), root.join(sub).join(f.file_name())).expect("copy");
+        }
+    }
+}
