@@ -292,8 +292,8 @@ fn render_build(r: &mut Renderer, b: &RawBuild) -> Build {
                 reason: format!("`{}` is not one of {}", bad.value, bad.expected.join(", ")),
                 help: format!("write `{} \"{}\"`", bad.option, bad.expected[0]),
             });
-            // Defaults, so rendering goes on and reports every problem.
-            crate::recipe::options::typed(b.kind.value, &BTreeMap::new()).unwrap_or_else(|_| unreachable!())
+            // The default mode, so rendering goes on and reports every problem.
+            crate::recipe::options::with_mode(b.kind.value, &options, crate::recipe::options::GoMode::Exe)
         }
     };
     Build {

@@ -167,8 +167,23 @@ pub struct BadValue {
     pub expected: &'static [&'static str],
 }
 
-/// The typed options of `kind` from the rendered map.
+/// The typed options of `kind` from the rendered map; the only value a shape
+/// check cannot vouch for is Go's `mode`.
 pub fn typed(kind: BuildKind, map: &BTreeMap<String, OptionValue>) -> Result<(CommonOptions, KindOptions), BadValue> {
+    let mode = match Values(map).text("mode") {
+        Some(m) if kind == BuildKind::Go => GoMode::parse(&m).ok_or(BadValue {
+            option: "mode",
+            value: m,
+            expected: GoMode::NAMES,
+        })?,
+        _ => GoMode::Exe,
+    };
+    Ok(with_mode(kind, map, mode))
+}
+
+/// [`typed`] with Go's mode given (a refused one is reported by the caller,
+/// which goes on with the default to report every other problem too).
+pub fn with_mode(kind: BuildKind, map: &BTreeMap<String, OptionValue>, mode: GoMode) -> (CommonOptions, KindOptions) {
     let v = Values(map);
     let common = CommonOptions {
         subdir: v.text("subdir"),
@@ -194,25 +209,15 @@ pub fn typed(kind: BuildKind, map: &BTreeMap<String, OptionValue>) -> Result<(Co
             install: v.install(),
             parallel: v.flag("parallel", true),
         }),
-        BuildKind::Go => {
-            let mode = match v.text("mode") {
-                None => GoMode::Exe,
-                Some(m) => GoMode::parse(&m).ok_or(BadValue {
-                    option: "mode",
-                    value: m,
-                    expected: GoMode::NAMES,
-                })?,
-            };
-            KindOptions::Go(GoOptions {
-                package: v.text("package").unwrap_or_else(|| ".".to_string()),
-                mode,
-                output: v.text("output"),
-                tags: v.list("tags"),
-                ldflags: v.list("ldflags"),
-                vendor: v.list("vendor"),
-                header: v.text("header"),
-            })
-        }
+        BuildKind::Go => KindOptions::Go(GoOptions {
+            package: v.text("package").unwrap_or_else(|| ".".to_string()),
+            mode,
+            output: v.text("output"),
+            tags: v.list("tags"),
+            ldflags: v.list("ldflags"),
+            vendor: v.list("vendor"),
+            header: v.text("header"),
+        }),
         BuildKind::PythonWheel => KindOptions::PythonWheel(PythonWheelOptions {
             lib_dir: v.text("lib-dir"),
             bundle: v.list("bundle"),
@@ -221,7 +226,7 @@ pub fn typed(kind: BuildKind, map: &BTreeMap<String, OptionValue>) -> Result<(Co
         }),
         BuildKind::Script => KindOptions::Script(ScriptOptions { steps: v.list("step") }),
     };
-    Ok((common, options))
+    (common, options)
 }
 
 #[cfg(test)]
