@@ -17,7 +17,7 @@ trap 'rm -rf "$work"' EXIT
 
 # Warm: toolchain, sources, host tools (built into the project's build dir).
 "$bin" build dqlite --target "$target" >/dev/null 2>&1
-host_prefix=$(find "$PWD/build/host" -maxdepth 1 -name 'prefix*' -type d | head -1)  # padded: see src/relocate.rs
+host_prefix=$(find "$PWD/build/host" -maxdepth 1 -name 'prefix*' -type d | head -1)  # padded: see src/outputs/relocate.rs
 src_of() { # the cached download for a recipe's file name
     find "${RECIPE_CACHE:-$HOME/.cache/recipe}/downloads/sha256" -name "$1" | head -1
 }

@@ -13,9 +13,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use recipe::graph::plan;
-use recipe::project::{Project, ProjectPaths};
-use recipe::render::render;
+use recipe::model::project::{Project, ProjectPaths};
+use recipe::plan::graph::plan;
+use recipe::plan::render::render;
 
 const RUNS: usize = 3;
 const KINDS: &[&str] = &["autotools", "cmake", "make", "go", "python-wheel", "script"];

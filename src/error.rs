@@ -20,23 +20,13 @@ pub enum Error {
     #[diagnostic(transparent)]
     Report(#[from] crate::report::ReportError),
 
-    #[error("unknown target `{name}`")]
-    #[diagnostic(
-        code(recipe::unknown_target),
-        help("{}known targets: {known} (files in toolchains/)", suggestion.as_ref().map(|s| format!("did you mean `{s}`? ")).unwrap_or_default())
-    )]
-    UnknownTarget {
-        name: String,
-        known: String,
-        suggestion: Option<String>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lookup(#[from] crate::model::project::LookupError),
 
-    #[error("no recipe named `{name}`")]
-    #[diagnostic(
-        code(recipe::unknown_package),
-        help("{}run `recipe list` to see all recipes", suggestion.as_ref().map(|s| format!("did you mean `{s}`? ")).unwrap_or_default())
-    )]
-    UnknownPackage { name: String, suggestion: Option<String> },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] crate::plan::graph::PlanError),
 
     #[error("no recipes directory found from {start}")]
     #[diagnostic(
@@ -79,7 +69,7 @@ pub enum Error {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Process(Box<crate::process::ProcessError>),
+    Process(Box<crate::build::process::ProcessError>),
 
     #[error("{count} test run(s) failed")]
     #[diagnostic(code(recipe::tests_failed), help("each failure above names its log"))]
@@ -117,8 +107,8 @@ impl From<crate::toolchain::ToolchainError> for Error {
     }
 }
 
-impl From<crate::process::ProcessError> for Error {
-    fn from(e: crate::process::ProcessError) -> Self {
+impl From<crate::build::process::ProcessError> for Error {
+    fn from(e: crate::build::process::ProcessError) -> Self {
         Error::Process(Box::new(e))
     }
 }
@@ -134,7 +124,9 @@ impl Error {
     /// 2 for mistakes in how the command was called, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::UnknownTarget { .. } | Error::UnknownPackage { .. } | Error::Usage(_) | Error::NoProject { .. } => 2,
+            Error::Lookup(_) | Error::Usage(_) | Error::NoProject { .. } => 2,
+            Error::Plan(crate::plan::graph::PlanError::Lookup(_)) => 2,
+            Error::Toolchain(e) if matches!(**e, crate::toolchain::ToolchainError::Lookup(_)) => 2,
             Error::Scaffold(e) if matches!(**e, crate::scaffold::ScaffoldError::BadName { .. }) => 2,
             Error::Maintain(e) if matches!(**e, crate::maintain::MaintainError::WhichTarget { .. }) => 2,
             _ => 1,

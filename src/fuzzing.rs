@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::model::target::Target;
 use crate::recipe::parse::parse_recipe;
 use crate::recipe::{SourceFile, bounds};
-use crate::target::Target;
 use crate::unpack::{self, Compression, Format, Policy};
 
 /// The target recipes are rendered for.
@@ -38,7 +38,7 @@ pub fn recipe_text(data: &[u8]) {
         return;
     };
     if let Ok(target) = Target::parse(&SourceFile::new("toolchains/armv7hf.kdl", TARGET)) {
-        let _ = crate::render::render(&raw, &target);
+        let _ = crate::plan::render::render(&raw, &target);
     }
 }
 

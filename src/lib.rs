@@ -1,52 +1,49 @@
 //! `recipe`: declarative, recipe-based cross-compilation.
 //!
-//! The module layout follows the pipeline:
-//! load (`recipe`, `project`) → render → plan (`graph`) → fetch → prepare →
-//! build → package → verify → report.
+//! The folders follow the pipeline, and imports point one way only: a
+//! module may use the layers listed before its own, never one after it
+//! (checked by `tests/architecture.rs`, which reads the list below; leaves
+//! import nothing of the crate, and modules of one layer may use each other).
+//!
+//! 0. leaves: `digest`, `fault`, `elf` (import nothing of the crate)
+//! 1. `recipe` — the recipe language: raw syntax, parse, schema, options
+//! 2. `model` — project, targets, sysroot definitions
+//! 3. `plan` — dependency graph, rendering for a target
+//! 4. `fetch`, `unpack` — sources in, archives opened safely
+//! 5. `debian` — the archive: indexes, resolution, packages
+//! 6. `toolchain` — provisioning, sysroots, target roots, Go, qemu, environment
+//! 7. `prepare` — patched source trees
+//! 8. `package` — wheels and post-build verification
+//! 9. `outputs` — build keys, stamps, digests, relocation
+//! 10. `remote` — the shared HTTP cache of outputs
+//! 11. `build` — scheduler, jobs, builders, processes, tests on the target
+//! 12. `report` — batch reports
+//! 13. `scaffold`, `maintain` — authoring commands' logic
+//! 14. `pipeline`, `settings`, `error`, `cli`, `commands`, `fuzzing` — the
+//!     application (and the fuzzing entry points, which drive it)
 
-pub mod activate;
-pub mod builders;
-pub mod cache;
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod debian;
 pub mod digest;
 pub mod elf;
-pub mod env;
 pub mod error;
 pub mod fault;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod gotool;
-pub mod graph;
-pub mod job;
-pub mod jobenv;
 pub mod maintain;
-pub mod patch;
+pub mod model;
+pub mod outputs;
+pub mod package;
 pub mod pipeline;
+pub mod plan;
 pub mod prepare;
-pub mod process;
-pub mod progress;
-pub mod project;
-pub mod provision;
-pub mod qemu;
 pub mod recipe;
-pub mod relocate;
 pub mod remote;
-pub mod render;
 pub mod report;
-pub mod sandbox;
 pub mod scaffold;
-pub mod scheduler;
 pub mod settings;
-pub mod sysroot;
-pub mod sysroot_def;
-pub mod target;
-pub mod targetroot;
-pub mod testrun;
 pub mod toolchain;
-pub mod toolchain_files;
 pub mod unpack;
-pub mod verify;
-pub mod wheel;

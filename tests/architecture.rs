@@ -50,40 +50,93 @@ fn only_settings_read_the_environment() {
     );
 }
 
-/// Imports point one way: the command layer (`commands/`, `cli`), the
-/// session (`pipeline/`) and the settings sit on top; nothing below them
-/// reaches back up. (The full folder-per-stage layering of DESIGN.md §2 is
-/// not there yet; this holds the top boundary meanwhile.)
+/// The layers as `src/lib.rs` lists them: `//! N. `a`, `b` — text`.
+fn layers(lib_rs: &str) -> Vec<(usize, Vec<String>)> {
+    let mut out = Vec::new();
+    for line in lib_rs.lines() {
+        let Some(rest) = line.strip_prefix("//! ") else { continue };
+        let Some((number, rest)) = rest.split_once(". ") else { continue };
+        let Ok(number) = number.trim().parse::<usize>() else { continue };
+        let names = rest.split(" — ").next().unwrap_or_default();
+        let modules: Vec<String> = names.split('`').skip(1).step_by(2).map(str::to_string).collect();
+        out.push((number, modules));
+    }
+    out
+}
+
+/// `crate::x` paths (and `crate::{x, y}` groups) in the code of a file,
+/// outside comments and outside its `#[cfg(test)]` part.
+fn crate_imports(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with("#[cfg(test)]") {
+            break;
+        }
+        let code = line.split("//").next().unwrap_or_default();
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let names: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group.split('}').next().unwrap_or_default().split(',').collect(),
+                None => vec![rest],
+            };
+            for name in names {
+                let name: String = name.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() {
+                    out.push((i + 1, name));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Imports point one way, down the pipeline as `src/lib.rs` lists its
+/// layers: a module uses its own layer and the ones before it, never one
+/// after; the leaves of layer 0 use nothing of the crate.
 #[test]
-fn lower_layers_do_not_import_the_layers_above() {
+fn imports_follow_the_layers_listed_in_lib_rs() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let upper = ["commands", "pipeline", "cli", "settings"];
-    let is_upper = |rel: &str| {
-        rel == "main.rs"
-            || rel == "lib.rs"
-            || upper
-                .iter()
-                .any(|u| rel == format!("{u}.rs") || rel.starts_with(&format!("{u}/")))
-    };
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+    let layers = layers(&lib);
+    assert!(layers.len() >= 10, "lib.rs lists its layers: {layers:?}");
+    let layer_of = |module: &str| layers.iter().find(|(_, ms)| ms.iter().any(|m| m == module)).map(|(n, _)| *n);
     let mut offenders = Vec::new();
     for file in rust_files(&src) {
         let rel = file.strip_prefix(&src).expect("under src").display().to_string();
-        if is_upper(&rel) {
+        if rel == "main.rs" || rel == "lib.rs" || rel.ends_with("/tests.rs") {
             continue;
         }
+        let top = rel.split('/').next().unwrap_or_default().trim_end_matches(".rs").to_string();
+        let Some(own) = layer_of(&top) else {
+            offenders.push(format!("src/{rel}: module `{top}` is not in the layer list of src/lib.rs"));
+            continue;
+        };
         let text = std::fs::read_to_string(&file).expect("read");
-        for (i, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
-            for u in upper {
-                if code.contains(&format!("crate::{u}::")) || code.contains(&format!("crate::{u};")) {
-                    offenders.push(format!("src/{rel}:{}: {}", i + 1, line.trim()));
-                }
+        for (line, used) in crate_imports(&text) {
+            if used == top {
+                continue;
+            }
+            let Some(theirs) = layer_of(&used) else { continue };
+            if theirs > own || own == 0 {
+                offenders.push(format!(
+                    "src/{rel}:{line}: `{top}` (layer {own}) uses `{used}` (layer {theirs})"
+                ));
             }
         }
     }
     assert!(
         offenders.is_empty(),
-        "a lower layer imports commands/, pipeline/, cli or settings/ (pass the values down instead):\n{}",
+        "imports against the layer order of src/lib.rs (move the code down, or pass values in):\n{}",
         offenders.join("\n")
     );
+}
+
+#[test]
+fn the_layer_check_sees_groups_and_skips_comments_and_tests() {
+    let text = "use crate::{fetch, build::job};\n// crate::commands\nlet x = crate::plan::graph::HOST;\n#[cfg(test)]\nuse crate::pipeline;\n";
+    let names: Vec<String> = crate_imports(text).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["fetch", "build", "plan"]);
+    let lib = "//! 0. leaves: `digest`, `elf` (none)\n//! 3. `plan` — graph\n";
+    assert_eq!(layers(lib), [(0, vec!["digest".to_string(), "elf".to_string()]), (3, vec!["plan".to_string()])]);
 }

@@ -116,7 +116,7 @@ fn wheels(out: &Path) -> BTreeMap<String, String> {
         for e in std::fs::read_dir(out.join(t)).expect("out dir").flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "whl") {
-                let digest = recipe::cache::sha256_file(&p).expect("hash");
+                let digest = recipe::outputs::key::sha256_file(&p).expect("hash");
                 found.insert(format!("{t}/{}", e.file_name().to_string_lossy()), digest);
             }
         }

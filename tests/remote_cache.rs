@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use recipe::cache::tree_digest;
+use recipe::outputs::key::tree_digest;
 use recipe::remote::{Fetched, RemoteCache, RemoteWriter};
 
 mod remote_server;
@@ -375,12 +375,12 @@ fn try_restore_stamps_like_a_local_build() {
     let server = Server::start();
     let cache = server.cache();
     let work = tempfile::tempdir().expect("tempdir");
-    let inputs = recipe::cache::KeyInputs {
+    let inputs = recipe::outputs::key::KeyInputs {
         recipe: serde_json::json!({"name": "libuv", "version": "1.50.0"}),
         files: BTreeMap::new(),
         toolchain: "armv7hf-gcc12".into(),
         deps: BTreeMap::new(),
-        builder: recipe::cache::BUILDER_VERSION.into(),
+        builder: recipe::outputs::key::BUILDER_VERSION.into(),
     };
     let stamp_path = work.path().join("b/build/armv7hf/.stamps/libuv.json");
     let staged_b = work.path().join("b/build/armv7hf/libuv/dest");
@@ -409,7 +409,7 @@ fn try_restore_stamps_like_a_local_build() {
         }
         other => panic!("{other:?}"),
     }
-    let stamp = recipe::cache::read_stamp(&stamp_path).expect("stamp");
+    let stamp = recipe::outputs::key::read_stamp(&stamp_path).expect("stamp");
     assert_eq!(stamp.key, inputs.key());
     assert_eq!(stamp.output_digest, digest);
     assert_eq!(tree_digest(&staged_b).expect("digest"), digest);
@@ -603,9 +603,9 @@ fn plain_http_to_another_host_needs_a_secret() {
 /// an x86_64 (or any non-ARM) binary in an armv7hf package is not accepted.
 #[test]
 fn a_restored_output_that_fails_verification_is_rebuilt() {
-    use recipe::activate::TargetEnv;
-    use recipe::job::Layout;
-    use recipe::scheduler::{Options, Outcome, Run};
+    use recipe::build::job::Layout;
+    use recipe::build::scheduler::{Options, Outcome, Run};
+    use recipe::toolchain::activate::TargetEnv;
 
     let server = Server::start();
     let cache = server.cache();
@@ -627,14 +627,16 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
     )
     .expect("write recipe");
 
-    let project =
-        recipe::project::Project::load(recipe::project::ProjectPaths::from_recipes_dir(&root.join("recipes")))
-            .expect("load");
-    let plan = recipe::graph::plan(&project, &["pkg".into()], &["armv7hf".into()]).expect("plan");
-    let recipes = recipe::render::render_plan(&project, &plan).expect("render");
+    let project = recipe::model::project::Project::load(recipe::model::project::ProjectPaths::from_recipes_dir(
+        &root.join("recipes"),
+    ))
+    .expect("load");
+    let plan = recipe::plan::graph::plan(&project, &["pkg".into()], &["armv7hf".into()]).expect("plan");
+    let recipes = recipe::plan::render::render_plan(&project, &plan, &recipe::toolchain::activate::host_target())
+        .expect("render");
     let build_root = work.path().join("build");
     let layout = Layout {
-        host_prefix: recipe::relocate::host_prefix(&build_root),
+        host_prefix: recipe::outputs::relocate::host_prefix(&build_root),
         out_root: work.path().join("out"),
         build_root,
     };
@@ -643,17 +645,17 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
     std::fs::create_dir_all(&base).expect("mkdir");
     let env = TargetEnv {
         target: project.target("armv7hf").expect("target").clone(),
-        vars: recipe::activate::base_vars(&layout.host_prefix),
+        vars: recipe::toolchain::activate::base_vars(&layout.host_prefix),
         base_sysroot: Some(base),
         identity: "test-armv7hf".into(),
         go_identity: None,
         provisioned: Vec::new(),
     };
-    let id = recipe::graph::NodeId {
+    let id = recipe::plan::graph::NodeId {
         name: "pkg".into(),
         target: "armv7hf".into(),
     };
-    let key = recipe::job::key_inputs(&recipes[&id], &env, BTreeMap::new())
+    let key = recipe::build::job::key_inputs(&recipes[&id], &env, BTreeMap::new())
         .expect("key inputs")
         .key();
 
@@ -665,8 +667,8 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
     cache.store_output(&key, &bad, &digest).expect("store");
 
     let envs = BTreeMap::from([("armv7hf".to_string(), env)]);
-    let prepare = |_: &recipe::recipe::Recipe, dest: &Path, _: &recipe::process::Log| {
-        std::fs::create_dir_all(dest).map_err(|e| recipe::builders::BuildError::io("mkdir", e))
+    let prepare = |_: &recipe::recipe::Recipe, dest: &Path, _: &recipe::build::process::Log| {
+        std::fs::create_dir_all(dest).map_err(|e| recipe::build::builders::BuildError::io("mkdir", e))
     };
     let options = Options {
         jobs: 1,
@@ -685,7 +687,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         remote: Some(&cache),
         uploads: None,
     }
-    .execute(&recipe::progress::Progress::new())
+    .execute(&recipe::build::progress::Progress::new())
     .expect("run");
     let report = &reports[0];
     assert!(

@@ -3,9 +3,9 @@
 
 mod toolchain_common;
 
-use recipe::project::{Project, ProjectPaths};
-use recipe::provision::ProvisionContext;
-use recipe::targetroot::ensure_target_root;
+use recipe::model::project::{Project, ProjectPaths};
+use recipe::toolchain::provision::ProvisionContext;
+use recipe::toolchain::targetroot::ensure_target_root;
 use toolchain_common::*;
 
 #[test]
@@ -24,7 +24,7 @@ fn armhf_python_with_cffi_runs_under_qemu() {
         root
     );
     assert!(root.join("lib").is_symlink(), "merged-/usr links");
-    let qemu = recipe::qemu::ensure_qemu(&ctx).expect("qemu");
+    let qemu = recipe::toolchain::qemu::ensure_qemu(&ctx).expect("qemu");
     let script = "import cffi, platform, sys; print(platform.machine(), sys.version_info[:2], cffi.__version__)";
     let out = qemu
         .command(

@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cache::{self, KeyInputs};
 use crate::error::Error;
 use crate::fetch::FetchContext;
-use crate::graph::{NodeId, plan};
-use crate::provision::ProvisionContext;
-use crate::render::render_plan;
+use crate::outputs::key::{self, KeyInputs};
+use crate::plan::graph::{NodeId, plan};
+use crate::plan::render::render_plan;
 use crate::settings::Settings;
+use crate::toolchain::provision::ProvisionContext;
 
 pub struct ExplainKeyArgs {
     pub names: Vec<String>,
@@ -31,7 +31,7 @@ pub fn run(settings: &Settings, args: ExplainKeyArgs) -> Result<(), Error> {
     } = args;
     let project = super::load(settings)?;
     let plan = plan(&project, &names, std::slice::from_ref(&target))?;
-    let recipes = render_plan(&project, &plan)?;
+    let recipes = render_plan(&project, &plan, &crate::toolchain::activate::host_target())?;
     let layout = crate::pipeline::layout(settings, build_dir.as_deref(), None);
     let fetch = Arc::new(FetchContext::new(
         &settings.cache,
@@ -46,7 +46,7 @@ pub fn run(settings: &Settings, args: ExplainKeyArgs) -> Result<(), Error> {
     let mut text = String::new();
     for ix in plan.order.iter().copied() {
         let id = plan.node(ix).clone();
-        let mut inputs = crate::job::key_inputs(&recipes[&id], &envs[&id.target], BTreeMap::new())
+        let mut inputs = crate::build::job::key_inputs(&recipes[&id], &envs[&id.target], BTreeMap::new())
             .map_err(|e| Error::io(format!("cannot hash the files of {id}"), e))?;
         let mut unknown = Vec::new();
         for d in plan.deps(ix) {
@@ -58,14 +58,14 @@ pub fn run(settings: &Settings, args: ExplainKeyArgs) -> Result<(), Error> {
                 None => unknown.push(dep.to_string()),
             }
         }
-        let stamp = cache::read_stamp(&cache::stamp_path(&layout.build_root, &id.target, &id.name));
+        let stamp = key::read_stamp(&key::stamp_path(&layout.build_root, &id.target, &id.name));
         let key = unknown.is_empty().then(|| inputs.key());
         let state = match (&stamp, &key) {
             (None, _) => "not built here".to_string(),
             (Some(s), Some(k)) if &s.key == k => "built here with this key".to_string(),
             (Some(s), _) => format!(
                 "built here with another key: {}",
-                cache::explain(Some(&s.inputs), &inputs).join("; ")
+                key::explain(Some(&s.inputs), &inputs).join("; ")
             ),
         };
         let digest = match (&stamp, &key) {

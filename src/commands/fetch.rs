@@ -81,17 +81,18 @@ pub fn run(
         // `fetch --all` prepares offline batches, which need the toolchains
         // too: provision (or, offline, check) everything the targets use.
         let needs_go = recipes.iter().any(|r| r.build.kind == crate::recipe::BuildKind::Go);
-        let provision = crate::provision::ProvisionContext::with_fetch(settings.cache.clone(), Arc::new(ctx));
+        let provision =
+            crate::toolchain::provision::ProvisionContext::with_fetch(settings.cache.clone(), Arc::new(ctx));
         for t in &targets {
             let target = project.target(t)?;
             let def = crate::toolchain::sysroot_def_for(target, &project.sysroots)?;
             crate::toolchain::ensure_toolchain(&provision, target, def)?;
             if target.emulated() {
-                crate::qemu::ensure_qemu(&provision)?;
+                crate::toolchain::qemu::ensure_qemu(&provision)?;
             }
         }
         if needs_go {
-            crate::gotool::ensure_go(&provision)?;
+            crate::toolchain::gotool::ensure_go(&provision)?;
         }
     }
     match failures.len() {

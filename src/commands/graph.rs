@@ -4,8 +4,8 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::cli::GraphFormat;
 use crate::error::Error;
-use crate::graph::{DepKind, Plan, plan};
-use crate::project::Project;
+use crate::model::project::Project;
+use crate::plan::graph::{DepKind, Plan, plan};
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, names: &[String], target: &str, format: GraphFormat) -> Result<(), Error> {
@@ -23,7 +23,11 @@ pub fn run(settings: &Settings, names: &[String], target: &str, format: GraphFor
 fn label(project: &Project, plan: &Plan, ix: NodeIndex) -> String {
     let id = plan.node(ix);
     let r = &project.recipes[&id.name];
-    let host = if id.target == crate::graph::HOST { " [host]" } else { "" };
+    let host = if id.target == crate::plan::graph::HOST {
+        " [host]"
+    } else {
+        ""
+    };
     format!("{} {} ({}){host}", id.name, r.version.value, r.build.kind.value)
 }
 

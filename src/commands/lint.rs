@@ -1,12 +1,12 @@
 //! `recipe lint`: everything that can be checked without building.
 
 use crate::error::Error;
-use crate::graph::{check_requested, plan};
-use crate::project::Project;
+use crate::model::project::Project;
+use crate::plan::graph::{check_requested, plan};
+use crate::plan::render::render;
 use crate::recipe::RawRecipe;
 use crate::recipe::error::{RecipeError, RecipeErrors};
 use crate::recipe::raw::RawOrigin;
-use crate::render::render;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, names: &[String]) -> Result<(), Error> {
@@ -26,8 +26,8 @@ pub fn run(settings: &Settings, names: &[String]) -> Result<(), Error> {
     let targets: Vec<String> = project.targets.keys().cloned().collect();
     if let Err(e) = plan(&project, &selected, &targets[..targets.len().min(1)]) {
         match e {
-            Error::Recipe(r) => errors.extend(r.errors),
-            other => return Err(other),
+            crate::plan::graph::PlanError::Recipe(r) => errors.extend(r.errors),
+            other => return Err(other.into()),
         }
     }
     if errors.is_empty() {

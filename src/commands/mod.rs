@@ -20,7 +20,7 @@ mod toolchain;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
-use crate::project::Project;
+use crate::model::project::Project;
 use crate::settings::Settings;
 
 pub fn run(cli: Cli) -> Result<(), Error> {
@@ -29,7 +29,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         eprintln!("warning: {w}");
     }
     if !settings.sandbox {
-        crate::sandbox::disable();
+        crate::build::sandbox::disable();
     }
     match cli.command {
         Command::List => list::run(&settings),

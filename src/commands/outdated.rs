@@ -5,8 +5,8 @@
 use crate::cli::LimitArgs;
 use crate::error::Error;
 use crate::fetch::FetchContext;
-use crate::graph::check_requested;
 use crate::maintain::{OutdatedRow, Status, check_outdated};
+use crate::plan::graph::check_requested;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, names: &[String], json: bool, limits: LimitArgs) -> Result<(), Error> {

@@ -7,10 +7,10 @@ use crate::cli::PatchCmd;
 use crate::error::Error;
 use crate::fetch::FetchContext;
 use crate::fetch::progress::Plain;
-use crate::graph::check_requested;
 use crate::maintain::{MaintainError, PatchOutcome, PatchRequest, make_patch, new_patch::today};
-use crate::project::Project;
-use crate::render::render;
+use crate::model::project::Project;
+use crate::plan::graph::check_requested;
+use crate::plan::render::render;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, cmd: PatchCmd) -> Result<(), Error> {

@@ -31,7 +31,7 @@ pub fn run(
     let program = locate(prog, &root);
     let t = &tc.target;
     let mut cmd = if t.emulated() {
-        let qemu = crate::qemu::ensure_qemu(&ctx)?;
+        let qemu = crate::toolchain::qemu::ensure_qemu(&ctx)?;
         qemu.command(t, &root, &guest_env, &program, args)?
     } else {
         let mut c = Command::new(&program);

@@ -1,14 +1,14 @@
 use std::process::Command;
 
-use crate::env::{EnvOptions, compose};
 use crate::error::Error;
 use crate::settings::Settings;
+use crate::toolchain::env::{EnvOptions, compose};
 
 pub fn run(settings: &Settings, name: Option<&str>, target: &str) -> Result<(), Error> {
     let (project, _ctx, tc) = super::toolchain::provision(settings, target)?;
     let dir = match name {
         Some(n) => {
-            crate::graph::check_requested(&project, &[n.to_string()])?;
+            crate::plan::graph::check_requested(&project, &[n.to_string()])?;
             let dir = project.paths.root.join("build").join(target).join(n);
             if !dir.is_dir() {
                 return Err(Error::Usage(format!(

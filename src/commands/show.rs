@@ -1,9 +1,9 @@
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 
 use crate::error::Error;
-use crate::graph::check_requested;
+use crate::plan::graph::check_requested;
+use crate::plan::render::render;
 use crate::recipe::rendered::{Mirror, OptionValue, Origin, Recipe};
-use crate::render::render;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, name: &str, target: &str) -> Result<(), Error> {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::fetch::progress::Plain;
 use crate::fetch::{FetchContext, FetchOptions};
-use crate::graph::check_requested;
+use crate::plan::graph::check_requested;
+use crate::plan::render::render;
 use crate::prepare::prepare_tree;
-use crate::render::render;
 use crate::settings::Settings;
 
 pub fn run(settings: &Settings, name: &str, target: &str, offline: bool) -> Result<(), Error> {

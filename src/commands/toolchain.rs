@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use crate::cli::ToolchainCommand;
 use crate::error::Error;
-use crate::project::Project;
-use crate::provision::{ProvisionContext, STAMP, Stamp, disk_usage, human_bytes};
+use crate::model::project::Project;
 use crate::settings::Settings;
+use crate::toolchain::provision::{ProvisionContext, STAMP, Stamp, disk_usage, human_bytes};
 use crate::toolchain::{Toolchain, ensure_toolchain, sysroot_def_for};
 
 pub fn run(settings: &Settings, cmd: ToolchainCommand) -> Result<(), Error> {
@@ -75,7 +75,7 @@ fn install(
     }
     if need_qemu {
         let started = Instant::now();
-        let q = crate::qemu::ensure_qemu(&ctx)?;
+        let q = crate::toolchain::qemu::ensure_qemu(&ctx)?;
         println!(
             "qemu {}: {} in {:.1}s",
             q.version,
@@ -85,7 +85,7 @@ fn install(
     }
     if go {
         let started = Instant::now();
-        let g = crate::gotool::ensure_go(&ctx)?;
+        let g = crate::toolchain::gotool::ensure_go(&ctx)?;
         println!(
             "{}: {} in {:.1}s",
             g.version,

@@ -27,7 +27,7 @@ use crate::debian::sources::{SourceEntry, parse_sources};
 use crate::debian::version::DebVersion;
 use crate::fetch::FetchContext;
 use crate::fetch::pypi::{normalize_project, project_files};
-use crate::project::Project;
+use crate::model::project::Project;
 use crate::recipe::rendered::{Mirror, Origin};
 use crate::scaffold::version::stem;
 
@@ -169,7 +169,7 @@ fn upstream_of(project: &Project, name: &str) -> Result<Option<Upstream>, String
     let Some(target) = project.targets.values().next() else {
         return Err("no target to render the recipe for (toolchains/ is empty)".into());
     };
-    let recipe = crate::render::render(raw, target).map_err(|e| format!("the recipe does not render: {e}"))?;
+    let recipe = crate::plan::render::render(raw, target).map_err(|e| format!("the recipe does not render: {e}"))?;
     let Some(first) = recipe.sources.first() else {
         return Ok(None);
     };

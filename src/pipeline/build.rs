@@ -6,21 +6,21 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
-use crate::activate::{self, TargetEnv};
-use crate::builders::BuildError;
+use crate::build::builders::BuildError;
+use crate::build::job::Layout;
+use crate::build::process::Log;
+use crate::build::progress::Progress;
+use crate::build::scheduler::{NodeReport, Options, Outcome, Run};
 use crate::error::Error;
 use crate::fetch::progress::Plain;
 use crate::fetch::{FetchContext, FetchError, FetchOptions, LimitOverrides};
-use crate::graph::{HOST, NodeId, plan};
-use crate::job::Layout;
+use crate::plan::graph::{HOST, NodeId, plan};
+use crate::plan::render::render_plan;
 use crate::prepare::prepare_tree;
-use crate::process::Log;
-use crate::progress::Progress;
-use crate::provision::ProvisionContext;
 use crate::recipe::Recipe;
-use crate::render::render_plan;
-use crate::scheduler::{NodeReport, Options, Outcome, Run};
 use crate::settings::Settings;
+use crate::toolchain::activate::{self, TargetEnv};
+use crate::toolchain::provision::ProvisionContext;
 
 use super::Session;
 use super::sources::{PlannedSource, fetch_all, unique_sources};
@@ -52,7 +52,7 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let build_root = build_dir.map_or_else(|| root.join("build"), absolute);
     Layout {
-        host_prefix: crate::relocate::host_prefix(&build_root),
+        host_prefix: crate::outputs::relocate::host_prefix(&build_root),
         out_root: out_dir.map_or_else(|| root.join("out"), absolute),
         build_root,
     }
@@ -95,7 +95,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         }
     }
     let plan = plan(project, &names, &targets)?;
-    let recipes = render_plan(project, &plan)?;
+    let recipes = render_plan(project, &plan, &crate::toolchain::activate::host_target())?;
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
     let config = &settings.config;
     // Before provisioning: a refused remote (plain http without a secret)
@@ -179,7 +179,7 @@ fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMet
 /// package's turn: an up-to-date package does not need its sources.
 fn fetch_sources_first(
     ctx: &FetchContext,
-    project: &crate::project::Project,
+    project: &crate::model::project::Project,
     recipes: &BTreeMap<NodeId, Recipe>,
     jobs: Option<usize>,
     keep_going: bool,
@@ -245,8 +245,8 @@ fn open_remote(
 /// Provisions and activates every target the plan uses (Go only where a
 /// recipe builds with it).
 pub fn activate_plan(
-    project: &crate::project::Project,
-    plan: &crate::graph::Plan,
+    project: &crate::model::project::Project,
+    plan: &crate::plan::graph::Plan,
     recipes: &BTreeMap<NodeId, Recipe>,
     layout: &Layout,
     provision: &ProvisionContext,
@@ -280,7 +280,7 @@ fn lock_build_dir(layout: &Layout) -> Result<std::fs::File, Error> {
         file.lock()
             .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
     }
-    crate::process::inherit_lock(&file);
+    crate::build::process::inherit_lock(&file);
     let leftovers = layout.remove_leftovers();
     if leftovers > 0 {
         eprintln!("removed {leftovers} leftover(s) of an interrupted run");
@@ -303,7 +303,7 @@ pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
 /// Every recipe, except host tools: recipes that are only ever named in
 /// `host-depends` are built for the build machine when something needs them,
 /// never for a target.
-pub fn all_target_packages(project: &crate::project::Project) -> Vec<String> {
+pub fn all_target_packages(project: &crate::model::project::Project) -> Vec<String> {
     let host_only = |name: &str| {
         let as_host = project
             .recipes

@@ -12,7 +12,7 @@ pub use sources::{PlannedSource, fetch_all, rendered_plan, unique_sources};
 pub use test::TestRequest;
 
 use crate::error::Error;
-use crate::project::Project;
+use crate::model::project::Project;
 use crate::settings::Settings;
 
 pub struct Session<'a> {

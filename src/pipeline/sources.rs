@@ -8,15 +8,17 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::fetch::{FetchContext, FetchError, RecipeMismatch, fetch_for_package};
-use crate::graph::{NodeId, plan};
-use crate::project::Project;
+use crate::model::project::Project;
+use crate::plan::graph::{NodeId, plan};
+use crate::plan::render::render_plan;
 use crate::recipe::rendered::{Origin, Recipe, Source};
-use crate::render::render_plan;
 
 /// Every recipe of the plan for `names` on `targets`, rendered.
 pub fn rendered_plan(project: &Project, names: &[String], targets: &[String]) -> Result<Vec<Recipe>, Error> {
     let plan = plan(project, names, targets)?;
-    Ok(render_plan(project, &plan)?.into_values().collect())
+    Ok(render_plan(project, &plan, &crate::toolchain::activate::host_target())?
+        .into_values()
+        .collect())
 }
 
 /// One downloadable source of a plan, once however many packages use it.

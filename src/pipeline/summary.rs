@@ -1,8 +1,8 @@
 //! The summary table printed at the end of a build.
 
-use crate::graph::NodeId;
+use crate::plan::graph::NodeId;
 
-use crate::scheduler::{NodeReport, Outcome};
+use crate::build::scheduler::{NodeReport, Outcome};
 
 pub fn print_summary(reports: &[NodeReport]) {
     let rows: Vec<[String; 4]> = reports

@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::build::job::Layout;
+use crate::build::process::Log;
+use crate::build::testrun::{Runtime, TestInput, run_tests};
 use crate::error::Error;
-use crate::graph::check_requested;
-use crate::job::Layout;
-use crate::process::Log;
-use crate::project::Project;
-use crate::provision::ProvisionContext;
-use crate::qemu::{Qemu, ensure_qemu};
+use crate::model::project::Project;
+use crate::model::target::Target;
+use crate::plan::graph::check_requested;
+use crate::plan::render::render;
 use crate::recipe::raw::TestStepKind;
-use crate::render::render;
-use crate::target::Target;
-use crate::targetroot::ensure_target_root;
-use crate::testrun::{Runtime, TestInput, run_tests};
+use crate::toolchain::provision::ProvisionContext;
+use crate::toolchain::qemu::{Qemu, ensure_qemu};
+use crate::toolchain::targetroot::ensure_target_root;
 use crate::toolchain::{ensure_toolchain, sysroot_def_for};
 
 use super::Session;
@@ -48,11 +48,12 @@ fn test(session: &Session, request: TestRequest) -> Result<usize, Error> {
     }
     let provision = settings.provision(request.offline)?;
     let layout = layout(settings, request.build_dir.as_deref(), request.out_dir.as_deref());
-    let home = layout.build_root.join(crate::graph::HOST).join("home");
+    let home = layout.build_root.join(crate::plan::graph::HOST).join("home");
     let mut failures = 0;
     for t in &request.targets {
         let target = project.target(t)?;
-        let target_env = crate::activate::activate(project, t, &layout.host_prefix, &home, &provision, false)?;
+        let target_env =
+            crate::toolchain::activate::activate(project, t, &layout.host_prefix, &home, &provision, false)?;
         let qemu = if target.emulated() {
             Some(ensure_qemu(&provision)?)
         } else {
@@ -129,7 +130,8 @@ impl OnTarget<'_> {
         // Tests run from these trees (the test root links into the
         // provisioned one): the next run checks nothing wrote into them.
         for tree in std::iter::once(&root).chain(self.qemu.map(|q| &q.root)) {
-            crate::provision::mark_used(tree).map_err(|e| Error::io("cannot mark a provisioned tree used", e))?;
+            crate::toolchain::provision::mark_used(tree)
+                .map_err(|e| Error::io("cannot mark a provisioned tree used", e))?;
         }
         let preload = target
             .test
@@ -207,23 +209,23 @@ impl OnTarget<'_> {
 /// depends on (hard links), so test programs find their libraries through
 /// the root alone, as on a board.
 fn assemble_root(
-    project: &crate::project::Project,
-    layout: &crate::job::Layout,
+    project: &crate::model::project::Project,
+    layout: &crate::build::job::Layout,
     name: &str,
     target: &str,
     base: &std::path::Path,
     dest: &std::path::Path,
 ) -> Result<PathBuf, Error> {
-    let plan = crate::graph::plan(project, &[name.to_string()], &[target.to_string()])?;
+    let plan = crate::plan::graph::plan(project, &[name.to_string()], &[target.to_string()])?;
     let _ = std::fs::remove_dir_all(dest);
     let io = |e| Error::io(format!("cannot assemble the test root {}", dest.display()), e);
-    crate::job::link_tree(base, dest).map_err(io)?;
+    crate::build::job::link_tree(base, dest).map_err(io)?;
     for ix in &plan.order {
         let id = plan.node(*ix);
         if id.target == target {
             let staged = layout.staged(&id.target, &id.name);
             if staged.is_dir() {
-                crate::job::link_tree(&staged, dest).map_err(io)?;
+                crate::build::job::link_tree(&staged, dest).map_err(io)?;
             }
         }
     }

@@ -130,7 +130,7 @@ impl ParseCache {
 
 #[cfg(test)]
 mod tests {
-    use crate::project::{Project, ProjectPaths};
+    use crate::model::project::{Project, ProjectPaths};
 
     fn write(root: &std::path::Path, name: &str, text: &str) {
         let dir = root.join("recipes").join(name);

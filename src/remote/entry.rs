@@ -15,7 +15,7 @@ pub struct AcEntry {
     pub format: u32,
     /// sha256 of the CAS blob.
     pub tar_sha256: String,
-    /// `cache::tree_digest` of the unpacked output.
+    /// `outputs::key::tree_digest` of the unpacked output.
     pub output_digest: String,
     /// Size of the CAS blob in bytes.
     pub size: u64,

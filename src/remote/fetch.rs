@@ -260,7 +260,7 @@ fn unpack_verified(
         Err(PackError::Local { what, source }) => return Err(RemoteError::Io { what, source }),
         Err(e) => return Ok(Err(Fetched::Corrupt { reason: e.to_string() })),
     }
-    let digest = crate::cache::tree_digest(unpacked.path()).map_err(io("cannot hash the fetched output"))?;
+    let digest = crate::outputs::key::tree_digest(unpacked.path()).map_err(io("cannot hash the fetched output"))?;
     if digest != entry.output_digest {
         return Ok(Err(Fetched::Corrupt {
             reason: format!(

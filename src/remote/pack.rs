@@ -173,8 +173,8 @@ mod tests {
         let out = tempfile::tempdir().expect("tempdir");
         unpack(one.as_slice(), out.path()).expect("unpack");
         assert_eq!(
-            crate::cache::tree_digest(a.path()).expect("digest"),
-            crate::cache::tree_digest(out.path()).expect("digest")
+            crate::outputs::key::tree_digest(a.path()).expect("digest"),
+            crate::outputs::key::tree_digest(out.path()).expect("digest")
         );
         assert!(out.path().join("usr/share/empty").is_dir());
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{Fetched, RemoteCache, RemoteWriter};
-use crate::cache::{self, KeyInputs, Stamp};
+use crate::outputs::key::{self, KeyInputs, Stamp};
 
 /// What `try_restore` did, in the words a report needs.
 #[derive(Debug, Clone)]
@@ -53,9 +53,9 @@ pub fn try_restore(
                 inputs: inputs.clone(),
                 output_digest: out.output_digest.clone(),
                 duration_ms: out.duration_ms,
-                fingerprint: cache::fingerprint(staged).unwrap_or_default(),
+                fingerprint: key::fingerprint(staged).unwrap_or_default(),
             };
-            match cache::write_stamp(stamp_path, &stamp) {
+            match key::write_stamp(stamp_path, &stamp) {
                 Ok(()) => Restore::Restored {
                     reason: Fetched::Hit(out.clone()).describe(),
                     digest: out.output_digest,

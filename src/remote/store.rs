@@ -53,7 +53,7 @@ impl RemoteCache {
         hashing.inner.flush().map_err(io("cannot write a temporary file"))?;
         let (sha, size) = (hex::encode(hashing.hasher.finalize()), hashing.count);
         // The tree may have changed while we read it: never upload a lie.
-        let now = crate::cache::tree_digest(staged_dir).map_err(io("cannot hash the staged output"))?;
+        let now = crate::outputs::key::tree_digest(staged_dir).map_err(io("cannot hash the staged output"))?;
         if now != output_digest {
             return Err(RemoteError::Changed {
                 dir: staged_dir.to_path_buf(),

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::scheduler::NodeReport;
+use crate::build::scheduler::NodeReport;
 
 pub use model::{
     Artifact, Change, Diff, HostInfo, PackageEntry, Report, RunInfo, SLOWER_MIN_DELTA_MS, SLOWER_RATIO, Slower, Status,

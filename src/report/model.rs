@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RunMeta;
 use super::text;
-use crate::scheduler::{NodeReport, Outcome, Span};
+use crate::build::scheduler::{NodeReport, Outcome, Span};
 
 pub const FORMAT: u32 = 1;
 /// "Slower" means more than 20 % slower …
@@ -278,7 +278,7 @@ fn entry(r: &NodeReport, report_dir: &Path) -> PackageEntry {
             path: a.clone(),
             href: text::relative_href(report_dir, a),
             size: std::fs::metadata(a).ok().map(|m| m.len()),
-            sha256: crate::cache::sha256_file(a).ok(),
+            sha256: crate::outputs::key::sha256_file(a).ok(),
         })
         .collect();
     PackageEntry {

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::scheduler::{NodeReport, Outcome, Span, SpanPhase};
+use crate::build::scheduler::{NodeReport, Outcome, Span, SpanPhase};
 
 fn node(name: &str, target: &str, outcome: Outcome, ms: u64, log: PathBuf) -> NodeReport {
     NodeReport {

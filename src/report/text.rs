@@ -190,7 +190,7 @@ pub fn first_error_line(log: &Path) -> Option<String> {
 
 pub fn log_tail(log: &Path, lines: usize) -> String {
     clean(
-        &crate::process::Log {
+        &crate::build::process::Log {
             path: log.to_path_buf(),
         }
         .tail(lines),

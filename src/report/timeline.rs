@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::model::Report;
 use super::text::duration;
-use crate::scheduler::SpanPhase;
+use crate::build::scheduler::SpanPhase;
 
 /// Left margin (slot labels), plot width and row height, in SVG units.
 const LABEL_W: f64 = 64.0;

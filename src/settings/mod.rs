@@ -15,9 +15,9 @@ pub use environment::{AMBIENT, Environment, READ};
 use crate::cli::{GlobalArgs, LimitArgs};
 use crate::error::Error;
 use crate::fetch::{FetchError, FetchOptions, LimitOverrides, UserConfig};
-use crate::project::ProjectPaths;
-use crate::provision::ProvisionContext;
+use crate::model::project::ProjectPaths;
 use crate::remote::{RemoteError, RemoteSettings};
+use crate::toolchain::provision::ProvisionContext;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -1,0 +1,493 @@
+//! One package build: directories, the per-package sysroot, the builder,
+//! staging and the stamp. Nothing is visible to dependents until the build
+//! succeeded: the new staging dir replaces the old one only at the end.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::build::builders::{self, BuildCtx, BuildDirs, BuildError};
+use crate::build::jobenv::{self, package_env};
+use crate::build::process::Log;
+use crate::outputs::key::{self, KeyInputs, Stamp};
+use crate::recipe::Recipe;
+use crate::recipe::rendered::Origin;
+use crate::toolchain::activate::TargetEnv;
+
+/// Per-run locations shared by all jobs.
+pub struct Layout {
+    pub build_root: PathBuf,
+    pub out_root: PathBuf,
+    pub host_prefix: PathBuf,
+}
+
+impl Layout {
+    pub fn package_dir(&self, target: &str, name: &str) -> PathBuf {
+        self.build_root.join(target).join(name)
+    }
+
+    /// Where a package's finished, staged output lives.
+    pub fn staged(&self, target: &str, name: &str) -> PathBuf {
+        self.package_dir(target, name).join("dest")
+    }
+
+    pub fn log_path(&self, target: &str, name: &str) -> PathBuf {
+        self.package_dir(target, name).join("build.log")
+    }
+
+    /// Removes what killed runs left in `build/<target>/<name>/` (temporary
+    /// extraction and remote-cache dirs and files, half-written stamps).
+    /// Called under the build directory's lock, which build steps inherit:
+    /// no live process owns any of it. Returns how many were removed.
+    pub fn remove_leftovers(&self) -> usize {
+        let is_leftover = |name: &str| {
+            name.starts_with(".remote-blob-")
+                || name.starts_with(".remote-out-")
+                || (name.starts_with('.') && name.contains(".extract-"))
+                || name.ends_with(".json.tmp")
+                || name == "dest.old"
+        };
+        let mut removed = 0;
+        let Ok(targets) = std::fs::read_dir(&self.build_root) else {
+            return 0;
+        };
+        for target in targets.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+            let Ok(packages) = std::fs::read_dir(target.path()) else {
+                continue;
+            };
+            for dir in packages.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+                let Ok(entries) = std::fs::read_dir(dir.path()) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    if !is_leftover(&e.file_name().to_string_lossy()) {
+                        continue;
+                    }
+                    let path = e.path();
+                    let gone = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        crate::unpack::make_writable_and_remove(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed += usize::from(gone.is_ok());
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// Hashes of the files a recipe reads from its own directory.
+pub fn recipe_files(recipe: &Recipe) -> std::io::Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let rel = |p: &Path| p.strip_prefix(&recipe.dir).unwrap_or(p).display().to_string();
+    for p in &recipe.patches {
+        files.insert(rel(p), key::sha256_file(p)?);
+    }
+    for s in &recipe.sources {
+        if let Origin::Path { path } = &s.origin {
+            files.insert(rel(path), key::tree_digest(path)?);
+        }
+    }
+    Ok(files)
+}
+
+pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, String>) -> std::io::Result<KeyInputs> {
+    let mut json = serde_json::to_value(recipe).map_err(std::io::Error::other)?;
+    // Tests run against the output; changing them does not change it.
+    if let Some(map) = json.as_object_mut() {
+        map.remove("test");
+        // Keys must not depend on where the project is checked out (they are
+        // shared between machines): recipe-local paths become relative.
+        for field in ["sources", "patches"] {
+            if let Some(items) = map.get_mut(field).and_then(|v| v.as_array_mut()) {
+                for item in items {
+                    relativize(item, &recipe.dir);
+                }
+            }
+        }
+    }
+    Ok(KeyInputs {
+        recipe: json,
+        files: recipe_files(recipe)?,
+        toolchain: match (&env.go_identity, recipe.build.kind) {
+            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity),
+            _ => env.identity.clone(),
+        },
+        deps,
+        builder: key::BUILDER_VERSION.to_string(),
+    })
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |e| BuildError::io(what, e)
+}
+
+/// Rewrites absolute paths inside the recipe directory (path sources,
+/// patches) as paths relative to it.
+fn relativize(value: &mut serde_json::Value, dir: &Path) {
+    match value {
+        serde_json::Value::String(s) => {
+            if let Ok(rel) = Path::new(s.as_str()).strip_prefix(dir) {
+                *s = rel.display().to_string();
+            }
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| relativize(v, dir)),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| relativize(v, dir)),
+        _ => {}
+    }
+}
+
+/// Hard-links (or copies, across file systems) `from` into `to`, merging.
+pub fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let ft = entry.file_type()?;
+        let dest = to.join(entry.file_name());
+        if ft.is_dir() {
+            link_tree(&entry.path(), &dest)?;
+        } else {
+            if dest.symlink_metadata().is_ok() {
+                std::fs::remove_file(&dest)?;
+            }
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+            } else if std::fs::hard_link(entry.path(), &dest).is_err() {
+                std::fs::copy(entry.path(), &dest)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_dir_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// libtool archives and build-sysroot paths in pkg-config files would leak
+/// this machine's paths into dependents; drop the former, rewrite the latter.
+fn sanitize_staged(dest: &Path, sysroot: &Path) -> std::io::Result<()> {
+    let sysroot_str = sysroot.display().to_string();
+    let mut stack = vec![dest.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let p = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() && p.extension().is_some_and(|e| e == "la") {
+                std::fs::remove_file(&p)?;
+            } else if ft.is_file() && p.extension().is_some_and(|e| e == "pc") {
+                let text = std::fs::read_to_string(&p)?;
+                if text.contains(&sysroot_str) {
+                    std::fs::write(&p, text.replace(&sysroot_str, ""))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub struct JobInput<'a> {
+    pub recipe: &'a Recipe,
+    pub env: &'a TargetEnv,
+    pub layout: &'a Layout,
+    pub inputs: KeyInputs,
+    /// Staged outputs of all (transitive) dependencies, in build order.
+    pub deps: Vec<(String, PathBuf)>,
+    pub jobserver: &'a jobserver::Client,
+    pub prepare: &'a (dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync),
+}
+
+pub struct JobOutput {
+    pub digest: String,
+    pub duration_ms: u64,
+    pub artifacts: Vec<PathBuf>,
+}
+
+fn dirs_for(layout: &Layout, target: &str, name: &str) -> BuildDirs {
+    let root = layout.package_dir(target, name);
+    BuildDirs {
+        src: root.join("src"),
+        dest: root.join("dest.new"),
+        sysroot: root.join("sysroot"),
+        root,
+    }
+}
+
+/// What the early phase of a package needs: no dependency outputs.
+pub struct PrepareInput<'a> {
+    pub recipe: &'a Recipe,
+    pub env: &'a TargetEnv,
+    pub layout: &'a Layout,
+    pub jobserver: &'a jobserver::Client,
+    pub prepare: &'a (dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync),
+}
+
+/// Phase one: a fresh source tree (fetched, extracted, patched) and the
+/// steps that need only it and the host tools (`pre-build`, `autoreconf`).
+/// The scheduler may run this before the package's target dependencies are
+/// built.
+pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
+    let recipe = job.recipe;
+    let target = job.env.target.name.as_str();
+    let dirs = dirs_for(job.layout, target, &recipe.name);
+    let tmp = dirs.root.join(jobenv::TMP);
+    for d in [&dirs.src, &dirs.dest, &dirs.sysroot, &tmp] {
+        remove_dir_if_exists(d).map_err(io(format!("cannot clean {}", d.display())))?;
+    }
+    std::fs::create_dir_all(&dirs.root).map_err(io(format!("cannot create {}", dirs.root.display())))?;
+    let log = Log::create(job.layout.log_path(target, &recipe.name))?;
+    log.note(&format!("# {} {} for {}", recipe.name, recipe.version, target))?;
+    (job.prepare)(recipe, &dirs.src, &log)?;
+    let out_dir = job.layout.out_root.join(target);
+    let build_triple = crate::toolchain::activate::build_triple();
+    let env = package_env(recipe, job.env, job.layout, &dirs);
+    jobenv::install_tools(&dirs, &env)?;
+    let sandbox = jobenv::build_policy(&dirs);
+    let ctx = BuildCtx {
+        recipe,
+        target: &job.env.target,
+        host_build: job.env.base_sysroot.is_none(),
+        host_prefix: &job.layout.host_prefix,
+        build_triple: &build_triple,
+        dirs: &dirs,
+        env,
+        log: &log,
+        jobserver: job.jobserver,
+        deps: &[],
+        out_dir: &out_dir,
+        sandbox: &sandbox,
+    };
+    builders::prepare(&ctx)
+}
+
+/// Phase two (after phase one, unless `prepared` says it already ran):
+/// the package sysroot, the build, staging, verification and the stamp.
+pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
+    let started = Instant::now();
+    let recipe = job.recipe;
+    let target = job.env.target.name.as_str();
+    if !prepared {
+        prepare(&PrepareInput {
+            recipe,
+            env: job.env,
+            layout: job.layout,
+            jobserver: job.jobserver,
+            prepare: job.prepare,
+        })?;
+    }
+    let dirs = dirs_for(job.layout, target, &recipe.name);
+    let host_build = job.env.base_sysroot.is_none();
+    let log = Log::append(job.layout.log_path(target, &recipe.name))?;
+
+    // The next run checks that this build did not write into the trees it
+    // ran from.
+    for tree in job.env.provisioned.iter().chain(&job.env.base_sysroot) {
+        crate::toolchain::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
+    }
+    // The package sees the base sysroot plus exactly its dependencies.
+    if let Some(base) = &job.env.base_sysroot {
+        link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
+        for (_, staged) in &job.deps {
+            link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;
+        }
+    } else {
+        std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
+    }
+    let env = package_env(recipe, job.env, job.layout, &dirs);
+    let sandbox = jobenv::build_policy(&dirs);
+
+    let out_dir = job.layout.out_root.join(target);
+    let build_triple = crate::toolchain::activate::build_triple();
+    let ctx = BuildCtx {
+        recipe,
+        target: &job.env.target,
+        host_build,
+        host_prefix: &job.layout.host_prefix,
+        build_triple: &build_triple,
+        dirs: &dirs,
+        env,
+        log: &log,
+        jobserver: job.jobserver,
+        deps: &job.deps,
+        out_dir: &out_dir,
+        sandbox: &sandbox,
+    };
+    builders::build(&ctx)?;
+    jobenv::check_installed(recipe, &dirs.dest)?;
+
+    sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
+    if host_build {
+        crate::outputs::relocate::make_prefix_relative(&dirs.dest, &job.layout.host_prefix)?;
+    } else {
+        // A failing output never replaces the previous good one.
+        let checked = verify_output(job.layout, job.env, &recipe.name, &dirs.dest)
+            .map_err(|e| BuildError::invalid(e.to_string(), e.help))?;
+        log.note(&format!("# verified {checked} binaries and wheels"))?;
+    }
+    let staged = job.layout.staged(target, &recipe.name);
+    let stamp_file = key::stamp_path(&job.layout.build_root, target, &recipe.name);
+    crate::fault::point("before-output-swap");
+    // The stamp goes first: until the new one is written, a kill leaves no
+    // stamp, and the next run rebuilds instead of trusting a half swap.
+    match std::fs::remove_file(&stamp_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("cannot invalidate the previous stamp")(e));
+        }
+        _ => {}
+    }
+    crate::fault::point("stamp-removed");
+    let previous = staged.with_file_name("dest.old");
+    remove_dir_if_exists(&previous).map_err(io("cannot remove an older staged output"))?;
+    if staged.exists() {
+        std::fs::rename(&staged, &previous).map_err(io("cannot move the previous staged output aside"))?;
+    }
+    crate::fault::point("previous-output-moved");
+    std::fs::rename(&dirs.dest, &staged).map_err(io("cannot move the staged output into place"))?;
+    crate::fault::point("output-swapped");
+    let digest = key::tree_digest(&staged).map_err(io("cannot hash the staged output"))?;
+
+    // Host tools become usable by later builds through the shared host prefix.
+    if host_build {
+        crate::outputs::relocate::install(&staged, &job.layout.host_prefix)?;
+    }
+    let artifacts = publish_artifacts(&staged, &out_dir).map_err(io("cannot copy artifacts to the output dir"))?;
+    crate::fault::point("published");
+    let _ = std::fs::remove_dir_all(&dirs.sysroot);
+
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let stamp = Stamp {
+        key: job.inputs.key(),
+        inputs: job.inputs,
+        output_digest: digest.clone(),
+        duration_ms,
+        fingerprint: key::fingerprint(&staged).map_err(io("cannot read the staged output"))?,
+    };
+    key::write_stamp(&stamp_file, &stamp).map_err(io("cannot write the build stamp"))?;
+    crate::fault::point("stamp-written");
+    remove_dir_if_exists(&previous).map_err(io("cannot remove the previous staged output"))?;
+    log.note(&format!(
+        "# done in {:.1}s, output {digest}",
+        duration_ms as f64 / 1000.0
+    ))?;
+    Ok(JobOutput {
+        digest,
+        duration_ms,
+        artifacts,
+    })
+}
+
+/// The post-build checks of a target package's output in `dir`, the same
+/// for a fresh build and for one restored from the remote cache: binaries
+/// and wheels for the target, and no path of this machine's build tree or of
+/// the package's sysroot inside them.
+pub fn verify_output(
+    layout: &Layout,
+    env: &TargetEnv,
+    name: &str,
+    dir: &Path,
+) -> Result<usize, crate::package::verify::VerifyError> {
+    let target = env.target.name.as_str();
+    let forbidden = crate::package::verify::Forbidden {
+        paths: vec![
+            layout.build_root.display().to_string(),
+            dirs_for(layout, target, name).sysroot.display().to_string(),
+        ],
+    };
+    crate::package::verify::verify_staged(dir, &env.target, &forbidden)
+}
+
+/// Puts a host tool's staged output (built here or restored from another
+/// build tree) into this tree's host prefix.
+pub fn install_host_output(layout: &Layout, staged: &Path) -> Result<(), crate::outputs::relocate::RelocateError> {
+    crate::outputs::relocate::install(staged, &layout.host_prefix)
+}
+
+/// Wheels are the deliverables: copy them to `out/<target>/`.
+pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let wheels = staged.join("usr/share/wheels");
+    if let Ok(entries) = std::fs::read_dir(&wheels) {
+        std::fs::create_dir_all(out_dir)?;
+        for e in entries.flatten() {
+            let dest = out_dir.join(e.file_name());
+            publish_one(&e.path(), &dest)?;
+            out.push(dest);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Publishes a copy (a reflink where the file system can), never a hard
+/// link: a user editing `out/` must not change the staged output that keys,
+/// digests and the remote cache rely on. The copy takes the source's mtime,
+/// so a no-op build leaves an untouched artifact alone without reading it,
+/// and a changed or replaced one is published again.
+fn publish_one(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let src = std::fs::metadata(from)?;
+    if let Ok(dst) = std::fs::symlink_metadata(to) {
+        let same_file = dst.dev() == src.dev() && dst.ino() == src.ino();
+        if dst.is_file() && !same_file && dst.len() == src.len() && dst.modified().ok() == src.modified().ok() {
+            return Ok(());
+        }
+    }
+    let tmp = to.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let copied = reflink(from, &tmp).or_else(|_| std::fs::copy(from, &tmp).map(|_| ()));
+    let result = copied
+        .and_then(|()| {
+            let f = std::fs::File::options().write(true).open(&tmp)?;
+            f.set_modified(src.modified()?)
+        })
+        .and_then(|()| std::fs::rename(&tmp, to));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A copy-on-write clone (btrfs, XFS); fails where unsupported.
+fn reflink(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let src = std::fs::File::open(from)?;
+    let dst = std::fs::File::create(to)?;
+    // SAFETY: both descriptors are open for the duration of the call.
+    let rc = unsafe { libc::ioctl(dst.as_raw_fd(), libc::FICLONE, src.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let err = std::io::Error::last_os_error();
+        drop(dst);
+        let _ = std::fs::remove_file(to);
+        Err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_drops_la_and_rewrites_pc() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lib = dir.path().join("usr/lib/pkgconfig");
+        std::fs::create_dir_all(&lib).expect("mkdir");
+        std::fs::write(dir.path().join("usr/lib/libx.la"), "x").expect("la");
+        std::fs::write(lib.join("x.pc"), "Libs.private: -L/b/sysroot/usr/lib -luv\n").expect("pc");
+        sanitize_staged(dir.path(), Path::new("/b/sysroot")).expect("sanitize");
+        assert!(!dir.path().join("usr/lib/libx.la").exists());
+        assert_eq!(
+            std::fs::read_to_string(lib.join("x.pc")).expect("pc"),
+            "Libs.private: -L/usr/lib -luv\n"
+        );
+    }
+}

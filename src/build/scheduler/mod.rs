@@ -1,0 +1,261 @@
+//! Runs a plan: up to `jobs` packages at once, all sharing one GNU make
+//! jobserver of `jobs` tokens (each running package holds one), so total
+//! parallelism stays `jobs`. Unchanged packages are skipped by key.
+//!
+//! The parts: [`decide`] is the pure rebuild decision of one package;
+//! [`order`] ranks ready jobs (critical path first); `exec` holds the
+//! run's state and applies decisions; this file spawns the jobs;
+//! [`timeline`] records when and where each ran.
+
+mod decide;
+mod exec;
+mod order;
+mod timeline;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::Scope;
+use std::time::Instant;
+
+use petgraph::stable_graph::NodeIndex;
+
+use crate::build::builders::BuildError;
+use crate::build::job::{self, JobInput, Layout};
+use crate::build::process::Log;
+use crate::build::progress::Progress;
+use crate::outputs::key::{self, KeyInputs, Stamp};
+use crate::plan::graph::{NodeId, Plan};
+use crate::recipe::Recipe;
+use crate::toolchain::activate::TargetEnv;
+
+pub use timeline::{Span, SpanPhase};
+
+pub struct Options {
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub force: BTreeSet<String>,
+    pub explain: bool,
+    /// Packages that failed before the run (their sources), with the
+    /// first line of why: reported failed, their dependents skipped.
+    pub failed: BTreeMap<NodeId, String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Outcome {
+    Built { digest: String },
+    Cached { digest: String },
+    Failed { error: String },
+    Skipped { because: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+    pub key: String,
+    /// Why it was rebuilt (or "unchanged").
+    pub reasons: Vec<String>,
+    pub log: PathBuf,
+    pub artifacts: Vec<PathBuf>,
+    /// When and on which worker slot it ran (nothing when it did not run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<Span>,
+    /// On the chain of jobs that set the run's length.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
+}
+
+pub type Prepare<'p> = dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync + 'p;
+
+pub struct Run<'a> {
+    pub plan: &'a Plan,
+    pub recipes: &'a BTreeMap<NodeId, Recipe>,
+    pub envs: &'a BTreeMap<String, TargetEnv>,
+    pub layout: &'a Layout,
+    pub prepare: &'a Prepare<'a>,
+    pub options: &'a Options,
+    pub remote: Option<&'a crate::remote::RemoteCache>,
+    pub uploads: Option<&'a crate::remote::RemoteWriter>,
+}
+
+/// What the mechanics start on a worker slot.
+enum Launch {
+    /// The whole build (its early phase too, unless `prepared`).
+    Build {
+        ix: NodeIndex,
+        slot: usize,
+        inputs: KeyInputs,
+        deps: Vec<(String, PathBuf)>,
+        prepared: bool,
+    },
+    /// Only the early phase (sources, `pre-build`, `autoreconf`).
+    Prepare { ix: NodeIndex, slot: usize },
+}
+
+enum Phase {
+    Prepare(Result<(), BuildError>),
+    Full(Result<job::JobOutput, BuildError>),
+}
+
+struct Finished {
+    ix: NodeIndex,
+    span: Span,
+    phase: Phase,
+}
+
+/// All transitive dependencies of `ix` in plan order.
+fn transitive_deps(plan: &Plan, ix: NodeIndex) -> Vec<NodeIndex> {
+    let mut seen = BTreeSet::new();
+    let mut stack = plan.deps(ix);
+    while let Some(d) = stack.pop() {
+        if seen.insert(d) {
+            stack.extend(plan.deps(d));
+        }
+    }
+    plan.order.iter().copied().filter(|i| seen.contains(i)).collect()
+}
+
+impl Run<'_> {
+    pub fn execute(&self, progress: &Progress) -> Result<Vec<NodeReport>, std::io::Error> {
+        let jobserver = jobserver::Client::new(self.options.jobs.max(1))?;
+        let mut exec = exec::Exec::new(self, progress)?;
+        let (tx, rx) = mpsc::channel::<Finished>();
+        std::thread::scope(|scope| -> Result<(), std::io::Error> {
+            loop {
+                for launch in exec.launches()? {
+                    self.spawn(scope, &jobserver, &tx, exec.started_at(), launch);
+                }
+                if !exec.busy() {
+                    break;
+                }
+                let Ok(done) = rx.recv() else { break };
+                exec.finished(done);
+            }
+            Ok(())
+        })?;
+        Ok(exec.into_reports())
+    }
+
+    /// Starts one job on its own thread; it holds a jobserver token (its
+    /// package's job slot) for as long as it runs.
+    fn spawn<'s, 'e>(
+        &'e self,
+        scope: &'s Scope<'s, 'e>,
+        jobserver: &'e jobserver::Client,
+        tx: &mpsc::Sender<Finished>,
+        t0: Instant,
+        launch: Launch,
+    ) {
+        let (ix, slot) = match &launch {
+            Launch::Build { ix, slot, .. } | Launch::Prepare { ix, slot } => (*ix, *slot),
+        };
+        let id = self.plan.node(ix);
+        let recipe = &self.recipes[id];
+        let env = &self.envs[&id.target];
+        let (layout, prepare) = (self.layout, self.prepare);
+        let tx = tx.clone();
+        let ms = move || t0.elapsed().as_millis() as u64;
+        scope.spawn(move || {
+            let token = jobserver.acquire();
+            let start_ms = ms();
+            let (phase, span_phase) = match launch {
+                Launch::Build {
+                    inputs, deps, prepared, ..
+                } => {
+                    let result = match token {
+                        Ok(_) => job::run(
+                            JobInput {
+                                recipe,
+                                env,
+                                layout,
+                                inputs,
+                                deps,
+                                jobserver,
+                                prepare,
+                            },
+                            prepared,
+                        ),
+                        Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
+                    };
+                    (Phase::Full(result), SpanPhase::Build)
+                }
+                Launch::Prepare { .. } => {
+                    let result = match token {
+                        Ok(_) => job::prepare(&job::PrepareInput {
+                            recipe,
+                            env,
+                            layout,
+                            jobserver,
+                            prepare,
+                        }),
+                        Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
+                    };
+                    (Phase::Prepare(result), SpanPhase::Prepare)
+                }
+            };
+            let span = Span {
+                phase: span_phase,
+                slot,
+                start_ms,
+                end_ms: ms(),
+            };
+            let _ = tx.send(Finished { ix, span, phase });
+        });
+    }
+
+    /// Every node's own key inputs (all but dependency outputs) and its
+    /// stamp, read once per run: hashing patches and path sources is the
+    /// bulk of a no-op build.
+    fn own_inputs_and_stamps(&self) -> Result<BTreeMap<NodeIndex, (KeyInputs, Option<Stamp>)>, std::io::Error> {
+        let mut out = BTreeMap::new();
+        for ix in self.plan.order.iter().copied() {
+            let id = self.plan.node(ix);
+            let own = job::key_inputs(&self.recipes[id], &self.envs[&id.target], BTreeMap::new())?;
+            let stamp = key::read_stamp(&key::stamp_path(&self.layout.build_root, &id.target, &id.name));
+            out.insert(ix, (own, stamp));
+        }
+        Ok(out)
+    }
+
+    fn report(
+        &self,
+        id: &NodeId,
+        outcome: Outcome,
+        duration_ms: u64,
+        key: String,
+        reasons: Vec<String>,
+        artifacts: Vec<PathBuf>,
+    ) -> NodeReport {
+        NodeReport {
+            name: id.name.clone(),
+            target: id.target.clone(),
+            outcome,
+            duration_ms,
+            key,
+            reasons,
+            log: self.layout.log_path(&id.target, &id.name),
+            artifacts,
+            spans: Vec::new(),
+            critical: false,
+        }
+    }
+}
+
+fn empty_inputs() -> KeyInputs {
+    KeyInputs {
+        recipe: serde_json::Value::Null,
+        files: BTreeMap::new(),
+        toolchain: String::new(),
+        deps: BTreeMap::new(),
+        builder: String::new(),
+    }
+}
+
+fn first_line(err: &BuildError) -> String {
+    err.to_string().lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,153 @@
+//! Activate a target for building: provision its toolchain and sysroot and
+//! compose the base environment every build step of that target gets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::model::project::Project;
+use crate::model::target::{ElfExpect, GoTarget, PythonTarget, Target, ToolchainSource};
+use crate::plan::graph::HOST;
+use crate::toolchain::env::{EnvOptions, compose};
+use crate::toolchain::gotool::ensure_go;
+use crate::toolchain::provision::ProvisionContext;
+use crate::toolchain::{ToolchainError, ensure_toolchain, sysroot_def_for};
+
+/// A target ready to build for.
+#[derive(Debug, Clone)]
+pub struct TargetEnv {
+    pub target: Target,
+    pub vars: BTreeMap<String, String>,
+    /// The target's base sysroot; `None` for host tools.
+    pub base_sysroot: Option<PathBuf>,
+    /// Identity of toolchain + sysroot, part of every package key.
+    pub identity: String,
+    /// Identity of the Go toolchain, part of the keys of Go builds only.
+    pub go_identity: Option<String>,
+    /// Provisioned trees the builds run from (toolchain, Go), marked used by
+    /// each build so the next run checks nothing wrote into them.
+    pub provisioned: Vec<PathBuf>,
+}
+
+pub use crate::toolchain::env::build_triple;
+
+/// The build machine itself, for `host-depends` tools.
+pub fn host_target() -> Target {
+    let arch = std::env::consts::ARCH.to_string();
+    Target {
+        name: HOST.to_string(),
+        triple: build_triple(),
+        arch: arch.clone(),
+        debian_arch: String::new(),
+        cflags: Vec::new(),
+        ldflags: Vec::new(),
+        go: GoTarget {
+            arch: String::new(),
+            arm: None,
+        },
+        python: PythonTarget {
+            platform: format!("linux_{arch}"),
+            machine: arch.clone(),
+            lib_dir: format!("linux-{arch}"),
+        },
+        qemu: None,
+        toolchain: ToolchainSource::Host,
+        sysroot: String::new(),
+        elf: ElfExpect {
+            machine: arch,
+            class: 64,
+        },
+        test: crate::model::target::TestRuntime::default(),
+    }
+}
+
+/// Variables every child process gets, whatever the target.
+pub fn base_vars(host_prefix: &Path) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("PATH".into(), format!("{}/bin:/usr/bin:/bin", host_prefix.display()));
+    v.insert("LANG".into(), "C.UTF-8".into());
+    v.insert("LC_ALL".into(), "C.UTF-8".into());
+    v.insert("TZ".into(), "UTC".into());
+    // Reproducible timestamps in archives, headers and wheels.
+    v.insert("SOURCE_DATE_EPOCH".into(), "315532800".into());
+    v.insert("SHELL".into(), "/bin/sh".into());
+    v
+}
+
+pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
+    let mut vars = base_vars(host_prefix);
+    vars.insert("HOME".into(), home.display().to_string());
+    for (k, v) in [
+        ("CC", "gcc"),
+        ("CXX", "g++"),
+        ("AR", "ar"),
+        ("RANLIB", "ranlib"),
+        ("STRIP", "strip"),
+    ] {
+        vars.insert(k.into(), v.into());
+    }
+    vars.insert("CFLAGS".into(), "-O2".into());
+    vars.insert(
+        "PKG_CONFIG_PATH".into(),
+        format!("{}/lib/pkgconfig", host_prefix.display()),
+    );
+    TargetEnv {
+        target: host_target(),
+        vars,
+        base_sysroot: None,
+        // Host tools are built by the build machine's compiler: its
+        // version is what they are built with.
+        identity: format!(
+            "host:{}:{}",
+            build_triple(),
+            crate::toolchain::files::host_compiler_identity(&build_triple())
+        ),
+        go_identity: None,
+        provisioned: Vec::new(),
+    }
+}
+
+/// Provisions (if needed) and activates `name`: toolchain and sysroot, and
+/// Go when `need_go`.
+pub fn activate(
+    project: &Project,
+    name: &str,
+    host_prefix: &Path,
+    home: &Path,
+    provision: &ProvisionContext,
+    need_go: bool,
+) -> Result<TargetEnv, ToolchainError> {
+    if name == HOST {
+        return Ok(activate_host(host_prefix, home));
+    }
+    let target = project.target(name)?;
+    let def = sysroot_def_for(target, &project.sysroots)?;
+    let toolchain = ensure_toolchain(provision, target, def)?;
+    let go = if need_go { Some(ensure_go(provision)?) } else { None };
+    let identity = toolchain.id.clone();
+    let go_identity = go.as_ref().map(|g| g.id.clone());
+    let mut provisioned = vec![toolchain.root.clone()];
+    provisioned.extend(go.as_ref().map(|g| g.root.clone()));
+    let env = compose(
+        &toolchain,
+        &EnvOptions {
+            staging: None,
+            go,
+            jobs: None,
+            source_date_epoch: None,
+            python_root: None,
+            // Host tools built from recipes come first.
+            extra_path: vec![host_prefix.join("bin")],
+            home: Some(home.to_path_buf()),
+            // Builds see nothing of the caller's environment.
+            ambient: BTreeMap::new(),
+        },
+    );
+    Ok(TargetEnv {
+        target: target.clone(),
+        vars: env.vars,
+        base_sysroot: Some(toolchain.sysroot.clone()),
+        identity,
+        go_identity,
+        provisioned,
+    })
+}
