@@ -54,9 +54,15 @@ fn only_settings_read_the_environment() {
 fn layers(lib_rs: &str) -> Vec<(usize, Vec<String>)> {
     let mut out = Vec::new();
     for line in lib_rs.lines() {
-        let Some(rest) = line.strip_prefix("//! ") else { continue };
-        let Some((number, rest)) = rest.split_once(". ") else { continue };
-        let Ok(number) = number.trim().parse::<usize>() else { continue };
+        let Some(rest) = line.strip_prefix("//! ") else {
+            continue;
+        };
+        let Some((number, rest)) = rest.split_once(". ") else {
+            continue;
+        };
+        let Ok(number) = number.trim().parse::<usize>() else {
+            continue;
+        };
         let names = rest.split(" — ").next().unwrap_or_default();
         let modules: Vec<String> = names.split('`').skip(1).step_by(2).map(str::to_string).collect();
         out.push((number, modules));
@@ -81,7 +87,11 @@ fn crate_imports(text: &str) -> Vec<(usize, String)> {
                 None => vec![rest],
             };
             for name in names {
-                let name: String = name.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = name
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !name.is_empty() {
                     out.push((i + 1, name));
                 }
@@ -100,16 +110,28 @@ fn imports_follow_the_layers_listed_in_lib_rs() {
     let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
     let layers = layers(&lib);
     assert!(layers.len() >= 10, "lib.rs lists its layers: {layers:?}");
-    let layer_of = |module: &str| layers.iter().find(|(_, ms)| ms.iter().any(|m| m == module)).map(|(n, _)| *n);
+    let layer_of = |module: &str| {
+        layers
+            .iter()
+            .find(|(_, ms)| ms.iter().any(|m| m == module))
+            .map(|(n, _)| *n)
+    };
     let mut offenders = Vec::new();
     for file in rust_files(&src) {
         let rel = file.strip_prefix(&src).expect("under src").display().to_string();
         if rel == "main.rs" || rel == "lib.rs" || rel.ends_with("/tests.rs") {
             continue;
         }
-        let top = rel.split('/').next().unwrap_or_default().trim_end_matches(".rs").to_string();
+        let top = rel
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".rs")
+            .to_string();
         let Some(own) = layer_of(&top) else {
-            offenders.push(format!("src/{rel}: module `{top}` is not in the layer list of src/lib.rs"));
+            offenders.push(format!(
+                "src/{rel}: module `{top}` is not in the layer list of src/lib.rs"
+            ));
             continue;
         };
         let text = std::fs::read_to_string(&file).expect("read");
@@ -138,5 +160,11 @@ fn the_layer_check_sees_groups_and_skips_comments_and_tests() {
     let names: Vec<String> = crate_imports(text).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["fetch", "build", "plan"]);
     let lib = "//! 0. leaves: `digest`, `elf` (none)\n//! 3. `plan` — graph\n";
-    assert_eq!(layers(lib), [(0, vec!["digest".to_string(), "elf".to_string()]), (3, vec!["plan".to_string()])]);
+    assert_eq!(
+        layers(lib),
+        [
+            (0, vec!["digest".to_string(), "elf".to_string()]),
+            (3, vec!["plan".to_string()])
+        ]
+    );
 }

@@ -105,49 +105,101 @@ pub fn download_sized(
             file: file_name.to_string(),
         });
     }
-    let started = Instant::now();
-    let mut slots: Vec<Slot> = ctx
-        .healthy_first(urls)
-        .into_iter()
-        .map(|url| Slot {
-            url,
-            tries: 0,
-            not_before: started,
-            live: true,
-            retry_pending: false,
-        })
-        .collect();
-    let max_tries = ctx.policy.attempts.max(1);
-    let mut attempts: Vec<Attempt> = Vec::new();
-    let mut mismatch: Option<Mismatch> = None;
-    let mut out_of_time = false;
-    while let Some(i) = next_slot(&slots) {
-        let slot = &mut slots[i];
-        if slot.tries > 0 {
-            let wait = slot.not_before.saturating_duration_since(Instant::now());
-            if started.elapsed() + wait > ctx.policy.retry_time {
-                out_of_time = true;
-                break;
-            }
-            if !wait.is_zero() {
-                ctx.progress
-                    .message(&format!("retrying {} in {:.1} s", slot.url, wait.as_secs_f64()));
-                std::thread::sleep(wait);
-            }
+    let want = Wanted {
+        file_name,
+        expected: expected.as_deref(),
+        size: expected_size,
+    };
+    let mut round = Round::new(ctx, urls);
+    while let Some(i) = next_slot(&round.slots) {
+        if !round.wait_turn(ctx, i) {
+            break;
         }
+        if let Some(path) = round.request(ctx, i, &want)? {
+            return Ok(path);
+        }
+    }
+    Err(round.into_error(ctx, file_name, expected))
+}
+
+/// What one download is after.
+struct Wanted<'a> {
+    file_name: &'a str,
+    expected: Option<&'a str>,
+    size: Option<u64>,
+}
+
+/// The requests of one download so far.
+struct Round<'a> {
+    started: Instant,
+    slots: Vec<Slot<'a>>,
+    max_tries: u32,
+    attempts: Vec<Attempt>,
+    mismatch: Option<Mismatch>,
+    out_of_time: bool,
+}
+
+impl<'a> Round<'a> {
+    fn new(ctx: &FetchContext, urls: &'a [String]) -> Self {
+        let started = Instant::now();
+        let slots = ctx
+            .healthy_first(urls)
+            .into_iter()
+            .map(|url| Slot {
+                url,
+                tries: 0,
+                not_before: started,
+                live: true,
+                retry_pending: false,
+            })
+            .collect();
+        Round {
+            started,
+            slots,
+            max_tries: ctx.policy.attempts.max(1),
+            attempts: Vec::new(),
+            mismatch: None,
+            out_of_time: false,
+        }
+    }
+
+    /// Sleeps until slot `i` may be requested again; false when that would
+    /// start after the retry time.
+    fn wait_turn(&mut self, ctx: &FetchContext, i: usize) -> bool {
+        let slot = &self.slots[i];
+        if slot.tries == 0 {
+            return true;
+        }
+        let wait = slot.not_before.saturating_duration_since(Instant::now());
+        if self.started.elapsed() + wait > ctx.policy.retry_time {
+            self.out_of_time = true;
+            return false;
+        }
+        if !wait.is_zero() {
+            ctx.progress
+                .message(&format!("retrying {} in {:.1} s", slot.url, wait.as_secs_f64()));
+            std::thread::sleep(wait);
+        }
+        true
+    }
+
+    /// One request to slot `i`: the verified file, or the failure recorded
+    /// and the slot rescheduled or retired.
+    fn request(&mut self, ctx: &FetchContext, i: usize, want: &Wanted) -> Result<Option<PathBuf>, FetchError> {
+        let slot = &mut self.slots[i];
         slot.tries += 1;
         slot.retry_pending = false;
         let begun = Instant::now();
-        let (reason, bytes, retry_after) = match fetch_once(ctx, slot.url, file_name, expected_size) {
-            Ok(fetched) => match verify(ctx, fetched, expected.as_deref(), slot.url, file_name)? {
-                Ok(path) => return Ok(path),
+        let (reason, bytes, retry_after) = match fetch_once(ctx, slot.url, want.file_name, want.size) {
+            Ok(fetched) => match verify(ctx, fetched, want.expected, slot.url, want.file_name)? {
+                Ok(path) => return Ok(Some(path)),
                 Err(m) => {
                     let reason = AttemptError::Mismatch {
                         actual: m.actual.clone(),
                         size: m.size,
                     };
                     let bytes = m.size;
-                    mismatch.get_or_insert(m);
+                    self.mismatch.get_or_insert(m);
                     (reason, bytes, None)
                 }
             },
@@ -161,7 +213,7 @@ pub fn download_sized(
         if reason.host_fault() {
             ctx.mark_failed(slot.url);
         }
-        if reason.retryable() && slot.tries < max_tries {
+        if reason.retryable() && slot.tries < self.max_tries {
             let wait = ctx.policy.wait_before(slot.tries - 1, retry_after, unit_random());
             slot.not_before = Instant::now() + wait;
             slot.retry_pending = true;
@@ -169,37 +221,43 @@ pub fn download_sized(
             slot.live = false;
             slot.retry_pending = reason.retryable();
         }
-        attempts.push(Attempt {
+        self.attempts.push(Attempt {
             url: slot.url.to_string(),
             try_number: slot.tries,
             reason,
             bytes,
             elapsed: begun.elapsed(),
         });
+        Ok(None)
     }
-    let gave_up = if out_of_time {
-        Some(GaveUp::RetryTime(ctx.policy.retry_time))
-    } else if slots.iter().any(|s| s.retry_pending) {
-        Some(GaveUp::Tries(max_tries))
-    } else {
-        None
-    };
-    let file = file_name.to_string();
-    match (mismatch, expected) {
-        (Some(m), Some(expected)) => {
-            let others = attempts.into_iter().filter(|a| a.url != m.url).collect();
-            Err(FetchError::HashMismatch {
+
+    /// Why no URL gave the file: the first hash mismatch when there was one
+    /// (the strongest evidence), else every attempt and why it stopped.
+    fn into_error(self, ctx: &FetchContext, file_name: &str, expected: Option<String>) -> FetchError {
+        let gave_up = if self.out_of_time {
+            Some(GaveUp::RetryTime(ctx.policy.retry_time))
+        } else if self.slots.iter().any(|s| s.retry_pending) {
+            Some(GaveUp::Tries(self.max_tries))
+        } else {
+            None
+        };
+        let file = file_name.to_string();
+        match (self.mismatch, expected) {
+            (Some(m), Some(expected)) => {
+                let others = self.attempts.into_iter().filter(|a| a.url != m.url).collect();
+                FetchError::HashMismatch {
+                    file,
+                    expected,
+                    mismatch: Box::new(m),
+                    others,
+                }
+            }
+            _ => FetchError::AllFailed {
                 file,
-                expected,
-                mismatch: Box::new(m),
-                others,
-            })
+                attempts: self.attempts,
+                gave_up,
+            },
         }
-        _ => Err(FetchError::AllFailed {
-            file,
-            attempts,
-            gave_up,
-        }),
     }
 }
 

@@ -115,62 +115,12 @@ impl Project {
     /// when given: unchanged recipe files are not parsed again.
     pub fn load_with_cache(paths: ProjectPaths, cache: Option<&Path>) -> Result<Project, RecipeErrors> {
         let mut errors = Vec::new();
-        let mut recipe_files = Vec::new();
-        match std::fs::read_dir(&paths.recipes) {
-            Ok(entries) => {
-                for entry in entries.flatten() {
-                    let file = entry.path().join("recipe.kdl");
-                    if file.is_file() {
-                        recipe_files.push((entry.file_name().to_string_lossy().into_owned(), file));
-                    }
-                }
-            }
-            Err(source) => errors.push(RecipeError::Io {
-                path: paths.recipes.display().to_string(),
-                source: source.into(),
-            }),
-        }
-        recipe_files.sort();
+        let recipe_files = recipe_files(&paths.recipes, &mut errors);
         let parse_cache = cache.map(|c| ParseCache::open(c, &paths.recipes));
         let parsed: Vec<(String, String, Result<RawRecipe, RecipeErrors>)> = recipe_files
             .par_iter()
             .map(|(dir_name, file)| {
-                let shown = display_path(&paths.root, file);
-                let (hash, loaded) = match read_definition(file, &shown) {
-                    Ok(source) => {
-                        let text = source.text.as_str();
-                        let hash = text_hash(text);
-                        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-                        let cached = parse_cache.as_ref().and_then(|c| c.get(dir_name, &hash));
-                        let loaded = match cached {
-                            Some(mut r) => {
-                                r.file = source;
-                                r.dir = dir;
-                                Ok(r)
-                            }
-                            None => parse_recipe(source, &dir),
-                        };
-                        (hash, loaded)
-                    }
-                    Err(e) => (String::new(), Err(e)),
-                };
-                let result = loaded.and_then(|r| {
-                    if &r.name.value == dir_name {
-                        Ok(r)
-                    } else {
-                        Err(RecipeError::NameMismatch {
-                            src: r.file.named(),
-                            span: r.name.span,
-                            name: r.name.value.clone(),
-                            dir: dir_name.clone(),
-                            help: format!(
-                                "rename the package to `{dir_name}` or move the recipe to recipes/{}/",
-                                r.name.value
-                            ),
-                        }
-                        .into())
-                    }
-                });
+                let (hash, result) = load_recipe(&paths.root, parse_cache.as_ref(), dir_name, file);
                 (dir_name.clone(), hash, result)
             })
             .collect();
@@ -193,49 +143,8 @@ impl Project {
                 }
             }
         }
-        let mut targets = BTreeMap::new();
-        let mut first_file = BTreeMap::new();
-        match kdl_files(&paths.toolchains) {
-            Ok(files) => {
-                for f in files {
-                    let shown = display_path(&paths.root, &f);
-                    match Target::load(&f, &shown) {
-                        Ok((t, file, span)) => match first_file.get(&t.name) {
-                            // Files are read in name order: the later one is the copy.
-                            Some(first) => errors.push(RecipeError::DuplicateName {
-                                src: file.named(),
-                                span,
-                                what: "target".into(),
-                                help: format!(
-                                    "first defined in {first}; target names must be unique across toolchains/"
-                                ),
-                                name: t.name,
-                            }),
-                            None => {
-                                first_file.insert(t.name.clone(), shown);
-                                targets.insert(t.name.clone(), t);
-                            }
-                        },
-                        Err(e) => errors.extend(e.errors),
-                    }
-                }
-            }
-            Err(e) => errors.extend(e.errors),
-        }
-        let mut sysroots = BTreeMap::new();
-        match kdl_files(&paths.sysroots) {
-            Ok(files) => {
-                for f in files {
-                    match SysrootDef::load(&f, &display_path(&paths.root, &f)) {
-                        Ok(s) => {
-                            sysroots.insert(s.name.clone(), s);
-                        }
-                        Err(e) => errors.extend(e.errors),
-                    }
-                }
-            }
-            Err(e) => errors.extend(e.errors),
-        }
+        let targets = load_targets(&paths, &mut errors);
+        let sysroots = load_sysroots(&paths, &mut errors);
         if errors.is_empty() {
             Ok(Project {
                 paths,
@@ -268,4 +177,123 @@ impl Project {
                 .map(str::to_string),
         })
     }
+}
+
+/// `recipes/<dir>/recipe.kdl` files, sorted by directory name.
+fn recipe_files(dir: &Path, errors: &mut Vec<RecipeError>) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                let file = entry.path().join("recipe.kdl");
+                if file.is_file() {
+                    out.push((entry.file_name().to_string_lossy().into_owned(), file));
+                }
+            }
+        }
+        Err(source) => errors.push(RecipeError::Io {
+            path: dir.display().to_string(),
+            source: source.into(),
+        }),
+    }
+    out.sort();
+    out
+}
+
+/// One recipe, from the parse cache when its text is unchanged; its package
+/// name must be its directory's. Returns the text's hash with it.
+fn load_recipe(
+    root: &Path,
+    parse_cache: Option<&ParseCache>,
+    dir_name: &str,
+    file: &Path,
+) -> (String, Result<RawRecipe, RecipeErrors>) {
+    let shown = display_path(root, file);
+    let (hash, loaded) = match read_definition(file, &shown) {
+        Ok(source) => {
+            let hash = text_hash(source.text.as_str());
+            let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let loaded = match parse_cache.and_then(|c| c.get(dir_name, &hash)) {
+                Some(mut r) => {
+                    r.file = source;
+                    r.dir = dir;
+                    Ok(r)
+                }
+                None => parse_recipe(source, &dir),
+            };
+            (hash, loaded)
+        }
+        Err(e) => (String::new(), Err(e)),
+    };
+    let result = loaded.and_then(|r| {
+        if r.name.value == dir_name {
+            Ok(r)
+        } else {
+            Err(RecipeError::NameMismatch {
+                src: r.file.named(),
+                span: r.name.span,
+                name: r.name.value.clone(),
+                dir: dir_name.to_string(),
+                help: format!(
+                    "rename the package to `{dir_name}` or move the recipe to recipes/{}/",
+                    r.name.value
+                ),
+            }
+            .into())
+        }
+    });
+    (hash, result)
+}
+
+/// Every target of `toolchains/`; a name defined twice is an error at the
+/// second file (files are read in name order).
+fn load_targets(paths: &ProjectPaths, errors: &mut Vec<RecipeError>) -> BTreeMap<String, Target> {
+    let mut targets = BTreeMap::new();
+    let mut first_file = BTreeMap::new();
+    let files = match kdl_files(&paths.toolchains) {
+        Ok(files) => files,
+        Err(e) => {
+            errors.extend(e.errors);
+            return targets;
+        }
+    };
+    for f in files {
+        let shown = display_path(&paths.root, &f);
+        match Target::load(&f, &shown) {
+            Ok((t, file, span)) => match first_file.get(&t.name) {
+                Some(first) => errors.push(RecipeError::DuplicateName {
+                    src: file.named(),
+                    span,
+                    what: "target".into(),
+                    help: format!("first defined in {first}; target names must be unique across toolchains/"),
+                    name: t.name,
+                }),
+                None => {
+                    first_file.insert(t.name.clone(), shown);
+                    targets.insert(t.name.clone(), t);
+                }
+            },
+            Err(e) => errors.extend(e.errors),
+        }
+    }
+    targets
+}
+
+/// Every sysroot definition of `sysroots/`.
+fn load_sysroots(paths: &ProjectPaths, errors: &mut Vec<RecipeError>) -> BTreeMap<String, SysrootDef> {
+    let mut sysroots = BTreeMap::new();
+    match kdl_files(&paths.sysroots) {
+        Ok(files) => {
+            for f in files {
+                match SysrootDef::load(&f, &display_path(&paths.root, &f)) {
+                    Ok(s) => {
+                        sysroots.insert(s.name.clone(), s);
+                    }
+                    Err(e) => errors.extend(e.errors),
+                }
+            }
+        }
+        Err(e) => errors.extend(e.errors),
+    }
+    sysroots
 }
