@@ -10,9 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use super::DebianError;
 use super::control::{PackageEntry, clearsigned_body, parse_packages, release_sha256};
-use super::http::download_unverified;
 use super::version::DebVersion;
 use crate::fetch::{FetchContext, download_sized};
+
+/// Refused beyond this size (Debian's largest InRelease is well under 1 MiB).
+const MAX_INRELEASE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Debian's archive keyring as shipped by `debian-archive-keyring`.
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -150,10 +152,7 @@ pub fn fetch_index(
     }
     urls.push(archive.url(&format!("dists/{suite}/{path}")));
     let size = Some(entry.size).filter(|s| *s > 0);
-    let local = download_sized(fetch, &urls, &entry.sha256, local_name, size).map_err(|e| DebianError::Download {
-        url: urls.join(", "),
-        message: e.to_string(),
-    })?;
+    let local = download_sized(fetch, &urls, &entry.sha256, local_name, size)?;
     decompress_xz(&local)
 }
 
@@ -245,7 +244,9 @@ fn release_body(
     let pid = std::process::id();
     let signed = dir.join(format!("InRelease.new{pid}"));
     let body_tmp = dir.join(format!("Release.new{pid}"));
-    let result = download_unverified(fetch, &archive.url(&format!("dists/{suite}/InRelease")), &signed)
+    let urls = [archive.url(&format!("dists/{suite}/InRelease"))];
+    let result = crate::fetch::download_to(fetch, &urls, "InRelease", MAX_INRELEASE_BYTES, &signed)
+        .map_err(DebianError::from)
         .and_then(|()| match &verifier {
             Verifier::Gpgv { program, keyring } => {
                 verify_signature(program, keyring, &signed, &body_tmp, log)?;

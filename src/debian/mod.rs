@@ -5,7 +5,6 @@
 //! would for our small, fixed package sets — without apt, root or host state.
 
 pub mod control;
-pub mod http;
 pub mod index;
 pub mod resolve;
 pub mod sources;
@@ -35,6 +34,10 @@ pub enum DebianError {
         help("check network access to the Debian archive, or set RECIPE_DEBIAN_MIRROR to another mirror")
     )]
     Download { url: String, message: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Fetch(Box<crate::fetch::FetchError>),
 
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::debian::io))]
@@ -169,5 +172,11 @@ impl DebianError {
             what: what.into(),
             source,
         }
+    }
+}
+
+impl From<crate::fetch::FetchError> for DebianError {
+    fn from(e: crate::fetch::FetchError) -> Self {
+        DebianError::Fetch(Box::new(e))
     }
 }

@@ -187,6 +187,23 @@ impl DownloadCache {
         removed
     }
 
+    /// Moves a temporary file whose content the caller checks itself (a
+    /// signed index) to `dest`, synced first like [`DownloadCache::commit`].
+    pub fn deliver(&self, mut tmp: TempFile, dest: &Path) -> Result<(), FetchError> {
+        tmp.file
+            .flush()
+            .map_err(|e| FetchError::io("cannot write", &tmp.path, e))?;
+        tmp.file
+            .sync_all()
+            .map_err(|e| FetchError::io("cannot sync", &tmp.path, e))?;
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
+        }
+        std::fs::rename(&tmp.path, dest).map_err(|e| FetchError::io("cannot move into place", dest, e))?;
+        tmp.persisted = true;
+        Ok(())
+    }
+
     /// Moves a verified temporary file to its final name. The data is synced
     /// first so a crash cannot leave a short file under a verified name.
     pub fn commit(&self, mut tmp: TempFile, sha256: &str, file: &str) -> Result<PathBuf, FetchError> {

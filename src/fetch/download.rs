@@ -107,25 +107,66 @@ pub fn download_sized(
     }
     let want = Wanted {
         file_name,
-        expected: expected.as_deref(),
+        accept: Accept::Sha256(expected.as_deref()),
         size: expected_size,
     };
     let mut round = Round::new(ctx, urls);
-    while let Some(i) = next_slot(&round.slots) {
-        if !round.wait_turn(ctx, i) {
-            break;
-        }
-        if let Some(path) = round.request(ctx, i, &want)? {
-            return Ok(path);
-        }
+    if let Some(path) = round.run(ctx, &want)? {
+        return Ok(path);
     }
     Err(round.into_error(ctx, file_name, expected))
+}
+
+/// Downloads a file whose content the caller verifies itself (a signed
+/// Debian `InRelease`) to `dest`, through the same transfer, limits, retries
+/// and URL fail-over as every other download, at most `max_size` bytes.
+/// Nothing is kept in the download cache.
+pub fn download_to(
+    ctx: &FetchContext,
+    urls: &[String],
+    file_name: &str,
+    max_size: u64,
+    dest: &std::path::Path,
+) -> Result<(), FetchError> {
+    check_file_name(file_name)?;
+    if ctx.offline {
+        return Err(FetchError::OfflineMissing {
+            file: file_name.to_string(),
+            source_name: None,
+            cache: ctx.cache.downloads(),
+        });
+    }
+    if urls.is_empty() {
+        return Err(FetchError::NoUrl {
+            file: file_name.to_string(),
+        });
+    }
+    let want = Wanted {
+        file_name,
+        accept: Accept::CheckedByCaller { dest },
+        size: Some(max_size),
+    };
+    let mut round = Round::new(ctx, urls);
+    match round.run(ctx, &want)? {
+        Some(_) => Ok(()),
+        None => Err(round.into_error(ctx, file_name, None)),
+    }
+}
+
+/// How a complete body is accepted.
+enum Accept<'a> {
+    /// Its sha256 must be this one (committed to the cache); `None`: nobody
+    /// knows it yet (quarantined, and the value reported).
+    Sha256(Option<&'a str>),
+    /// Moved to this path as it is; the caller verifies it.
+    CheckedByCaller { dest: &'a std::path::Path },
 }
 
 /// What one download is after.
 struct Wanted<'a> {
     file_name: &'a str,
-    expected: Option<&'a str>,
+    accept: Accept<'a>,
+    /// The body's size when known (a limit either way).
     size: Option<u64>,
 }
 
@@ -163,6 +204,20 @@ impl<'a> Round<'a> {
         }
     }
 
+    /// Requests the URLs in turn until one gives an accepted body (its
+    /// path), or none is left worth a request (`None`).
+    fn run(&mut self, ctx: &FetchContext, want: &Wanted) -> Result<Option<PathBuf>, FetchError> {
+        while let Some(i) = next_slot(&self.slots) {
+            if !self.wait_turn(ctx, i) {
+                break;
+            }
+            if let Some(path) = self.request(ctx, i, want)? {
+                return Ok(Some(path));
+            }
+        }
+        Ok(None)
+    }
+
     /// Sleeps until slot `i` may be requested again; false when that would
     /// start after the retry time.
     fn wait_turn(&mut self, ctx: &FetchContext, i: usize) -> bool {
@@ -191,7 +246,7 @@ impl<'a> Round<'a> {
         slot.retry_pending = false;
         let begun = Instant::now();
         let (reason, bytes, retry_after) = match fetch_once(ctx, slot.url, want.file_name, want.size) {
-            Ok(fetched) => match verify(ctx, fetched, want.expected, slot.url, want.file_name)? {
+            Ok(fetched) => match accept(ctx, fetched, &want.accept, slot.url, want.file_name)? {
                 Ok(path) => return Ok(Some(path)),
                 Err(m) => {
                     let reason = AttemptError::Mismatch {
@@ -296,16 +351,24 @@ fn hash_file(path: &std::path::Path) -> Result<String, FetchError> {
     crate::digest::sha256_file(path).map_err(|e| FetchError::io("cannot read", path, e))
 }
 
-/// Commits a matching download; quarantines anything else. The outer
-/// `Result` is for local errors, the inner one for a content mismatch.
-fn verify(
+/// Commits a matching download; quarantines anything else; hands over a
+/// body the caller checks. The outer `Result` is for local errors, the inner
+/// one for a content mismatch.
+fn accept(
     ctx: &FetchContext,
     fetched: Fetched,
-    expected: Option<&str>,
+    how: &Accept,
     url: &str,
     file: &str,
 ) -> Result<Result<PathBuf, Mismatch>, FetchError> {
     let Fetched { tmp, sha256, size } = fetched;
+    let expected = match how {
+        Accept::Sha256(expected) => *expected,
+        Accept::CheckedByCaller { dest } => {
+            ctx.cache.deliver(tmp, dest)?;
+            return Ok(Ok(dest.to_path_buf()));
+        }
+    };
     match expected {
         Some(e) if e == sha256 => Ok(Ok(ctx.cache.commit(tmp, &sha256, file)?)),
         Some(_) => {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod debian_mirror;
 mod download;
 mod error;
+pub mod http;
 pub mod mirrors;
 pub mod progress;
 pub mod pypi;
@@ -25,12 +26,12 @@ mod transfer;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use budget::{RetryPolicy, TransferLimits, parse_size};
 pub use cache::{DownloadCache, check_file_name, normalize_sha256};
 pub use config::{LimitOverrides, MirrorSettings, UserConfig};
-pub use download::{download_new, download_sized, download_verified};
+pub use download::{download_new, download_sized, download_to, download_verified};
 pub use error::{Attempt, AttemptError, FetchError, GaveUp, Mismatch, RecipeMismatch, SizeSource};
 pub use progress::{ProgressSink, Silent, Transfer};
 
@@ -92,19 +93,9 @@ impl FetchOptions {
     }
 }
 
-/// rustls needs a process-wide crypto provider; ring builds fast and without C
-/// toolchain surprises. Installing twice is harmless (the second is ignored).
-pub fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 impl FetchContext {
     /// `cache_dir` is the tool's cache directory; downloads go to `downloads/` in it.
     pub fn new(cache_dir: &Path, options: FetchOptions) -> Result<FetchContext, FetchError> {
-        install_crypto_provider();
         let FetchOptions {
             offline,
             policy,
@@ -112,16 +103,12 @@ impl FetchContext {
             mirrors,
             progress,
         } = options;
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(policy.connect_timeout)
-            // In the blocking client this bounds the wait for the response
-            // head and each single read, not the whole transfer; bodies are
-            // watched closer by the transfer limits (see transfer.rs).
-            .timeout(policy.read_timeout)
-            .redirect(reqwest::redirect::Policy::limited(policy.max_redirects))
-            .user_agent(concat!("recipe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::Client(error::chain(&e)))?;
+        let client = http::client(http::ClientTimeouts {
+            connect: policy.connect_timeout,
+            read: policy.read_timeout,
+            max_redirects: policy.max_redirects,
+        })
+        .map_err(|e| FetchError::Client(error::chain(&e)))?;
         let cache = DownloadCache::new(cache_dir);
         let removed = cache.clean_stale_temp();
         if removed > 0 {

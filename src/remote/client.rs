@@ -69,13 +69,14 @@ impl RemoteCache {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        // reqwest is built without a default crypto provider.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(RemoteError::Client)?;
+        // Redirects are followed as by any client: entries are checked by
+        // their HMAC and blobs by their digest, wherever they come from.
+        let client = crate::fetch::http::client(crate::fetch::http::ClientTimeouts {
+            connect: timeout,
+            read: timeout,
+            max_redirects: 10,
+        })
+        .map_err(RemoteError::Client)?;
         Ok(RemoteCache {
             base,
             secret,
