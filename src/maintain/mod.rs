@@ -13,7 +13,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use new_patch::{PatchOutcome, PatchRequest, make_patch};
-pub use outdated::{OutdatedRow, Status, Upstream, check_outdated};
+pub use outdated::{OutdatedRow, Status, check_outdated};
 
 #[derive(Debug, Error, Diagnostic)]
 pub enum MaintainError {

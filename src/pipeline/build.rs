@@ -164,11 +164,18 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
 }
 
 fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMeta) -> Result<(), Error> {
-    let paths = crate::report::write_reports_with(dir, reports, None, meta)?;
+    let paths = crate::report::write_reports(dir, reports, None, meta)?;
     for w in &paths.warnings {
         eprintln!("warning: {w}");
     }
-    eprintln!("report: {}", paths.html.display());
+    match &paths.previous {
+        Some(previous) => eprintln!(
+            "report: {} (compared with {})",
+            paths.html.display(),
+            previous.display()
+        ),
+        None => eprintln!("report: {}", paths.html.display()),
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! self-contained `report.html` (for people), all written into one directory,
 //! with the difference from the previous report of that directory.
 //!
-//! Entry point: [`write_reports`] (or [`write_reports_with`] to add run-level
+//! Entry point: [`write_reports`] (with run-level
 //! facts the scheduler does not know about: wall time, remote cache warnings).
 
 mod html;
@@ -21,10 +21,7 @@ use thiserror::Error;
 
 use crate::build::scheduler::NodeReport;
 
-pub use model::{
-    Artifact, Change, Diff, HostInfo, PackageEntry, Report, RunInfo, SLOWER_MIN_DELTA_MS, SLOWER_RATIO, Slower, Status,
-    Totals,
-};
+pub use model::Report;
 
 /// File names inside the report directory.
 pub const JSON: &str = "report.json";
@@ -86,11 +83,7 @@ pub struct RunMeta {
 ///
 /// `previous`: the report to compare against; by default `dir/report.json`
 /// as it was before this call (kept as `dir/previous.json`).
-pub fn write_reports(dir: &Path, reports: &[NodeReport], previous: Option<&Path>) -> Result<ReportPaths, ReportError> {
-    write_reports_with(dir, reports, previous, &RunMeta::default())
-}
-
-pub fn write_reports_with(
+pub fn write_reports(
     dir: &Path,
     reports: &[NodeReport],
     previous: Option<&Path>,
@@ -117,12 +110,6 @@ pub fn write_reports_with(
     write_atomic(&paths.junit, junit::render(&report).as_bytes())?;
     write_atomic(&paths.html, html::render(&report)?.as_bytes())?;
     Ok(paths)
-}
-
-/// Reads a report written by [`write_reports`].
-pub fn load(path: &Path) -> Result<Report, ReportError> {
-    let bytes = std::fs::read(path).map_err(ReportError::io("read", path))?;
-    Ok(serde_json::from_slice(&bytes)?)
 }
 
 /// Reads the previous report (explicit, or the one about to be replaced) and

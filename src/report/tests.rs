@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use super::model::*;
 use super::*;
 use crate::build::scheduler::{NodeReport, Outcome, Span, SpanPhase};
 
@@ -81,7 +82,7 @@ fn batch(root: &Path) -> Vec<NodeReport> {
 fn junit_parses_with_a_real_xml_parser() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reports = batch(dir.path());
-    let paths = write_reports(&dir.path().join("report"), &reports, None).expect("write");
+    let paths = write_reports(&dir.path().join("report"), &reports, None, &RunMeta::default()).expect("write");
     let xml = std::fs::read_to_string(&paths.junit).expect("read");
     let doc = roxmltree::Document::parse(&xml).expect("junit.xml must be well-formed XML");
     let root = doc.root_element();
@@ -119,7 +120,7 @@ fn json_has_statuses_sizes_and_totals() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reports = batch(dir.path());
     let out = dir.path().join("report");
-    let paths = write_reports(&out, &reports, None).expect("write");
+    let paths = write_reports(&out, &reports, None, &RunMeta::default()).expect("write");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&paths.json).expect("read")).expect("json");
     assert_eq!(v["format"], 1);
     assert_eq!(v["totals"]["built"], 1);
@@ -164,7 +165,7 @@ fn second_report_compares_with_the_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report");
     let mut first = batch(dir.path());
-    write_reports(&out, &first, None).expect("first");
+    write_reports(&out, &first, None, &RunMeta::default()).expect("first");
 
     // Now: dqlite fixed, libuv@armv7hf 50 % slower, libuv@aarch64 fails.
     first[2].outcome = Outcome::Built { digest: "d3".into() };
@@ -172,7 +173,7 @@ fn second_report_compares_with_the_first() {
     first[1].outcome = Outcome::Failed {
         error: "`cmake` failed".into(),
     };
-    let paths = write_reports(&out, &first, None).expect("second");
+    let paths = write_reports(&out, &first, None, &RunMeta::default()).expect("second");
     assert_eq!(paths.previous.as_deref(), Some(out.join(PREVIOUS).as_path()));
     let r = load(&paths.json).expect("load");
     let d = r.diff.expect("diff");
@@ -242,7 +243,7 @@ fn explicit_previous_and_garbage_previous() {
     let out = dir.path().join("r");
     std::fs::create_dir_all(&out).expect("mkdir");
     std::fs::write(out.join(JSON), "not json").expect("garbage");
-    let paths = write_reports(&out, &batch(dir.path()), None).expect("write");
+    let paths = write_reports(&out, &batch(dir.path()), None, &RunMeta::default()).expect("write");
     assert!(
         paths.warnings.iter().any(|w| w.contains("not readable")),
         "{:?}",
@@ -252,13 +253,13 @@ fn explicit_previous_and_garbage_previous() {
 
     let other = dir.path().join("elsewhere.json");
     std::fs::copy(&paths.json, &other).expect("copy");
-    let paths = write_reports(&out, &batch(dir.path()), Some(&other)).expect("write");
+    let paths = write_reports(&out, &batch(dir.path()), Some(&other), &RunMeta::default()).expect("write");
     let d = load(&paths.json)
         .expect("load")
         .diff
         .expect("diff against the explicit report");
     assert!(d.newly_failing.is_empty() && d.fixed.is_empty());
-    let missing = write_reports(&out, &[], Some(&dir.path().join("nope.json"))).expect("write");
+    let missing = write_reports(&out, &[], Some(&dir.path().join("nope.json")), &RunMeta::default()).expect("write");
     assert!(missing.warnings.iter().any(|w| w.contains("not found")));
 }
 
@@ -328,7 +329,7 @@ fn hostile_names_and_log_text_are_escaped_everywhere() {
         remote_cache: Some("http://h/<x>".into()),
         warnings: vec!["warn <script>".into()],
     };
-    let paths = write_reports_with(&dir.path().join("r"), &[built, failed], None, &meta).expect("write");
+    let paths = write_reports(&dir.path().join("r"), &[built, failed], None, &meta).expect("write");
     let html = std::fs::read_to_string(&paths.html).expect("html");
     for bad in ["<script", "<img", "<i>", "<b>version", "<svg onload"] {
         assert!(!html.contains(bad), "{bad} unescaped in {html}");
@@ -375,7 +376,7 @@ fn the_timeline_draws_each_job_on_its_slot_with_the_critical_path() {
     let mut other = node("lz4", "armv7hf", Outcome::Built { digest: "d".into() }, 3_000, log);
     other.spans = vec![span(SpanPhase::Build, 0, 4_000, 7_000)];
     reports.push(other);
-    let paths = write_reports(&dir.path().join("r"), &reports, None).expect("write");
+    let paths = write_reports(&dir.path().join("r"), &reports, None, &RunMeta::default()).expect("write");
     let html = std::fs::read_to_string(&paths.html).expect("html");
     let svg = svg_of(&html);
     let doc = roxmltree::Document::parse(&svg).expect("svg");
@@ -412,7 +413,13 @@ fn the_timeline_draws_each_job_on_its_slot_with_the_critical_path() {
         "{html}"
     );
     // A report where nothing ran (a no-op build) has no chart.
-    let paths = write_reports(&dir.path().join("noop"), &batch(dir.path()), None).expect("write");
+    let paths = write_reports(&dir.path().join("noop"), &batch(dir.path()), None, &RunMeta::default()).expect("write");
     let html = std::fs::read_to_string(&paths.html).expect("html");
     assert!(!html.contains("<svg"), "{html}");
+}
+
+/// Reads a report written by [`write_reports`].
+fn load(path: &Path) -> Result<Report, ReportError> {
+    let bytes = std::fs::read(path).map_err(ReportError::io("read", path))?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
