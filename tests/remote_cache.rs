@@ -639,6 +639,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         host_prefix: recipe::outputs::relocate::host_prefix(&build_root),
         out_root: work.path().join("out"),
         build_root,
+        confine_steps: true,
     };
     // A target environment without provisioning: the script needs no compiler.
     let base = work.path().join("base-sysroot");

@@ -19,6 +19,8 @@ pub struct Layout {
     pub build_root: PathBuf,
     pub out_root: PathBuf,
     pub host_prefix: PathBuf,
+    /// Build and test steps run in the sandbox (`false` with `--no-sandbox`).
+    pub confine_steps: bool,
 }
 
 impl Layout {
@@ -250,7 +252,7 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
     let build_triple = crate::toolchain::activate::build_triple();
     let env = package_env(recipe, job.env, job.layout, &dirs);
     jobenv::install_tools(&dirs, &env)?;
-    let sandbox = jobenv::build_policy(&dirs);
+    let sandbox = jobenv::build_policy(&dirs, job.layout.confine_steps);
     let ctx = BuildCtx {
         recipe,
         target: &job.env.target,
@@ -302,7 +304,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
     }
     let env = package_env(recipe, job.env, job.layout, &dirs);
-    let sandbox = jobenv::build_policy(&dirs);
+    let sandbox = jobenv::build_policy(&dirs, job.layout.confine_steps);
 
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::toolchain::activate::build_triple();

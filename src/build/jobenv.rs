@@ -22,7 +22,7 @@ const SCRATCH: &[&str] = &["cmake-build", "wheel-strip"];
 /// dir, the private temp dir and the builders' scratch dirs. Not the
 /// package sysroot (hard links into the base sysroot and the dependencies'
 /// outputs), nor anything else.
-pub fn build_policy(dirs: &BuildDirs) -> Policy {
+pub fn build_policy(dirs: &BuildDirs, enforce: bool) -> Policy {
     let mut writable = vec![
         dirs.src.clone(),
         dirs.dest.clone(),
@@ -37,6 +37,7 @@ pub fn build_policy(dirs: &BuildDirs) -> Policy {
             "build steps may write only to the source tree, $DESTDIR and $TMPDIR (under {})",
             dirs.root.display()
         ),
+        enforce,
     }
 }
 

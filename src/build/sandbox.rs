@@ -18,7 +18,6 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
@@ -40,6 +39,9 @@ pub struct Policy {
     pub network: bool,
     /// Where the step may write, in words, for failure hints.
     pub summary: String,
+    /// `false` (`--no-sandbox`): the step runs unconfined; the writable
+    /// dirs are still created.
+    pub enforce: bool,
 }
 
 impl Policy {
@@ -88,13 +90,6 @@ struct Support {
 }
 
 static SUPPORT: OnceLock<Support> = OnceLock::new();
-/// Set once by `--no-sandbox`, before any step runs.
-static DISABLED: AtomicBool = AtomicBool::new(false);
-
-/// Steps of this run are not confined (`--no-sandbox`).
-pub fn disable() {
-    DISABLED.store(true, Ordering::SeqCst);
-}
 
 fn support() -> Support {
     *SUPPORT.get_or_init(|| {
@@ -230,7 +225,7 @@ pub fn prepare(policy: &Policy) -> Result<Prepared, SandboxError> {
     for dir in &policy.writable {
         std::fs::create_dir_all(dir).map_err(|e| SandboxError(format!("{}: {e}", dir.display())))?;
     }
-    if DISABLED.load(Ordering::SeqCst) {
+    if !policy.enforce {
         return Ok(Prepared {
             ruleset: None,
             maps: None,
@@ -331,6 +326,7 @@ mod tests {
             writable: vec![PathBuf::from("/b/pkg/src"), PathBuf::from("/b/pkg/tmp")],
             network: false,
             summary: String::new(),
+            enforce: true,
         };
         assert!(p.allows_write(Path::new("/b/pkg/src/x.o")));
         assert!(p.allows_write(Path::new("/dev/null")));

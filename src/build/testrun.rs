@@ -124,6 +124,8 @@ pub struct TestInput<'a> {
     /// The target's build environment (compiler wrappers, flags): test steps
     /// may compile programs against the result.
     pub env: &'a BTreeMap<String, String>,
+    /// Steps run in the sandbox (`false` with `--no-sandbox`).
+    pub confine: bool,
 }
 
 /// Runs every test step; the log keeps the full output.
@@ -181,6 +183,7 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
             "test steps may write only to their work dir {} (which holds $TMPDIR and $HOME)",
             input.work.display()
         ),
+        enforce: input.confine,
     };
     let mut count = 0;
     for step in &test.steps {

@@ -28,9 +28,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     for w in settings.warnings() {
         eprintln!("warning: {w}");
     }
-    if !settings.sandbox {
-        crate::build::sandbox::disable();
-    }
     match cli.command {
         Command::List => list::run(&settings),
         Command::Show { name, target } => show::run(&settings, &name, &target),

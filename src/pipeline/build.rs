@@ -55,6 +55,7 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
         host_prefix: crate::outputs::relocate::host_prefix(&build_root),
         out_root: out_dir.map_or_else(|| root.join("out"), absolute),
         build_root,
+        confine_steps: settings.sandbox,
     }
 }
 

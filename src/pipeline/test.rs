@@ -160,6 +160,7 @@ impl OnTarget<'_> {
             wheels: &wheels,
             work: &dir.join("test"),
             env: self.env,
+            confine: layout.confine_steps,
         };
         match run_tests(&input, &log) {
             Ok(n) => {
