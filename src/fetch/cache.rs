@@ -47,6 +47,25 @@ impl Drop for TempFile {
     }
 }
 
+impl TempFile {
+    /// Syncs the data and renames the file to `dest` (its directory created),
+    /// so a crash cannot leave a short file under the final name.
+    fn persist(mut self, dest: &Path) -> Result<(), FetchError> {
+        self.file
+            .flush()
+            .map_err(|e| FetchError::io("cannot write", &self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| FetchError::io("cannot sync", &self.path, e))?;
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
+        }
+        std::fs::rename(&self.path, dest).map_err(|e| FetchError::io("cannot move into place", dest, e))?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Checks an expected sha256 and returns it in lower case.
@@ -189,35 +208,15 @@ impl DownloadCache {
 
     /// Moves a temporary file whose content the caller checks itself (a
     /// signed index) to `dest`, synced first like [`DownloadCache::commit`].
-    pub fn deliver(&self, mut tmp: TempFile, dest: &Path) -> Result<(), FetchError> {
-        tmp.file
-            .flush()
-            .map_err(|e| FetchError::io("cannot write", &tmp.path, e))?;
-        tmp.file
-            .sync_all()
-            .map_err(|e| FetchError::io("cannot sync", &tmp.path, e))?;
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
-        }
-        std::fs::rename(&tmp.path, dest).map_err(|e| FetchError::io("cannot move into place", dest, e))?;
-        tmp.persisted = true;
-        Ok(())
+    pub fn deliver(&self, tmp: TempFile, dest: &Path) -> Result<(), FetchError> {
+        tmp.persist(dest)
     }
 
     /// Moves a verified temporary file to its final name. The data is synced
     /// first so a crash cannot leave a short file under a verified name.
-    pub fn commit(&self, mut tmp: TempFile, sha256: &str, file: &str) -> Result<PathBuf, FetchError> {
-        tmp.file
-            .flush()
-            .map_err(|e| FetchError::io("cannot write", &tmp.path, e))?;
-        tmp.file
-            .sync_all()
-            .map_err(|e| FetchError::io("cannot sync", &tmp.path, e))?;
+    pub fn commit(&self, tmp: TempFile, sha256: &str, file: &str) -> Result<PathBuf, FetchError> {
         let dest = self.path_for(sha256, file);
-        let dir = dest.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(dir).map_err(|e| FetchError::io("cannot create", dir, e))?;
-        std::fs::rename(&tmp.path, &dest).map_err(|e| FetchError::io("cannot move into place", &dest, e))?;
-        tmp.persisted = true;
+        tmp.persist(&dest)?;
         Ok(dest)
     }
 

@@ -93,18 +93,7 @@ pub fn download_sized(
     {
         return Ok(hit);
     }
-    if ctx.offline {
-        return Err(FetchError::OfflineMissing {
-            file: file_name.to_string(),
-            source_name: None,
-            cache: ctx.cache.downloads(),
-        });
-    }
-    if urls.is_empty() {
-        return Err(FetchError::NoUrl {
-            file: file_name.to_string(),
-        });
-    }
+    needs_network(ctx, urls, file_name)?;
     let want = Wanted {
         file_name,
         accept: Accept::Sha256(expected.as_deref()),
@@ -129,18 +118,7 @@ pub fn download_to(
     dest: &std::path::Path,
 ) -> Result<(), FetchError> {
     check_file_name(file_name)?;
-    if ctx.offline {
-        return Err(FetchError::OfflineMissing {
-            file: file_name.to_string(),
-            source_name: None,
-            cache: ctx.cache.downloads(),
-        });
-    }
-    if urls.is_empty() {
-        return Err(FetchError::NoUrl {
-            file: file_name.to_string(),
-        });
-    }
+    needs_network(ctx, urls, file_name)?;
     let want = Wanted {
         file_name,
         accept: Accept::CheckedByCaller { dest },
@@ -160,6 +138,23 @@ enum Accept<'a> {
     Sha256(Option<&'a str>),
     /// Moved to this path as it is; the caller verifies it.
     CheckedByCaller { dest: &'a std::path::Path },
+}
+
+/// Refuses a download that cannot start: offline, or no URL to try.
+fn needs_network(ctx: &FetchContext, urls: &[String], file_name: &str) -> Result<(), FetchError> {
+    if ctx.offline {
+        return Err(FetchError::OfflineMissing {
+            file: file_name.to_string(),
+            source_name: None,
+            cache: ctx.cache.downloads(),
+        });
+    }
+    if urls.is_empty() {
+        return Err(FetchError::NoUrl {
+            file: file_name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// What one download is after.
