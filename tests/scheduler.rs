@@ -1,6 +1,7 @@
 //! The scheduler, driven through the real binary with synthetic `script`
 //! recipes built for the build machine (`--target host`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -63,6 +64,29 @@ impl Project {
         let mut all = vec!["build", "--target", "host"];
         all.extend_from_slice(args);
         self.cmd(&all).output().expect("run recipe")
+    }
+
+    /// A build with a report; `status["name"]` is each host package's
+    /// status as report.json gives it.
+    fn build_reported(&self, args: &[&str]) -> (Output, BTreeMap<String, String>, serde_json::Value) {
+        let dir = tempfile::tempdir_in(self.path()).expect("report dir");
+        let mut all = args.to_vec();
+        let report = dir.path().to_str().expect("utf-8").to_string();
+        all.extend_from_slice(&["--report", &report]);
+        let out = self.build(&all);
+        let json = report_json(dir.path());
+        let status = json["packages"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| {
+                        let name = p["name"].as_str().unwrap_or_default().to_string();
+                        (name, p["status"].as_str().unwrap_or_default().to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (out, status, json)
     }
 
     fn events(&self) -> PathBuf {
@@ -184,15 +208,19 @@ fn keep_going_isolates_failures() {
     p.recipe("bad", &[], &["echo 'the cause is here' >&2; exit 7"]);
     p.recipe("needs-bad", &["bad"], &["true"]);
     p.recipe("needs-ok", &["ok"], &["true"]);
-    let out = p.build(&["needs-bad", "needs-ok", "--keep-going", "-j", "1"]);
+    let (out, status, json) = p.build_reported(&["needs-bad", "needs-ok", "--keep-going", "-j", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("the cause is here"), "log tail shown: {err}");
     assert!(err.contains("recipe shell bad --target host"), "{err}");
     assert!(err.contains("build.log"), "{err}");
-    assert!(
-        err.contains("skipped  needs-bad@host: dependency bad@host failed"),
-        "{err}"
+    assert_eq!(status["bad"], "failed", "{status:?}");
+    assert_eq!(status["needs-bad"], "skipped", "{status:?}");
+    assert_eq!(status["needs-ok"], "built", "{status:?}");
+    assert_eq!(
+        package(&json, "needs-bad")["skipped_because"].as_str(),
+        Some("dependency bad@host failed"),
+        "{json}"
     );
     assert!(
         p.path()
@@ -239,11 +267,10 @@ fn a_killed_build_leaves_no_stamp_and_resumes() {
     assert!(!p.path().join("build/host/.stamps/slow.json").exists());
     assert!(!p.path().join("build/host/slow/dest").exists());
     std::fs::write(&marker, "").expect("marker");
-    let out = p.build(&["slow", "--explain"]);
+    let (out, status, _) = p.build_reported(&["slow", "--explain"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("cached   first@host"), "{err}");
-    assert!(err.contains("built    slow@host"), "{err}");
+    assert_eq!(status["first"], "cached", "{status:?}");
+    assert_eq!(status["slow"], "built", "{status:?}");
     assert!(p.path().join("build/host/.stamps/slow.json").exists());
 }
 
@@ -264,7 +291,7 @@ fn editing_a_recipe_rebuilds_exactly_its_reverse_dependencies() {
     let mid = p.path().join("recipes/mid/recipe.kdl");
     let text = std::fs::read_to_string(&mid).expect("read");
     std::fs::write(&mid, text.replace("step \"true\"", "step \"echo v2 > $DESTDIR/v2\"")).expect("edit");
-    let out = p.build(&["top", "other", "--explain"]);
+    let (out, status, _) = p.build_reported(&["top", "other", "--explain"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -275,11 +302,14 @@ fn editing_a_recipe_rebuilds_exactly_its_reverse_dependencies() {
         err.contains("rebuilding top@host because:\n    - dependency mid@host produced different output"),
         "{err}"
     );
-    assert!(
-        err.contains("cached   base@host") && err.contains("cached   other@host"),
-        "{err}"
-    );
-    assert!(err.contains("2 built, 2 cached"), "{err}");
+    for (name, want) in [
+        ("base", "cached"),
+        ("other", "cached"),
+        ("mid", "built"),
+        ("top", "built"),
+    ] {
+        assert_eq!(status[name], want, "{name}: {status:?}");
+    }
 
     // A change that leaves mid's output identical stops there (early cutoff).
     let text = std::fs::read_to_string(&mid).expect("read");
