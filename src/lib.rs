@@ -29,6 +29,7 @@ pub mod prepare;
 pub mod process;
 pub mod progress;
 pub mod project;
+pub mod provenance;
 pub mod provision;
 pub mod qemu;
 pub mod recipe;

@@ -150,6 +150,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     .map_err(|e| Error::io("build scheduler", e))?;
     let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
     progress.finish();
+    super::provenance::publish_all(&reports, &recipes, &layout, fetch.debian_archive())?;
     super::summary::print_summary(&reports);
     if let Some(dir) = &report {
         let meta = crate::report::RunMeta {

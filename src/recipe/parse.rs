@@ -11,7 +11,7 @@ use super::raw::*;
 use super::schema::{BuildKind, OptionShape};
 
 const TOP_NODES: &[&str] = &["package", "source", "patch", "depends", "host-depends", "build", "test"];
-const PACKAGE_NODES: &[&str] = &["version", "license", "homepage", "summary"];
+const PACKAGE_NODES: &[&str] = &["version", "license", "license-files", "homepage", "summary"];
 const SOURCE_NODES: &[&str] = &["file", "sha256", "mirror", "strip-components", "dest", "extract"];
 const SOURCE_PROPS: &[&str] = &["pypi", "debian", "path"];
 const TEST_NODES: &[&str] = &["run", "python", "requires"];
@@ -104,6 +104,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         name,
         version,
         license: meta.license,
+        license_files: meta.license_files,
         homepage: meta.homepage,
         summary: meta.summary,
         sources,
@@ -119,6 +120,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
 struct Meta {
     version: Option<Text>,
     license: Option<Text>,
+    license_files: Vec<Text>,
     homepage: Option<Text>,
     summary: Option<Text>,
 }
@@ -161,6 +163,12 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
     let mut seen = Vec::new();
     if let Some(children) = node.children() {
         for child in children.nodes() {
+            if child.name().value() == "license-files" {
+                let files = d.strings(child);
+                check_license_files(d, &files);
+                meta.license_files.extend(files);
+                continue;
+            }
             let slot = match child.name().value() {
                 "version" => &mut meta.version,
                 "license" => &mut meta.license,
@@ -177,6 +185,27 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
         }
     }
     name
+}
+
+/// License files are read from the prepared source tree: a path that could
+/// leave it is refused here, with the line.
+fn check_license_files(d: &mut Decoder, files: &[Text]) {
+    for f in files {
+        let path = std::path::Path::new(&f.value);
+        let escapes = path.is_absolute()
+            || f.value.is_empty()
+            || path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if escapes {
+            d.invalid(
+                f.span,
+                "license file",
+                "not a relative path inside the source tree",
+                "name files of the prepared source tree, like `license-files \"COPYING\" \"doc/LICENSE.md\"`",
+            );
+        }
+    }
 }
 
 fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {

@@ -8,7 +8,7 @@
 mod html;
 mod junit;
 mod model;
-mod text;
+pub(crate) mod text;
 mod timeline;
 
 #[cfg(test)]
