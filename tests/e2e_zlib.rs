@@ -29,7 +29,10 @@ fn recipe(args: &[&str]) -> (bool, String) {
         .arg(&out)
         .output()
         .expect("run recipe");
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -66,9 +69,7 @@ fn zlib_builds_runs_on_armv7hf_with_its_licenses_and_a_valid_sbom() {
         let digest = recipe_sha256(&tarball);
         assert_eq!(zlib["checksums"][0]["checksumValue"], digest.as_str());
     }
-    assert!(
-        spdx::relationships(&doc).contains(&"SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-zlib".to_string())
-    );
+    assert!(spdx::relationships(&doc).contains(&"SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-zlib".to_string()));
 
     // The validator is not a rubber stamp: a dangling reference fails it.
     let broken = out.join("broken.spdx.json");

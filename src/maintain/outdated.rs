@@ -246,6 +246,10 @@ pub fn strip_repack(v: &str) -> &str {
 
 /// The newest release of `project` among the files its index page lists.
 fn newest_on_index(ctx: &FetchContext, project: &str) -> Result<String, String> {
+    // Debian indexes have verified copies in the cache; index pages do not.
+    if ctx.offline {
+        return Err("offline: the Python index was not asked".into());
+    }
     let index = ctx.python_index().map_err(|e| e.to_string())?.to_string();
     let (_, files) = project_files(ctx, &index, project).map_err(|e| e.to_string())?;
     let want = normalize_project(project);

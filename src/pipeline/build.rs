@@ -158,6 +158,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
             command: None,
             remote_cache: remote.as_ref().map(|r| r.display_url()),
             warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
+            outdated: super::provenance::upstream_versions(&fetch, project, &recipes),
         };
         write_report(dir, &reports, &meta)?;
     }

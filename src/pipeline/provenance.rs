@@ -1,5 +1,6 @@
 //! After a build: every target package that is built (or up to date) gets
-//! its license files and its SBOM in `out/<target>/`.
+//! its license files and its SBOM in `out/<target>/`; a report also gets
+//! the upstream versions of the recipes of the run.
 
 use std::collections::BTreeMap;
 
@@ -38,4 +39,28 @@ pub fn publish_all(
         }
     }
     Ok(())
+}
+
+/// `recipe outdated` for the recipes of the run (those with a Debian or
+/// Python origin), as report rows. Offline, only cached Debian indexes are
+/// read; Python lookups become rows saying they were not made.
+pub fn upstream_versions(
+    fetch: &crate::fetch::FetchContext,
+    project: &crate::project::Project,
+    recipes: &BTreeMap<NodeId, Recipe>,
+) -> Vec<crate::report::UpstreamEntry> {
+    let mut names: Vec<String> = recipes.keys().map(|id| id.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    crate::maintain::check_outdated(fetch, project, &names)
+        .into_iter()
+        .filter(|row| row.status != crate::maintain::Status::NoUpstream)
+        .map(|row| crate::report::UpstreamEntry {
+            location: row.where_(),
+            status: row.status.label().to_string(),
+            name: row.name,
+            current: row.current,
+            newest: row.newest,
+        })
+        .collect()
 }

@@ -109,15 +109,21 @@ fn source_packages(m: &Member, input: &Input, packages: &mut Vec<Value>, rels: &
     for (i, s) in m.recipe.sources.iter().enumerate() {
         let id = format!("SPDXRef-Source-{}-{}", owner.trim_start_matches("SPDXRef-"), i + 1);
         let (download, from) = location(s, input.debian_archive.as_deref());
+        // The first source is the package's own; later ones (vendored
+        // modules, extra files) have versions and licenses of their own.
+        let declared = if i == 0 {
+            license(m.recipe)
+        } else {
+            NOASSERTION.to_string()
+        };
         let mut p = json!({
             "SPDXID": id,
             "name": s.file,
-            "versionInfo": m.recipe.version,
             "packageFileName": s.file,
             "downloadLocation": download,
             "filesAnalyzed": false,
             "licenseConcluded": NOASSERTION,
-            "licenseDeclared": license(m.recipe),
+            "licenseDeclared": declared,
             "copyrightText": NOASSERTION,
             "primaryPackagePurpose": "SOURCE",
             "sourceInfo": format!("source {} of {}: {from}", i + 1, m.recipe.name),

@@ -119,6 +119,9 @@ fn names_every_package_source_and_the_artifact() {
     // The index is asked for nothing: a Python source is named, not located.
     assert_eq!(p["SPDXRef-Source-Package-my.upy-1"]["downloadLocation"], "NOASSERTION");
     assert!(p["SPDXRef-Source-Package-my.upy-2"].get("checksums").is_none());
+    // Only the first source is the package's own upstream.
+    assert_eq!(p["SPDXRef-Source-Package-my.upy-1"]["licenseDeclared"], "Apache-2.0");
+    assert_eq!(p["SPDXRef-Source-Package-my.upy-2"]["licenseDeclared"], "NOASSERTION");
     let rels = relationships(&doc);
     for expected in [
         "SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-my.upy",

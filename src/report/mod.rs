@@ -23,7 +23,7 @@ use crate::scheduler::NodeReport;
 
 pub use model::{
     Artifact, Change, Diff, HostInfo, PackageEntry, Report, RunInfo, SLOWER_MIN_DELTA_MS, SLOWER_RATIO, Slower, Status,
-    Totals,
+    Totals, UpstreamEntry,
 };
 
 /// File names inside the report directory.
@@ -80,6 +80,8 @@ pub struct RunMeta {
     pub remote_cache: Option<String>,
     /// Run-level warnings, e.g. from `RemoteWriter::finish`.
     pub warnings: Vec<String>,
+    /// The recipes' upstream checks, for the nightly batch.
+    pub outdated: Vec<UpstreamEntry>,
 }
 
 /// Writes `report.json`, `junit.xml` and `report.html` into `dir`.
