@@ -492,6 +492,25 @@ mod tests {
     }
 
     #[test]
+    fn license_files_are_repeatable_relative_paths_inside_the_tree() {
+        let r = parse(
+            "package z {\n version \"1\"\n license-files \"LICENSE\" \"doc/NOTICE\"\n license-files \"./COPYING\"\n}\nbuild make\n",
+        )
+        .expect("valid");
+        let files: Vec<&str> = r.license_files.iter().map(|f| f.value.as_str()).collect();
+        assert_eq!(files, ["LICENSE", "doc/NOTICE", "./COPYING"]);
+        for bad in ["../LICENSE", "/etc/passwd", "doc/../../x", ""] {
+            let text = format!("package z {{\n version \"1\"\n license-files \"{bad}\"\n}}\nbuild make\n");
+            let err = parse(&text).expect_err(bad);
+            let RecipeError::InvalidValue { span, what, .. } = &err.errors[0] else {
+                panic!("{err:?}")
+            };
+            assert_eq!(what, "license file");
+            assert_eq!(&text[span.offset()..span.offset() + span.len()], format!("\"{bad}\""));
+        }
+    }
+
+    #[test]
     fn parses_a_full_recipe() {
         let r = parse(
             r#"
