@@ -28,6 +28,39 @@ pub fn staged_dir(staged: &Path, name: &str) -> PathBuf {
     staged.join(STAGED_DIR).join(name)
 }
 
+/// Creates `base/rel` as real directories: a staged output is the work of
+/// build steps, and a link among them must not send files elsewhere.
+fn real_dir(base: &Path, rel: &Path) -> std::io::Result<PathBuf> {
+    let mut dir = base.to_path_buf();
+    for c in rel.components() {
+        let Component::Normal(part) = c else {
+            return Err(std::io::Error::other(format!("{} is not a plain path", rel.display())));
+        };
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a directory (a link?)",
+                    dir.display()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&dir)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(dir)
+}
+
+/// `base/rel` when every component of `rel` is a real directory.
+fn no_links(base: &Path, rel: &Path) -> bool {
+    let mut dir = base.to_path_buf();
+    rel.components().all(|c| {
+        dir.push(c);
+        std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir())
+    })
+}
+
 /// The license files of the prepared tree `src`, as paths relative to it:
 /// the recipe's `license-files`, else every file with a license name at
 /// the top of the tree, of the build's `subdir` and of each source's `dest`.
@@ -125,10 +158,15 @@ pub fn stage(src: &Path, recipe: &Recipe, dest: &Path) -> Result<Vec<String>, Pr
     let root = src
         .canonicalize()
         .map_err(|e| ProvenanceError::io(format!("cannot read {}", src.display()), e))?;
-    let into = staged_dir(dest, &recipe.name);
+    let into = Path::new(STAGED_DIR).join(&recipe.name);
     for rel in &found {
         let Some(from) = resolve(&root, rel) else { continue };
-        let to = into.join(rel);
+        let rel = Path::new(rel);
+        let parent = into.join(rel.parent().unwrap_or(Path::new("")));
+        let dir = real_dir(dest, &parent)
+            .map_err(|e| ProvenanceError::io(format!("cannot stage the license files of {}", recipe.name), e))?;
+        let Some(file_name) = rel.file_name() else { continue };
+        let to = dir.join(file_name);
         if to.symlink_metadata().is_ok() {
             continue;
         }
@@ -141,9 +179,6 @@ pub fn stage(src: &Path, recipe: &Recipe, dest: &Path) -> Result<Vec<String>, Pr
 fn copy_plain(from: &Path, to: &Path) -> Result<(), ProvenanceError> {
     use std::os::unix::fs::OpenOptionsExt;
     let fail = |e| ProvenanceError::io(format!("cannot copy {} to {}", from.display(), to.display()), e);
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).map_err(fail)?;
-    }
     let mut input = std::fs::File::open(from).map_err(fail)?;
     let mut output = std::fs::OpenOptions::new()
         .write(true)
@@ -160,8 +195,7 @@ fn copy_plain(from: &Path, to: &Path) -> Result<(), ProvenanceError> {
 pub fn publish(staged: &Path, name: &str, out: &Path) -> Result<Vec<String>, ProvenanceError> {
     let from = staged_dir(staged, name);
     let mut files = Vec::new();
-    list_files(&from, "", &mut files);
-    files.sort();
+    list_staged(staged, name, &mut files);
     match std::fs::remove_dir_all(out) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(ProvenanceError::io(format!("cannot replace {}", out.display()), e));
@@ -169,15 +203,22 @@ pub fn publish(staged: &Path, name: &str, out: &Path) -> Result<Vec<String>, Pro
         _ => {}
     }
     for rel in &files {
+        let rel_path = Path::new(rel);
+        let parent = rel_path.parent().unwrap_or(Path::new(""));
+        std::fs::create_dir_all(out.join(parent))
+            .map_err(|e| ProvenanceError::io(format!("cannot create {}", out.display()), e))?;
         copy_plain(&from.join(rel), &out.join(rel))?;
     }
     Ok(files)
 }
 
-/// The license files staged with a package (relative to its license dir).
+/// The license files staged with a package (relative to its license dir);
+/// none when a link stands anywhere on the way to that dir.
 pub fn list_staged(staged: &Path, name: &str, out: &mut Vec<String>) {
-    list_files(&staged_dir(staged, name), "", out);
-    out.sort();
+    if no_links(staged, &Path::new(STAGED_DIR).join(name)) {
+        list_files(&staged_dir(staged, name), "", out);
+        out.sort();
+    }
 }
 
 /// Regular files under `dir`, relative, links not followed.
@@ -250,6 +291,21 @@ mod tests {
         assert_eq!(find(t.path(), &recipe(&[])).expect("find"), ["COPYING.LIB", "LICENSE"]);
         assert!(find(t.path(), &recipe(&["LICENSE.outside"])).is_err());
         assert!(find(t.path(), &recipe(&["../x"])).is_err());
+    }
+
+    #[test]
+    fn links_in_the_staged_output_send_nothing_elsewhere() {
+        let t = tree();
+        let dest = tempfile::tempdir().expect("tmp");
+        let elsewhere = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dest.path().join("usr/share/licenses")).expect("mkdir");
+        std::os::unix::fs::symlink(elsewhere.path(), dest.path().join("usr/share/licenses/zlib")).expect("link");
+        assert!(stage(t.path(), &recipe(&[]), dest.path()).is_err());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).expect("read").count(), 0);
+        std::fs::write(elsewhere.path().join("secret"), "x").expect("write");
+        let out = dest.path().join("out");
+        assert!(publish(dest.path(), "zlib", &out).expect("publish").is_empty());
+        assert!(!out.join("secret").exists());
     }
 
     #[test]

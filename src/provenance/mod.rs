@@ -19,7 +19,7 @@ pub enum ProvenanceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("license file `{file}` of {package} is not a file in its prepared source tree")]
+    #[error("license file `{file}` of {package} is not a file (of at most 4 MiB) inside its prepared source tree")]
     #[diagnostic(help(
         "`license-files` paths are relative to the source tree (see `recipe source {package}`); a link out of the tree is refused"
     ))]
