@@ -45,6 +45,10 @@ pub enum Error {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Provenance(#[from] crate::provenance::ProvenanceError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Scaffold(Box<crate::scaffold::ScaffoldError>),
 
     #[error(transparent)]

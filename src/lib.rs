@@ -5,7 +5,7 @@
 //! (checked by `tests/architecture.rs`, which reads the list below; leaves
 //! import nothing of the crate, and modules of one layer may use each other).
 //!
-//! 0. leaves: `digest`, `fault`, `elf` (import nothing of the crate)
+//! 0. leaves: `digest`, `fault`, `elf`, `timefmt` (import nothing of the crate)
 //! 1. `recipe` — the recipe language: raw syntax, parse, schema, options
 //! 2. `model` — project, targets, sysroot definitions
 //! 3. `plan` — dependency graph, rendering for a target
@@ -13,7 +13,8 @@
 //! 5. `debian` — the archive: indexes, resolution, packages
 //! 6. `toolchain` — provisioning, sysroots, target roots, Go, qemu, environment
 //! 7. `prepare` — patched source trees
-//! 8. `package` — wheels and post-build verification
+//! 8. `package`, `provenance` — wheels, post-build verification, licenses
+//!    and SBOMs
 //! 9. `outputs` — build keys, stamps, digests, relocation
 //! 10. `remote` — the shared HTTP cache of outputs
 //! 11. `build` — scheduler, jobs, builders, processes, tests on the target
@@ -40,10 +41,12 @@ pub(crate) mod package;
 pub(crate) mod pipeline;
 pub mod plan;
 pub(crate) mod prepare;
+pub(crate) mod provenance;
 pub mod recipe;
 pub mod remote;
 pub(crate) mod report;
 pub(crate) mod scaffold;
 pub mod settings;
+pub(crate) mod timefmt;
 pub mod toolchain;
 pub mod unpack;

@@ -2,11 +2,14 @@
 //! toolchains: `recipe test dqlitepy` for armv7hf, aarch64 and x86_64 builds
 //! the whole graph, then runs dqlitepy's own Python code against the wheel on
 //! each target (under qemu for the ARM targets). Afterwards the wheels are
-//! checked independently: ELF headers, tags, and `auditwheel show` from PyPI.
+//! checked independently: ELF headers, tags, and `auditwheel show` from PyPI,
+//! and their SBOMs by an SPDX validator.
 //!
 //! Slow the first time (toolchains, host tools, the C stack: several
 //! minutes); the download cache and build tree live under Cargo's target
 //! directory so later runs are incremental.
+
+mod spdx;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,6 +123,8 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
         std::io::Read::read_exact(&mut shim, &mut head).expect("read");
         assert_eq!(&head[..4], b"\x7fELF");
         assert_eq!(u16::from_le_bytes([head[18], head[19]]), e_machine, "{target}");
+        drop(shim);
+        check_sbom(&wheel, &name);
     }
 
     // Nothing changed: a second build rebuilds nothing.
@@ -127,4 +132,43 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("\n0 built,"), "{stderr}");
+}
+
+/// The wheel's SBOM: valid SPDX naming the wheel with its sha256, the
+/// packages bundled into it, the Go module the shim is built from and the
+/// host tools that built the C stack; dqlite's license file beside it.
+fn check_sbom(wheel: &Path, name: &str) {
+    let sbom = wheel.with_file_name("dqlitepy-0.1.0.spdx.json");
+    spdx::assert_valid(&sbom);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&sbom).expect("sbom")).expect("json");
+    let packages = spdx::packages(&doc);
+    let root = &packages["SPDXRef-Package-dqlitepy"];
+    assert_eq!(root["packageFileName"], name);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(wheel).expect("wheel")))
+    };
+    assert_eq!(root["checksums"][0]["checksumValue"], digest.as_str());
+    let rels = spdx::relationships(&doc);
+    let has = |r: &str| rels.iter().any(|x| x == r);
+    for bundled in ["dqlitepy-shim", "dqlite", "libuv", "sqlite", "lz4"] {
+        assert!(
+            has(&format!("SPDXRef-Package-dqlitepy CONTAINS SPDXRef-Package-{bundled}")),
+            "{bundled} in {rels:#?}"
+        );
+    }
+    assert!(has(
+        "SPDXRef-Package-dqlitepy-shim DEPENDS_ON SPDXRef-Package-go-dqlite"
+    ));
+    assert!(has("SPDXRef-HostTool-autoconf BUILD_TOOL_OF SPDXRef-HostTool-automake"));
+    assert!(
+        rels.iter()
+            .any(|r| r.starts_with("SPDXRef-HostTool-") && r.ends_with("BUILD_TOOL_OF SPDXRef-Package-dqlite")),
+        "{rels:#?}"
+    );
+    assert_eq!(
+        packages["SPDXRef-Source-Package-dqlite-1"]["checksums"][0]["checksumValue"],
+        "cf244ef937d419edd93aed3960d8222b38f09af82acca78fde586c3d04c35a52"
+    );
+    assert!(wheel.with_file_name("licenses/dqlite-1.18.7/LICENSE").is_file());
 }

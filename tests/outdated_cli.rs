@@ -249,3 +249,99 @@ fn an_unreachable_index_is_a_row_not_a_crash() {
         .code(2)
         .stderr(predicate::str::contains("no recipe named `no-such`"));
 }
+
+/// The nightly batch report carries the upstream versions of the recipes it
+/// built; with `--offline` it asks nobody (a Debian index is read from its
+/// verified copy in the cache when there is one, a Python lookup is
+/// reported as not made).
+#[test]
+fn the_batch_report_lists_upstream_versions_and_stays_offline() {
+    let f = Fixture::new();
+    f.python_index();
+    f.debian_archive();
+    let deb_tarball = support::tar_gz(&[("zlibx-1.3.1/README", b"zlibx\n")]);
+    let py_tarball = support::tar_gz(&[("py_thing-1.0.0/PKG-INFO", b"Name: py-thing\n")]);
+    f.server.route(
+        "/debian/pool/main/z/zlibx/zlibx_1.3.1.orig.tar.gz",
+        vec![Reply::Body(deb_tarball.clone())],
+    );
+    f.server
+        .route("/files/py_thing-1.0.0.tar.gz", vec![Reply::Body(py_tarball.clone())]);
+    let step = "build script {\n    step \"mkdir -p \\\"$DESTDIR$PREFIX/share\\\" && cp -r . \\\"$DESTDIR$PREFIX/share/$RECIPE_NAME\\\"\"\n}\n";
+    for (name, version, source) in [
+        (
+            "tool",
+            "1.3.1",
+            format!(
+                "source debian=\"zlibx\" {{\n    file \"zlibx_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n}}\n",
+                sha256_hex(&deb_tarball)
+            ),
+        ),
+        (
+            "pytool",
+            "1.0.0",
+            format!(
+                "source pypi=\"py-thing\" {{\n    file \"py_thing-{{{{ version }}}}.tar.gz\"\n    sha256 \"{}\"\n}}\n",
+                sha256_hex(&py_tarball)
+            ),
+        ),
+    ] {
+        let dir = f.dir.path().join("project/recipes").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text =
+            format!("package {name} {{\n    version \"{version}\"\n}}\n{source}{step}").replace("$RECIPE_NAME", name);
+        std::fs::write(dir.join("recipe.kdl"), text).unwrap();
+    }
+    let report = f.dir.path().join("report");
+    let build = |offline: bool| {
+        let mut c = f.recipe(&f.server.url("/simple"));
+        c.args(["build", "tool", "pytool", "--target", "host", "--report"])
+            .arg(&report);
+        if offline {
+            c.arg("--offline");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(report.join("report.json")).unwrap()).unwrap();
+        let rows: Vec<Vec<String>> = json["outdated"]
+            .as_array()
+            .expect("outdated rows in report.json")
+            .iter()
+            .map(|r| {
+                ["name", "current", "newest", "status", "where"]
+                    .iter()
+                    .map(|k| r[k].as_str().unwrap_or("-").to_string())
+                    .collect()
+            })
+            .collect();
+        (rows, std::fs::read_to_string(report.join("report.html")).unwrap())
+    };
+
+    let (rows, html) = build(false);
+    assert_eq!(
+        rows,
+        [
+            ["pytool", "1.0.0", "1.1.0", "outdated", "pypi py-thing"],
+            [
+                "tool",
+                "1.3.1",
+                "1.3.1",
+                "up to date",
+                "debian src:zlibx (trixie 1:1.3.1-2)"
+            ],
+        ]
+    );
+    assert!(html.contains("<h2>Upstream versions</h2>"), "{html}");
+    assert!(html.contains("1 outdated of 2 checked"), "{html}");
+
+    let before = f.server.requests().len();
+    let (rows, _) = build(true);
+    assert_eq!(f.server.requests().len(), before, "offline: no request at all");
+    assert_eq!(rows[0][..4], ["pytool", "1.0.0", "-", "error"]);
+    assert!(rows[0][4].contains("offline"), "{rows:?}");
+    // Only verified indexes are cached, and this archive is unsigned: the
+    // row says so instead of asking it again.
+    assert_eq!(rows[1][..4], ["tool", "1.3.1", "-", "error"]);
+    assert!(rows[1][4].contains("offline and not cached"), "{rows:?}");
+}

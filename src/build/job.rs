@@ -324,6 +324,13 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     };
     builders::build(&ctx)?;
     jobenv::check_installed(recipe, &dirs.dest)?;
+    if !host_build {
+        // The license files travel with the staged output (stamps, remote
+        // cache, tarball); the run publishes them beside the artifact.
+        let found = crate::provenance::licenses::stage(&dirs.src, recipe, &dirs.dest)
+            .map_err(|e| BuildError::invalid(e.to_string(), "see `license-files` in README"))?;
+        log.note(&format!("# license files: {}", found.join(" ")))?;
+    }
 
     sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
     if host_build {

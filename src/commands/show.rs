@@ -41,6 +41,10 @@ pub fn to_kdl(r: &Recipe) -> String {
             child(&mut pkg, node(k, &[v]));
         }
     }
+    if !r.license_files.is_empty() {
+        let files: Vec<&str> = r.license_files.iter().map(String::as_str).collect();
+        child(&mut pkg, node("license-files", &files));
+    }
     child(&mut pkg, node("target", &[&r.target]));
     doc.nodes_mut().push(pkg);
     for s in &r.sources {

@@ -10,7 +10,7 @@
 //! indexes of the project's sysroot suites, read from the configured
 //! archive through the signature-checked index code, compared on the
 //! upstream part with dpkg's algorithm after dropping repack suffixes
-//! (`+dfsg`, `+ds`, `+repack`, and their `~` forms). Python: the newest
+//! (`+dfsg`, `+ds`, `+repack`, and their `~` forms; `X+reallyY` is Y). Python: the newest
 //! release on the configured index (a pre-release only when there is no
 //! release), compared with [`super::pyversion::compare`].
 //!
@@ -233,8 +233,10 @@ fn deb_order(a: &str, b: &str) -> std::cmp::Ordering {
     v(a).cmp(&v(strip_repack(b)))
 }
 
-/// The upstream version without Debian's repack marker (`1.2+dfsg` → `1.2`).
+/// The upstream version without Debian's repack marker (`1.2+dfsg` → `1.2`);
+/// in `X+reallyY` the upstream version is Y.
 pub fn strip_repack(v: &str) -> &str {
+    let v = v.rfind("+really").map_or(v, |i| &v[i + "+really".len()..]);
     ["+dfsg", "~dfsg", ".dfsg", "+ds", "~ds", "+repack", "~repack"]
         .iter()
         .filter_map(|m| v.find(m))
@@ -244,6 +246,10 @@ pub fn strip_repack(v: &str) -> &str {
 
 /// The newest release of `project` among the files its index page lists.
 fn newest_on_index(ctx: &FetchContext, project: &str) -> Result<String, String> {
+    // Debian indexes have verified copies in the cache; index pages do not.
+    if ctx.offline {
+        return Err("offline: the Python index was not asked".into());
+    }
     let index = ctx.python_index().map_err(|e| e.to_string())?.to_string();
     let (_, files) = project_files(ctx, &index, project).map_err(|e| e.to_string())?;
     let want = normalize_project(project);
@@ -352,5 +358,13 @@ mod tests {
         assert_eq!(strip_repack("1.3.1"), "1.3.1");
         assert!(deb_order("1.10.0", "1.9.4").is_gt());
         assert!(deb_order("1.0", "1.0+dfsg").is_eq());
+    }
+
+    /// Debian's `X+reallyY`: a version going back to (or re-tagging) Y.
+    #[test]
+    fn really_names_the_upstream_version() {
+        assert_eq!(strip_repack("1.3.dfsg+really1.3.1"), "1.3.1");
+        assert_eq!(strip_repack("2.1+really2.0+dfsg"), "2.0");
+        assert!(deb_order("1.3.1", "1.3.dfsg+really1.3.1").is_eq());
     }
 }

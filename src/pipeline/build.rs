@@ -151,6 +151,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     .map_err(|e| Error::io("build scheduler", e))?;
     let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
     progress.finish();
+    super::provenance::publish_all(&reports, &recipes, &layout, fetch.debian_archive())?;
     super::summary::print_summary(&reports);
     if let Some(dir) = &report {
         let meta = crate::report::RunMeta {
@@ -158,6 +159,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
             command: None,
             remote_cache: remote.as_ref().map(|r| r.display_url()),
             warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
+            outdated: super::provenance::upstream_versions(&fetch, project, &recipes),
         };
         write_report(dir, &reports, &meta)?;
     }

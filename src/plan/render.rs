@@ -342,6 +342,7 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         name: raw.name.value.clone(),
         version: raw.version.value.clone(),
         license: r.opt(&raw.license),
+        license_files: r.texts(&raw.license_files),
         homepage: r.opt(&raw.homepage),
         summary: r.opt(&raw.summary),
         target: target.name.clone(),

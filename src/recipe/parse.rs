@@ -11,7 +11,7 @@ use super::raw::*;
 use super::schema::{BuildKind, OptionShape};
 
 const TOP_NODES: &[&str] = &["package", "source", "patch", "depends", "host-depends", "build", "test"];
-const PACKAGE_NODES: &[&str] = &["version", "license", "homepage", "summary"];
+const PACKAGE_NODES: &[&str] = &["version", "license", "license-files", "homepage", "summary"];
 const SOURCE_NODES: &[&str] = &["file", "sha256", "mirror", "strip-components", "dest", "extract"];
 const SOURCE_PROPS: &[&str] = &["pypi", "debian", "path"];
 const TEST_NODES: &[&str] = &["run", "python", "requires"];
@@ -104,6 +104,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         name,
         version,
         license: meta.license,
+        license_files: meta.license_files,
         homepage: meta.homepage,
         summary: meta.summary,
         sources,
@@ -119,6 +120,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
 struct Meta {
     version: Option<Text>,
     license: Option<Text>,
+    license_files: Vec<Text>,
     homepage: Option<Text>,
     summary: Option<Text>,
 }
@@ -161,6 +163,12 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
     let mut seen = Vec::new();
     if let Some(children) = node.children() {
         for child in children.nodes() {
+            if child.name().value() == "license-files" {
+                let files = d.strings(child);
+                check_license_files(d, &files);
+                meta.license_files.extend(files);
+                continue;
+            }
             let slot = match child.name().value() {
                 "version" => &mut meta.version,
                 "license" => &mut meta.license,
@@ -177,6 +185,27 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
         }
     }
     name
+}
+
+/// License files are read from the prepared source tree: a path that could
+/// leave it is refused here, with the line.
+fn check_license_files(d: &mut Decoder, files: &[Text]) {
+    for f in files {
+        let path = std::path::Path::new(&f.value);
+        let escapes = path.is_absolute()
+            || f.value.is_empty()
+            || path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+        if escapes {
+            d.invalid(
+                f.span,
+                "license file",
+                "not a relative path inside the source tree",
+                "name files of the prepared source tree, like `license-files \"COPYING\" \"doc/LICENSE.md\"`",
+            );
+        }
+    }
 }
 
 fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
@@ -459,6 +488,25 @@ mod tests {
         match parse(text) {
             Ok(_) => vec![],
             Err(e) => e.errors.iter().map(|e| e.kind()).collect(),
+        }
+    }
+
+    #[test]
+    fn license_files_are_repeatable_relative_paths_inside_the_tree() {
+        let r = parse(
+            "package z {\n version \"1\"\n license-files \"LICENSE\" \"doc/NOTICE\"\n license-files \"./COPYING\"\n}\nbuild make\n",
+        )
+        .expect("valid");
+        let files: Vec<&str> = r.license_files.iter().map(|f| f.value.as_str()).collect();
+        assert_eq!(files, ["LICENSE", "doc/NOTICE", "./COPYING"]);
+        for bad in ["../LICENSE", "/etc/passwd", "doc/../../x", ""] {
+            let text = format!("package z {{\n version \"1\"\n license-files \"{bad}\"\n}}\nbuild make\n");
+            let err = parse(&text).expect_err(bad);
+            let RecipeError::InvalidValue { span, what, .. } = &err.errors[0] else {
+                panic!("{err:?}")
+            };
+            assert_eq!(what, "license file");
+            assert_eq!(&text[span.offset()..span.offset() + span.len()], format!("\"{bad}\""));
         }
     }
 

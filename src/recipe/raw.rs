@@ -25,6 +25,10 @@ pub struct RawRecipe {
     pub name: Text,
     pub version: Text,
     pub license: Option<Text>,
+    /// `license-files`: paths in the prepared source tree; empty means
+    /// "look for the usual names".
+    #[serde(default)]
+    pub license_files: Vec<Text>,
     pub homepage: Option<Text>,
     pub summary: Option<Text>,
     pub sources: Vec<RawSource>,

@@ -81,6 +81,9 @@ pub struct Recipe {
     pub name: String,
     pub version: String,
     pub license: Option<String>,
+    /// Empty (and then left out of keys) unless the recipe names them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub license_files: Vec<String>,
     pub homepage: Option<String>,
     pub summary: Option<String>,
     pub target: String,

@@ -8,7 +8,7 @@
 mod html;
 mod junit;
 mod model;
-mod text;
+pub(crate) mod text;
 mod timeline;
 
 #[cfg(test)]
@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::build::scheduler::NodeReport;
 
-pub use model::Report;
+pub use model::{Report, UpstreamEntry};
 
 /// File names inside the report directory.
 pub const JSON: &str = "report.json";
@@ -77,6 +77,8 @@ pub struct RunMeta {
     pub remote_cache: Option<String>,
     /// Run-level warnings, e.g. from `RemoteWriter::finish`.
     pub warnings: Vec<String>,
+    /// The recipes' upstream checks, for the nightly batch.
+    pub outdated: Vec<UpstreamEntry>,
 }
 
 /// Writes `report.json`, `junit.xml` and `report.html` into `dir`.

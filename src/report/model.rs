@@ -53,6 +53,22 @@ pub struct Report {
     pub packages: Vec<PackageEntry>,
     /// Against the previous report, when there was one.
     pub diff: Option<Diff>,
+    /// Newer upstream versions (`recipe outdated`), when the run looked.
+    pub outdated: Vec<UpstreamEntry>,
+}
+
+/// One recipe's upstream check, as `recipe outdated` prints it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamEntry {
+    pub name: String,
+    pub current: String,
+    pub newest: Option<String>,
+    /// `outdated`, `up to date`, `ahead`, `no upstream` or `error`.
+    pub status: String,
+    /// Where the newest version was found, or what went wrong.
+    #[serde(rename = "where")]
+    pub location: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -219,6 +235,7 @@ impl Report {
             totals,
             packages,
             diff: None,
+            outdated: meta.outdated.clone(),
         }
     }
 

@@ -328,6 +328,7 @@ fn hostile_names_and_log_text_are_escaped_everywhere() {
         command: Some("recipe build '<script>'".into()),
         remote_cache: Some("http://h/<x>".into()),
         warnings: vec!["warn <script>".into()],
+        ..RunMeta::default()
     };
     let paths = write_reports(&dir.path().join("r"), &[built, failed], None, &meta).expect("write");
     let html = std::fs::read_to_string(&paths.html).expect("html");
@@ -416,6 +417,53 @@ fn the_timeline_draws_each_job_on_its_slot_with_the_critical_path() {
     let paths = write_reports(&dir.path().join("noop"), &batch(dir.path()), None, &RunMeta::default()).expect("write");
     let html = std::fs::read_to_string(&paths.html).expect("html");
     assert!(!html.contains("<svg"), "{html}");
+}
+
+/// The nightly batch's `recipe outdated` rows: in report.json for machines,
+/// as a table in report.html, escaped like everything else.
+#[test]
+fn upstream_versions_are_in_the_json_and_the_page() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let row = |name: &str, newest: Option<&str>, status: &str, location: &str| UpstreamEntry {
+        name: name.into(),
+        current: "1.0".into(),
+        newest: newest.map(str::to_string),
+        status: status.into(),
+        location: location.into(),
+    };
+    let meta = RunMeta {
+        outdated: vec![
+            row("lz4", Some("1.10.0"), "outdated", "debian src:lz4 (trixie 1.10.0-4)"),
+            row(
+                "dqlitepy",
+                None,
+                "error",
+                "pypi dqlitepy (offline: <the index> was not asked)",
+            ),
+        ],
+        ..RunMeta::default()
+    };
+    let built = node(
+        "lz4",
+        "armv7hf",
+        Outcome::Built { digest: "d".into() },
+        1_000,
+        dir.path().join("lz4.log"),
+    );
+    let paths = write_reports(&dir.path().join("r"), &[built], None, &meta).expect("write");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&paths.json).expect("json")).expect("parse");
+    assert_eq!(json["outdated"][0]["name"], "lz4");
+    assert_eq!(json["outdated"][0]["newest"], "1.10.0");
+    assert_eq!(json["outdated"][0]["status"], "outdated");
+    assert_eq!(json["outdated"][0]["where"], "debian src:lz4 (trixie 1.10.0-4)");
+    assert_eq!(json["outdated"][1]["status"], "error");
+    let report = load(&paths.json).expect("reads back");
+    assert_eq!(report.outdated, meta.outdated);
+    let html = std::fs::read_to_string(&paths.html).expect("html");
+    assert!(html.contains("<h2>Upstream versions</h2>"), "{html}");
+    assert!(html.contains("1 outdated"), "{html}");
+    assert!(html.contains("<td>lz4</td><td>1.0</td><td>1.10.0</td>"), "{html}");
+    assert!(html.contains("offline: &lt;the index&gt; was not asked"), "{html}");
 }
 
 /// Reads a report written by [`write_reports`].
