@@ -301,14 +301,19 @@ pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
 }
 
 /// Every recipe, except host tools: recipes that are only ever named in
-/// `host-depends` are built for the build machine when something needs them,
-/// never for a target.
+/// `host-depends` (or run by a build kind, as cmake, meson and ninja are)
+/// are built for the build machine when something needs them, never for a
+/// target.
 pub fn all_target_packages(project: &crate::project::Project) -> Vec<String> {
     let host_only = |name: &str| {
-        let as_host = project
-            .recipes
-            .values()
-            .any(|r| r.host_depends.iter().any(|d| d.value == name));
+        let kind_tool = crate::recipe::BuildKind::ALL
+            .iter()
+            .any(|k| k.host_tools().contains(&name));
+        let as_host = kind_tool
+            || project
+                .recipes
+                .values()
+                .any(|r| r.host_depends.iter().any(|d| d.value == name));
         let as_target = project
             .recipes
             .values()
