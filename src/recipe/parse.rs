@@ -85,7 +85,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
             package.as_ref().map_or((0, 0).into(), |(_, s)| *s),
             "`build`",
             "the recipe",
-            "add a `build KIND { … }` node (autotools, cmake, make, go, python-wheel, script)",
+            "add a `build KIND { … }` node (autotools, cmake, meson, make, go, python-wheel, script)",
         );
     }
     check_names(&mut d, &depends);
