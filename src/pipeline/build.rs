@@ -259,7 +259,16 @@ pub fn activate_plan(
         let need_go = recipes
             .iter()
             .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
-        let env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
+        let mut env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
+        if t != HOST {
+            for (id, r) in recipes
+                .iter()
+                .filter(|(id, r)| id.target == t && !r.sysroot_packages.is_empty())
+            {
+                let sysroot = activate::package_sysroot(project, &env.target, &r.sysroot_packages, provision)?;
+                env.package_sysroots.insert(id.name.clone(), sysroot);
+            }
+        }
         envs.insert(t, env);
     }
     Ok(envs)
