@@ -93,6 +93,12 @@ pub fn run(
         if needs_go {
             crate::gotool::ensure_go(&provision)?;
         }
+        // And the sysroots extended by recipes' `sysroot-packages`.
+        for r in recipes.iter().filter(|r| !r.sysroot_packages.is_empty()) {
+            if let Ok(target) = project.target(&r.target) {
+                crate::activate::package_sysroot(&project, target, &r.sysroot_packages, &provision)?;
+            }
+        }
     }
     match failures.len() {
         0 => Ok(()),
