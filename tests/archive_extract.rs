@@ -15,6 +15,8 @@ enum E<'a> {
     Hardlink(&'a str, &'a str),
     Device(&'a str),
     Fifo(&'a str),
+    /// A PAX global header, as `git archive` writes first (the commit id).
+    GlobalPax(&'a [u8]),
 }
 
 fn tar_bytes(entries: &[E]) -> Vec<u8> {
@@ -28,6 +30,7 @@ fn tar_bytes(entries: &[E]) -> Vec<u8> {
             E::Hardlink(n, t) => (n, tar::EntryType::Link, b"", 0o644, t),
             E::Device(n) => (n, tar::EntryType::Char, b"", 0o600, ""),
             E::Fifo(n) => (n, tar::EntryType::Fifo, b"", 0o600, ""),
+            E::GlobalPax(d) => ("pax_global_header", tar::EntryType::XGlobalHeader, d, 0o666, ""),
         };
         let gnu = h.as_gnu_mut().unwrap();
         gnu.name[..name.len()].copy_from_slice(name.as_bytes());
@@ -177,6 +180,25 @@ fn every_tar_compression_extracts_with_strip_modes_links_and_mtimes() {
         let left: Vec<_> = std::fs::read_dir(sb.base.join("work")).unwrap().flatten().collect();
         assert_eq!(left.len(), 1, "{name}: only the tree remains");
     }
+}
+
+/// GitHub's and `git archive`'s tarballs (cjson's, libinih's orig
+/// tarballs in Debian) start with a PAX global header: metadata for the
+/// whole archive, not a file, and not a reason to refuse it.
+#[test]
+fn a_pax_global_header_is_metadata_not_an_entry() {
+    let mut entries = vec![E::GlobalPax(b"52 comment=0123456789012345678901234567890123456789\n")];
+    entries.extend(good_entries());
+    let sb = Sandbox::new();
+    let a = sb.archive("git.tar.gz", &gz(&tar_bytes(&entries)));
+    extract(&a, &sb.dest(), 1).unwrap_or_else(|e| panic!("{e:?}"));
+    check_good_tree(&sb.dest());
+    assert!(!sb.dest().join("pax_global_header").exists());
+    let sb = Sandbox::new();
+    let a = sb.archive("git0.tar", &tar_bytes(&entries));
+    extract(&a, &sb.dest(), 0).unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(!sb.dest().join("pax_global_header").exists());
+    assert!(sb.dest().join("pkg-1.0/configure").is_file());
 }
 
 #[test]

@@ -123,11 +123,27 @@ fn cmake_tarball_with_an_mit_license() {
         .args(["new", "bar", "--url", &f.server.url("/bar-0.9.tar.gz")])
         .assert()
         .success()
-        .stdout(predicate::str::contains("build    cmake").and(predicate::str::contains("license  MIT")));
+        .stdout(
+            predicate::str::contains("build    cmake")
+                .and(predicate::str::contains("license  MIT"))
+                .and(predicate::str::contains(
+                    "recipes/cmake/recipe.kdl (the host tool `cmake`",
+                )),
+        );
     let text = f.recipe_text("bar");
     assert!(text.contains("    license \"MIT\"\n"), "{text}");
     assert!(text.contains("\nbuild cmake\n"), "{text}");
     assert!(text.contains(&format!("sha256 \"{}\"", sha256_hex(&tarball))), "{text}");
+    // `build cmake` runs the project's host tool `cmake`: lint names it
+    // until the project has the recipe.
+    f.recipe()
+        .args(["lint", "bar"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("needs the host tool `cmake`"));
+    let cmake = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("recipes/cmake/recipe.kdl");
+    std::fs::create_dir_all(f.recipes().join("cmake")).unwrap();
+    std::fs::copy(cmake, f.recipes().join("cmake/recipe.kdl")).unwrap();
     f.lint_passes("bar");
 }
 

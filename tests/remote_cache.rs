@@ -651,6 +651,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         identity: "test-armv7hf".into(),
         go_identity: None,
         provisioned: Vec::new(),
+        package_sysroots: BTreeMap::new(),
     };
     let id = recipe::plan::graph::NodeId {
         name: "pkg".into(),

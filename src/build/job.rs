@@ -113,8 +113,8 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
         recipe: json,
         files: recipe_files(recipe)?,
         toolchain: match (&env.go_identity, recipe.build.kind) {
-            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity),
-            _ => env.identity.clone(),
+            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
+            _ => env.identity_of(&recipe.name),
         },
         deps,
         builder: key::BUILDER_VERSION.to_string(),
@@ -291,11 +291,13 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
 
     // The next run checks that this build did not write into the trees it
     // ran from.
-    for tree in job.env.provisioned.iter().chain(&job.env.base_sysroot) {
+    let base_sysroot = job.env.sysroot_of(&recipe.name);
+    for tree in job.env.provisioned.iter().map(PathBuf::as_path).chain(base_sysroot) {
         crate::toolchain::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
     }
-    // The package sees the base sysroot plus exactly its dependencies.
-    if let Some(base) = &job.env.base_sysroot {
+    // The package sees the base sysroot (with its `sysroot-packages`) plus
+    // exactly its dependencies.
+    if let Some(base) = base_sysroot {
         link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
         for (_, staged) in &job.deps {
             link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;

@@ -16,7 +16,7 @@ pub const GO_CACHE: &str = "go-cache";
 /// Wrappers put first on the steps' `PATH`.
 pub const TOOLS: &str = "tools";
 /// Work dirs some builders create beside the source tree.
-const SCRATCH: &[&str] = &["cmake-build", "wheel-strip"];
+const SCRATCH: &[&str] = &["cmake-build", "meson-build", "wheel-strip"];
 
 /// Where the package's build steps may write: the source tree, the staging
 /// dir, the private temp dir and the builders' scratch dirs. Not the
@@ -136,6 +136,8 @@ pub fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &Bui
     vars.insert("SYSROOT".into(), sysroot.clone());
     vars.insert("RECIPE_SYSROOT".into(), sysroot.clone());
     vars.insert("RECIPE_DIR".into(), recipe.dir.display().to_string());
+    // Where host tools are installed (their Python modules in lib/python).
+    vars.insert("RECIPE_HOST_PREFIX".into(), layout.host_prefix.display().to_string());
     // The private temporary dir: the sandbox lets steps write nowhere else
     // outside the package's own dirs.
     vars.insert("TMPDIR".into(), dirs.root.join(TMP).display().to_string());

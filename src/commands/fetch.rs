@@ -94,6 +94,12 @@ pub fn run(
         if needs_go {
             crate::toolchain::gotool::ensure_go(&provision)?;
         }
+        // And the sysroots extended by recipes' `sysroot-packages`.
+        for r in recipes.iter().filter(|r| !r.sysroot_packages.is_empty()) {
+            if let Ok(target) = project.target(&r.target) {
+                crate::toolchain::activate::package_sysroot(&project, target, &r.sysroot_packages, &provision)?;
+            }
+        }
     }
     match failures.len() {
         0 => Ok(()),

@@ -83,9 +83,22 @@ fn check_recipe(project: &Project, raw: &RawRecipe) -> Vec<RecipeError> {
         }),
         Some(_) => {}
     }
+    let mut known: Vec<&str> = project.targets.keys().map(String::as_str).collect();
+    known.push(crate::plan::graph::HOST);
+    errors.extend(crate::recipe::per_target::unknown_variant_targets(raw, &known));
     for s in &raw.sources {
         let is_path = matches!(s.origin, RawOrigin::Path(_));
-        if !is_path && s.sha256.as_ref().is_none_or(|h| h.value.is_empty()) {
+        let unpinned = s.sha256.as_ref().is_none_or(|h| h.value.is_empty());
+        for v in s.variants.iter().filter(|v| unpinned && v.sha256.is_none()) {
+            errors.push(RecipeError::MissingField {
+                src: src(),
+                span: v.target.span,
+                field: "`sha256=`".into(),
+                context: format!("`target {}`", v.target.value),
+                help: "run `recipe fetch --target T` to download it: the error prints the computed sha256".into(),
+            });
+        }
+        if !is_path && unpinned && s.variants.is_empty() {
             errors.push(RecipeError::MissingField {
                 src: src(),
                 span: s.sha256.as_ref().map_or(s.span, |h| h.span),

@@ -65,7 +65,21 @@ pub fn run(settings: &Settings, cmd: NewCmd) -> Result<(), Error> {
         _ => println!("  license  not recognised: add `license \"SPDX\"` to the package"),
     }
     println!("  sha256   {}  ({}, from {})", d.sha256, human(made.size), made.url);
-    let todo = needs_attention(d);
+    let mut todo: Vec<String> = needs_attention(d).into_iter().map(String::from).collect();
+    // The kind's host tools come from the project's recipes of those names.
+    let known = names_in(&paths.recipes, |p| p.join("recipe.kdl").is_file());
+    for tool in d
+        .build
+        .kind
+        .host_tools()
+        .iter()
+        .filter(|t| !known.iter().any(|k| k == *t))
+    {
+        todo.push(format!(
+            "recipes/{tool}/recipe.kdl (the host tool `{tool}` that `build {}` runs; the recipe repository ships one)",
+            d.build.kind.name()
+        ));
+    }
     if !todo.is_empty() {
         println!("fill in before building: {}", todo.join(", "));
     }

@@ -88,7 +88,11 @@ pub fn to_kdl(r: &Recipe) -> String {
     for p in &r.patches {
         doc.nodes_mut().push(node("patch", &[&p.display().to_string()]));
     }
-    for (key, list) in [("depends", &r.depends), ("host-depends", &r.host_depends)] {
+    for (key, list) in [
+        ("depends", &r.depends),
+        ("host-depends", &r.host_depends),
+        ("sysroot-packages", &r.sysroot_packages),
+    ] {
         if !list.is_empty() {
             let args: Vec<&str> = list.iter().map(String::as_str).collect();
             doc.nodes_mut().push(node(key, &args));

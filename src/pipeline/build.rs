@@ -269,7 +269,16 @@ pub fn activate_plan(
         let need_go = recipes
             .iter()
             .any(|(id, r)| id.target == t && r.build.kind == crate::recipe::BuildKind::Go);
-        let env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
+        let mut env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go)?;
+        if t != HOST {
+            for (id, r) in recipes
+                .iter()
+                .filter(|(id, r)| id.target == t && !r.sysroot_packages.is_empty())
+            {
+                let sysroot = activate::package_sysroot(project, &env.target, &r.sysroot_packages, provision)?;
+                env.package_sysroots.insert(id.name.clone(), sysroot);
+            }
+        }
         envs.insert(t, env);
     }
     Ok(envs)
@@ -311,14 +320,19 @@ pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
 }
 
 /// Every recipe, except host tools: recipes that are only ever named in
-/// `host-depends` are built for the build machine when something needs them,
-/// never for a target.
+/// `host-depends` (or run by a build kind, as cmake, meson and ninja are)
+/// are built for the build machine when something needs them, never for a
+/// target.
 pub fn all_target_packages(project: &crate::model::project::Project) -> Vec<String> {
     let host_only = |name: &str| {
-        let as_host = project
-            .recipes
-            .values()
-            .any(|r| r.host_depends.iter().any(|d| d.value == name));
+        let kind_tool = crate::recipe::BuildKind::ALL
+            .iter()
+            .any(|k| k.host_tools().contains(&name));
+        let as_host = kind_tool
+            || project
+                .recipes
+                .values()
+                .any(|r| r.host_depends.iter().any(|d| d.value == name));
         let as_target = project
             .recipes
             .values()

@@ -131,14 +131,23 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
             continue;
         };
         let from = index[&id];
+        let tools = kind_tools(raw);
         let edges = raw
             .depends
             .iter()
             .map(|d| (d, DepKind::Target, id.target.clone()))
-            .chain(raw.host_depends.iter().map(|d| (d, DepKind::Host, HOST.to_string())));
+            .chain(
+                raw.host_depends
+                    .iter()
+                    .chain(&tools)
+                    .map(|d| (d, DepKind::Host, HOST.to_string())),
+            );
         for (dep, kind, dep_target) in edges {
             if !project.recipes.contains_key(&dep.value) {
-                errors.push(unknown_dependency(project, raw, dep));
+                errors.push(match tools.iter().any(|t| std::ptr::eq(t, dep)) {
+                    true => missing_host_tool(project, raw, dep),
+                    false => unknown_dependency(project, raw, dep),
+                });
                 continue;
             }
             let dep_id = NodeId {
@@ -164,6 +173,42 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
     }
     let order = topo_order(&graph).map_err(|cycle| cycle_error(project, &graph, &cycle))?;
     Ok(Plan { graph, order, roots })
+}
+
+/// The host tools the recipe's build kind runs, as host dependencies
+/// spanning the kind's name (none for the tool's own recipe).
+fn kind_tools(raw: &crate::recipe::RawRecipe) -> Vec<Text> {
+    let kind = &raw.build.kind;
+    kind.value
+        .host_tools()
+        .iter()
+        .filter(|t| **t != raw.name.value)
+        .map(|t| Text {
+            value: t.to_string(),
+            span: kind.span,
+        })
+        .collect()
+}
+
+fn missing_host_tool(project: &Project, raw: &crate::recipe::RawRecipe, tool: &Text) -> RecipeError {
+    let help = if project.broken.contains_key(&tool.value) {
+        format!(
+            "recipes/{}/recipe.kdl has errors; run `recipe lint {}`",
+            tool.value, tool.value
+        )
+    } else {
+        format!(
+            "add recipes/{0}/recipe.kdl, a host recipe that installs `$PREFIX/bin/{0}` (the recipe repository ships one, from the upstream wheel on the Python index)",
+            tool.value
+        )
+    };
+    RecipeError::MissingHostTool {
+        src: raw.file.named(),
+        span: tool.span,
+        kind: raw.build.kind.value.name().to_string(),
+        tool: tool.value.clone(),
+        help,
+    }
 }
 
 fn unknown_dependency(project: &Project, raw: &crate::recipe::RawRecipe, dep: &Text) -> RecipeError {

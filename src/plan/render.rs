@@ -205,8 +205,22 @@ fn default_file(origin: &Origin) -> Option<String> {
     }
 }
 
-fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
+fn render_source(r: &mut Renderer, s: &RawSource, target: &str) -> Source {
     let errors_before = r.errors.len();
+    let variant = match crate::recipe::per_target::variant_for(r.raw, s, target) {
+        Ok(v) => v,
+        Err(e) => {
+            r.errors.push(*e);
+            None
+        }
+    };
+    let (file, sha256) = match variant {
+        Some(v) => (
+            v.file.as_ref().or(s.file.as_ref()),
+            v.sha256.as_ref().or(s.sha256.as_ref()),
+        ),
+        None => (s.file.as_ref(), s.sha256.as_ref()),
+    };
     let origin = match &s.origin {
         RawOrigin::Url(u) => Origin::Url { url: r.text(u) },
         RawOrigin::Pypi(p) => Origin::Pypi { project: r.text(p) },
@@ -215,7 +229,7 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
             path: r.raw.dir.join(r.text(p)),
         },
     };
-    let file = match r.opt(&s.file).or_else(|| default_file(&origin)) {
+    let file = match r.opt(&file.cloned()).or_else(|| default_file(&origin)) {
         Some(f) => f,
         // A template error in the origin already explains the empty name.
         None if r.errors.len() > errors_before => String::new(),
@@ -239,12 +253,13 @@ fn render_source(r: &mut Renderer, s: &RawSource) -> Source {
             RawMirror::Pypi(p) => Mirror::Pypi { project: r.text(p) },
         })
         .collect();
-    // Path sources and wheels (whose entries sit at the top, with no
+    // Path sources, wheels and .debs (whose entries sit at the top, with no
     // project directory around them) keep every component.
-    let keep_all = matches!(origin, Origin::Path { .. }) || file.to_ascii_lowercase().ends_with(".whl");
+    let lower = file.to_ascii_lowercase();
+    let keep_all = matches!(origin, Origin::Path { .. }) || lower.ends_with(".whl") || lower.ends_with(".deb");
     Source {
         file,
-        sha256: r.opt(&s.sha256).unwrap_or_default(),
+        sha256: r.opt(&sha256.cloned()).unwrap_or_default(),
         mirrors,
         strip_components: s
             .strip_components
@@ -324,7 +339,22 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         errors: Vec::new(),
         fuel: Some(FUEL),
     };
-    let sources = raw.sources.iter().map(|s| render_source(&mut r, s)).collect();
+    let sources = raw
+        .sources
+        .iter()
+        .map(|s| render_source(&mut r, s, &target.name))
+        .collect();
+    let mut sysroot_packages = Vec::new();
+    for p in &raw.sysroot_packages {
+        let name = r.text(p);
+        match crate::recipe::per_target::check_sysroot_package(raw, p, &name) {
+            Some(e) => r.errors.push(e),
+            None => sysroot_packages.push(name),
+        }
+    }
+    // A set: order and repeats do not change the sysroot (nor the key).
+    sysroot_packages.sort();
+    sysroot_packages.dedup();
     let patches = raw.patches.iter().map(|p| raw.dir.join(r.text(p))).collect();
     let build = render_build(&mut r, &raw.build);
     let test = raw.test.as_ref().map(|t| Test {
@@ -351,6 +381,7 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         patches,
         depends: raw.depends.iter().map(|d| d.value.clone()).collect(),
         host_depends: raw.host_depends.iter().map(|d| d.value.clone()).collect(),
+        sysroot_packages,
         build,
         test,
     };

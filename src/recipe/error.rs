@@ -184,6 +184,19 @@ pub enum RecipeError {
         help: String,
     },
 
+    #[error("build kind `{kind}` needs the host tool `{tool}`, and no recipe provides it")]
+    #[diagnostic(code(recipe::missing_host_tool))]
+    MissingHostTool {
+        #[source_code]
+        src: NamedSource<Arc<String>>,
+        #[label("runs `{tool}` on the build machine")]
+        span: SourceSpan,
+        kind: String,
+        tool: String,
+        #[help]
+        help: String,
+    },
+
     #[error("dependency cycle: {cycle}")]
     #[diagnostic(code(recipe::cycle))]
     Cycle {
@@ -299,6 +312,7 @@ impl RecipeError {
             RecipeError::UnknownBuildKind { .. } => "unknown-build-kind",
             RecipeError::Template { .. } => "template",
             RecipeError::UnknownDependency { .. } => "unknown-dependency",
+            RecipeError::MissingHostTool { .. } => "missing-host-tool",
             RecipeError::Cycle { .. } => "cycle",
             RecipeError::MissingFile { .. } => "missing-file",
             RecipeError::NameMismatch { .. } => "name-mismatch",

@@ -43,6 +43,12 @@ pub struct CmakeOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MesonOptions {
+    pub args: Vec<String>,
+    pub parallel: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MakeOptions {
     pub make: Vec<String>,
     pub install: Install,
@@ -107,6 +113,7 @@ pub struct ScriptOptions {
 pub enum KindOptions {
     Autotools(AutotoolsOptions),
     Cmake(CmakeOptions),
+    Meson(MesonOptions),
     Make(MakeOptions),
     Go(GoOptions),
     PythonWheel(PythonWheelOptions),
@@ -119,6 +126,7 @@ impl KindOptions {
         match self {
             KindOptions::Autotools(o) => o.parallel,
             KindOptions::Cmake(o) => o.parallel,
+            KindOptions::Meson(o) => o.parallel,
             KindOptions::Make(o) => o.parallel,
             KindOptions::Go(_) | KindOptions::PythonWheel(_) | KindOptions::Script(_) => true,
         }
@@ -204,6 +212,10 @@ pub fn with_mode(kind: BuildKind, map: &BTreeMap<String, OptionValue>, mode: GoM
             args: v.list("args"),
             parallel: v.flag("parallel", true),
         }),
+        BuildKind::Meson => KindOptions::Meson(MesonOptions {
+            args: v.list("args"),
+            parallel: v.flag("parallel", true),
+        }),
         BuildKind::Make => KindOptions::Make(MakeOptions {
             make: v.list("make"),
             install: v.install(),
@@ -263,6 +275,15 @@ mod tests {
         assert!(!o.parallel());
         let KindOptions::Make(make) = o else { panic!("make") };
         assert_eq!(make.install, Install::Replaced(vec!["lib_install".into()]));
+    }
+
+    #[test]
+    fn meson_reads_its_setup_arguments() {
+        let m = map(&[("args", OptionValue::List(vec!["-Dtests=false".into()]))]);
+        let (_, o) = typed(BuildKind::Meson, &m).expect("typed");
+        assert!(o.parallel());
+        let KindOptions::Meson(meson) = o else { panic!("meson") };
+        assert_eq!(meson.args, ["-Dtests=false"]);
     }
 
     #[test]

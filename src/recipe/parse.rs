@@ -10,9 +10,26 @@ use super::error::{RecipeError, RecipeErrors, SourceFile};
 use super::raw::*;
 use super::schema::{BuildKind, OptionShape};
 
-const TOP_NODES: &[&str] = &["package", "source", "patch", "depends", "host-depends", "build", "test"];
+const TOP_NODES: &[&str] = &[
+    "package",
+    "source",
+    "patch",
+    "depends",
+    "host-depends",
+    "sysroot-packages",
+    "build",
+    "test",
+];
 const PACKAGE_NODES: &[&str] = &["version", "license", "license-files", "homepage", "summary"];
-const SOURCE_NODES: &[&str] = &["file", "sha256", "mirror", "strip-components", "dest", "extract"];
+const SOURCE_NODES: &[&str] = &[
+    "file",
+    "sha256",
+    "mirror",
+    "strip-components",
+    "dest",
+    "extract",
+    "target",
+];
 const SOURCE_PROPS: &[&str] = &["pypi", "debian", "path"];
 const TEST_NODES: &[&str] = &["run", "python", "requires"];
 
@@ -32,6 +49,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
     let mut patches = Vec::new();
     let mut depends = Vec::new();
     let mut host_depends = Vec::new();
+    let mut sysroot_packages = Vec::new();
     let mut build = None;
     let mut test = None;
     let mut seen = Vec::new();
@@ -47,6 +65,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
             "patch" => patches.extend(d.strings(node)),
             "depends" => depends.extend(d.strings(node)),
             "host-depends" => host_depends.extend(d.strings(node)),
+            "sysroot-packages" => sysroot_packages.extend(d.strings(node)),
             "build" => {
                 if d.once(&mut seen, node) {
                     build = parse_build(&mut d, node);
@@ -85,7 +104,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
             package.as_ref().map_or((0, 0).into(), |(_, s)| *s),
             "`build`",
             "the recipe",
-            "add a `build KIND { … }` node (autotools, cmake, make, go, python-wheel, script)",
+            "add a `build KIND { … }` node (autotools, cmake, meson, make, go, python-wheel, script)",
         );
     }
     check_names(&mut d, &depends);
@@ -111,6 +130,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         patches,
         depends,
         host_depends,
+        sysroot_packages,
         build,
         test,
     })
@@ -253,12 +273,15 @@ fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
         strip_components: None,
         dest: None,
         extract: None,
+        variants: Vec::new(),
     };
     let mut seen = Vec::new();
+    let mut variant_targets = Vec::new();
     if let Some(children) = node.children() {
         for child in children.nodes() {
             let name = child.name().value();
-            if name != "mirror" && SOURCE_NODES.contains(&name) && !d.once(&mut seen, child) {
+            let repeatable = matches!(name, "mirror" | "target");
+            if !repeatable && SOURCE_NODES.contains(&name) && !d.once(&mut seen, child) {
                 continue;
             }
             match name {
@@ -268,6 +291,9 @@ fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {
                 "extract" => src.extract = d.single_bool(child),
                 "strip-components" => src.strip_components = d.single_int(child, 0, 16),
                 "mirror" => src.mirrors.extend(parse_mirror(d, child)),
+                "target" => src
+                    .variants
+                    .extend(super::per_target::parse_variant(d, child, &mut variant_targets)),
                 _ => d.unknown_node(child, "`source`", SOURCE_NODES),
             }
         }

@@ -35,6 +35,8 @@ pub struct RawRecipe {
     pub patches: Vec<Text>,
     pub depends: Vec<Text>,
     pub host_depends: Vec<Text>,
+    /// Debian packages added to the target's sysroot for this package.
+    pub sysroot_packages: Vec<Text>,
     pub build: RawBuild,
     pub test: Option<RawTest>,
 }
@@ -69,6 +71,8 @@ pub struct RawSource {
     pub strip_components: Option<Spanned<i64>>,
     pub dest: Option<Text>,
     pub extract: Option<Spanned<bool>>,
+    /// `target NAME file=… sha256=…`: the file and sha256 for one target.
+    pub variants: Vec<super::per_target::RawVariant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

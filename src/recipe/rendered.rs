@@ -93,6 +93,11 @@ pub struct Recipe {
     pub patches: Vec<PathBuf>,
     pub depends: Vec<String>,
     pub host_depends: Vec<String>,
+    /// Debian packages of the target's suite added to the base sysroot for
+    /// this package (sorted, unique). Absent from the serialized form when
+    /// empty, so keys of recipes without it are what they were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sysroot_packages: Vec<String>,
     pub build: Build,
     pub test: Option<Test>,
 }

@@ -8,6 +8,7 @@ use std::fmt;
 pub enum BuildKind {
     Autotools,
     Cmake,
+    Meson,
     Make,
     Go,
     PythonWheel,
@@ -79,6 +80,15 @@ const CMAKE: &[OptionSpec] = &[
     opt("parallel", Bool, "build with the shared job pool (default #true)"),
 ];
 
+const MESON: &[OptionSpec] = &[
+    opt(
+        "args",
+        List,
+        "extra arguments to `meson setup` (e.g. \"-Dtests=false\")",
+    ),
+    opt("parallel", Bool, "build with the shared job pool (default #true)"),
+];
+
 const MAKE: &[OptionSpec] = &[
     opt("make", List, "extra arguments to make"),
     opt(
@@ -132,6 +142,7 @@ impl BuildKind {
     pub const ALL: &'static [BuildKind] = &[
         BuildKind::Autotools,
         BuildKind::Cmake,
+        BuildKind::Meson,
         BuildKind::Make,
         BuildKind::Go,
         BuildKind::PythonWheel,
@@ -142,6 +153,7 @@ impl BuildKind {
         match self {
             BuildKind::Autotools => "autotools",
             BuildKind::Cmake => "cmake",
+            BuildKind::Meson => "meson",
             BuildKind::Make => "make",
             BuildKind::Go => "go",
             BuildKind::PythonWheel => "python-wheel",
@@ -157,10 +169,23 @@ impl BuildKind {
         match self {
             BuildKind::Autotools => AUTOTOOLS,
             BuildKind::Cmake => CMAKE,
+            BuildKind::Meson => MESON,
             BuildKind::Make => MAKE,
             BuildKind::Go => GO,
             BuildKind::PythonWheel => PYTHON_WHEEL,
             BuildKind::Script => SCRIPT,
+        }
+    }
+
+    /// Host tools the kind's builder runs, each provided by the project's
+    /// host recipe of the same name (built for the build machine first, as
+    /// if listed in `host-depends`). CMake generates Makefiles, which share
+    /// the jobserver; Meson only generates for ninja.
+    pub fn host_tools(self) -> &'static [&'static str] {
+        match self {
+            BuildKind::Cmake => &["cmake"],
+            BuildKind::Meson => &["meson", "ninja"],
+            BuildKind::Autotools | BuildKind::Make | BuildKind::Go | BuildKind::PythonWheel | BuildKind::Script => &[],
         }
     }
 

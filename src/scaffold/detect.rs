@@ -65,16 +65,7 @@ pub fn detect(root: &Path, prefer_python: bool) -> BuildGuess {
         return BuildGuess::of(BuildKind::Cmake, "CMakeLists.txt");
     }
     if has("meson.build") {
-        // No meson kind yet: a script using the cross file `recipe env`
-        // writes, so the recipe works today and is easy to convert later.
-        let mut g = BuildGuess::of(BuildKind::Script, "meson.build (no meson kind yet)");
-        g.note = Some("meson is not a build kind yet: these steps drive it through the target's cross file".into());
-        g.steps = vec![
-            "meson setup _build --cross-file \"$RECIPE_MESON_CROSS\" --prefix=/usr --libdir=lib".into(),
-            "meson compile -C _build".into(),
-            "meson install -C _build --destdir \"$DESTDIR\"".into(),
-        ];
-        return g;
+        return BuildGuess::of(BuildKind::Meson, "meson.build");
     }
     if let Some(f) = ["GNUmakefile", "Makefile", "makefile"].into_iter().find(|f| has(f)) {
         return BuildGuess::of(BuildKind::Make, f);
@@ -111,9 +102,7 @@ mod tests {
         let g = k(&["configure.ac", "Makefile.am"], false);
         assert_eq!((g.kind, g.autoreconf), (BuildKind::Autotools, true));
         assert_eq!(k(&["CMakeLists.txt", "Makefile"], false).kind, BuildKind::Cmake);
-        let g = k(&["meson.build"], false);
-        assert_eq!(g.kind, BuildKind::Script);
-        assert!(g.steps[0].contains("RECIPE_MESON_CROSS"));
+        assert_eq!(k(&["meson.build", "Makefile"], false).kind, BuildKind::Meson);
         assert_eq!(k(&["Makefile"], false).kind, BuildKind::Make);
         assert_eq!(k(&["go.mod"], false).kind, BuildKind::Go);
         assert_eq!(k(&["setup.py"], false).kind, BuildKind::PythonWheel);

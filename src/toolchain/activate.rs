@@ -26,6 +26,64 @@ pub struct TargetEnv {
     /// Provisioned trees the builds run from (toolchain, Go), marked used by
     /// each build so the next run checks nothing wrote into them.
     pub provisioned: Vec<PathBuf>,
+    /// Sysroots extended by a package's `sysroot-packages`, by package name:
+    /// that package's base sysroot instead of `base_sysroot`.
+    pub package_sysroots: BTreeMap<String, PackageSysroot>,
+}
+
+/// The base sysroot's packages plus a recipe's `sysroot-packages`,
+/// provisioned and verified like the base sysroot.
+#[derive(Debug, Clone)]
+pub struct PackageSysroot {
+    pub path: PathBuf,
+    /// Its identity (package names, versions, sha256s), part of the key.
+    pub id: String,
+}
+
+impl TargetEnv {
+    /// The sysroot `package` builds on: its own extended one, else the
+    /// target's; `None` for host tools.
+    pub fn sysroot_of(&self, package: &str) -> Option<&Path> {
+        match self.package_sysroots.get(package) {
+            Some(s) => Some(&s.path),
+            None => self.base_sysroot.as_deref(),
+        }
+    }
+
+    /// Identity of what `package` is built with: the toolchain and sysroot,
+    /// plus its extended sysroot.
+    pub fn identity_of(&self, package: &str) -> String {
+        match self.package_sysroots.get(package) {
+            Some(s) => format!("{}+sysroot-packages:{}", self.identity, s.id),
+            None => self.identity.clone(),
+        }
+    }
+}
+
+/// Provisions the sysroot of `target` with `packages` added (a sysroot of
+/// its own in the cache, keyed by the whole package set, shared by every
+/// recipe asking for the same set).
+pub fn package_sysroot(
+    project: &Project,
+    target: &Target,
+    packages: &[String],
+    provision: &ProvisionContext,
+) -> Result<PackageSysroot, ToolchainError> {
+    let base = sysroot_def_for(target, &project.sysroots)?;
+    let mut all = base.packages.clone();
+    all.extend(packages.iter().cloned());
+    all.sort();
+    all.dedup();
+    let def = crate::model::sysroot_def::SysrootDef {
+        name: format!("{}-plus", base.name),
+        suite: base.suite.clone(),
+        packages: all,
+    };
+    let sysroot = crate::toolchain::sysroot::ensure_sysroot(provision, target, &def)?;
+    Ok(PackageSysroot {
+        path: sysroot.path,
+        id: sysroot.id,
+    })
 }
 
 pub use crate::toolchain::env::build_triple;
@@ -103,6 +161,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
         ),
         go_identity: None,
         provisioned: Vec::new(),
+        package_sysroots: BTreeMap::new(),
     }
 }
 
@@ -149,5 +208,6 @@ pub fn activate(
         identity,
         go_identity,
         provisioned,
+        package_sysroots: BTreeMap::new(),
     })
 }

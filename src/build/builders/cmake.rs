@@ -5,6 +5,7 @@ use super::{BuildCtx, BuildError};
 use crate::recipe::options::CmakeOptions;
 
 pub fn build(ctx: &BuildCtx, opts: &CmakeOptions) -> Result<(), BuildError> {
+    ctx.require_tool("cmake", "cmake")?;
     let src = ctx.work_dir();
     let build_dir = ctx.dirs.root.join("cmake-build");
     std::fs::create_dir_all(&build_dir).map_err(|e| BuildError::io("cannot create the cmake build dir", e))?;

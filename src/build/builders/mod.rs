@@ -6,6 +6,7 @@ mod autotools;
 mod cmake;
 mod go;
 mod make;
+mod meson;
 mod python_wheel;
 mod script;
 
@@ -139,6 +140,23 @@ impl BuildCtx<'_> {
         self.run("make", all, cwd)
     }
 
+    /// Fails plainly when `tool`, which the `kind` builder runs, is not on
+    /// the steps' `PATH` (its host recipe provides it; the plan builds that
+    /// first), instead of a "not found" deep in the log.
+    pub fn require_tool(&self, kind: &str, tool: &str) -> Result<(), BuildError> {
+        let path = self.env.get("PATH").map_or("", String::as_str);
+        if std::env::split_paths(path).any(|d| d.join(tool).is_file()) {
+            return Ok(());
+        }
+        Err(BuildError::invalid(
+            format!("the {kind} build needs the host tool `{tool}`, which is not on the build's PATH"),
+            format!(
+                "the project's host recipe recipes/{tool}/recipe.kdl provides it; check that it installs \
+                 `$PREFIX/bin/{tool}` (`recipe build {tool} --target host`)"
+            ),
+        ))
+    }
+
     /// Prefix the package is configured for.
     pub fn prefix(&self) -> String {
         if self.host_build {
@@ -180,6 +198,7 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
     match &ctx.recipe.build.typed {
         KindOptions::Autotools(o) => autotools::build(ctx, o)?,
         KindOptions::Cmake(o) => cmake::build(ctx, o)?,
+        KindOptions::Meson(o) => meson::build(ctx, o)?,
         KindOptions::Make(o) => make::build(ctx, o)?,
         KindOptions::Go(o) => go::build(ctx, o)?,
         KindOptions::PythonWheel(o) => python_wheel::build(ctx, o)?,
