@@ -13,7 +13,7 @@ pub use crate::digest::{fingerprint, fingerprint_except, sha256_file};
 use sha2::{Digest, Sha256};
 
 /// Bumped when builders change in ways that change outputs.
-pub const BUILDER_VERSION: &str = "3";
+pub const BUILDER_VERSION: &str = "4";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {

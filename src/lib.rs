@@ -5,10 +5,12 @@
 //! build → package → verify → report.
 
 pub mod activate;
+pub mod artifact;
 pub mod builders;
 pub mod cache;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod debian;
 pub mod digest;
 pub mod elf;

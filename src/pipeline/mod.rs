@@ -3,11 +3,13 @@
 //! their arguments to requests and print; everything in between is here.
 
 mod build;
+mod check;
 mod sources;
 mod summary;
 mod test;
 
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
+pub use check::CheckResult;
 pub use sources::{PlannedSource, fetch_all, rendered_plan, unique_sources};
 pub use test::TestRequest;
 
