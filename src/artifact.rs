@@ -85,6 +85,9 @@ pub fn write_tarball(staged: &Path, dest: &Path, epoch: u64) -> std::io::Result<
     let mut file = tar.into_inner()?.finish()?;
     file.flush()?;
     drop(file);
+    // A deliverable, readable like any file the user writes (temporary
+    // files are created private).
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
     tmp.persist(dest).map_err(|e| e.error)?;
     Ok(())
 }
@@ -141,6 +144,11 @@ mod tests {
         assert!(seen.contains(&("usr/bin/x".into(), 0o755)), "{seen:?}");
         assert!(seen.contains(&("usr/lib/pkgconfig/x.pc".into(), 0o644)), "{seen:?}");
 
+        let mode = std::fs::metadata(tmp.path().join("a.tar.gz"))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
         write_tarball(&tmp.path().join("a"), &tmp.path().join("c.tar.gz"), 1_700_000_000).expect("tar c");
         assert_ne!(
             a,

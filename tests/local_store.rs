@@ -239,3 +239,32 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A package the store will restore is not prepared early (sources,
+/// autoreconf) while its dependencies are restored: that would be wasted
+/// work, and it would hold a job slot.
+#[test]
+fn what_the_store_restores_is_not_prepared_early() {
+    let p = project();
+    let dir = p.path().join("recipes/top");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("recipe.kdl"),
+        "package top {\n    version \"1.0\"\n    license \"MIT\"\n}\ndepends pkg\nbuild script {\n    step \"mkdir -p $DESTDIR/usr/share && echo top > $DESTDIR/usr/share/top.txt\"\n}\n",
+    )
+    .expect("write recipe");
+    let cache = p.path().join("cache");
+    let a = build(p.path(), &cache, Path::new("A"), &["top"], &[]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("preparing top@host"),
+        "a cold build prepares early:\n{}",
+        stderr(&a)
+    );
+    let b = build(p.path(), &cache, Path::new("B"), &["top"], &[]);
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert!(!stderr(&b).contains("preparing top@host"), "{}", stderr(&b));
+    let statuses = statuses(&p.path().join("B"));
+    assert_eq!(statuses["top@host"].0, "restored");
+    assert_eq!(statuses["pkg@host"].0, "restored");
+}

@@ -106,6 +106,8 @@ fn every_target_package_yields_a_deterministic_tarball() {
         stderr(&out)
     );
     let bytes = std::fs::read(&tarball).expect("the tarball");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&tarball).expect("stat").permissions());
+    assert_eq!(mode & 0o777, 0o644, "readable like any deliverable");
     assert_eq!(&bytes[4..8], &[0, 0, 0, 0], "no time in the gzip header");
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
     let mut entries = Vec::new();
@@ -197,7 +199,7 @@ fn check_names_the_first_differing_file() {
     assert!(!out.status.success(), "a difference fails the command");
     let err = stderr(&out);
     assert!(
-        err.contains("not reproducible: stamped@armv7hf: usr/share/stamped/b.txt: contents differ"),
+        err.contains("NOT reproducible: stamped@armv7hf: usr/share/stamped/b.txt: contents differ"),
         "{err}"
     );
 }

@@ -57,6 +57,15 @@ impl LocalStore {
         is_key(key) && self.ac(key).is_file()
     }
 
+    /// The output digest the entry for `key` names, if there is a readable
+    /// one (not verified: a guess for planning, see `scheduler::predict`).
+    pub fn entry_digest(&self, key: &str) -> Option<String> {
+        if !is_key(key) {
+            return None;
+        }
+        self.read_entry(key).ok().map(|e| e.output_digest)
+    }
+
     /// Stores `staged_dir` (whose tree digest is `output_digest`) under
     /// `key`: the blob first (kept when an identical one is there), then
     /// the entry, each renamed into place whole.

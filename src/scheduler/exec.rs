@@ -52,7 +52,7 @@ impl<'r, 'a> Exec<'r, 'a> {
         let plan = run.plan;
         let known = run.own_inputs_and_stamps()?;
         let forced = |ix: &NodeIndex| run.options.force.contains(&plan.node(*ix).name);
-        let eager = known
+        let mut eager: BTreeSet<NodeIndex> = known
             .iter()
             .filter(|(ix, _)| {
                 let id = plan.node(**ix);
@@ -62,6 +62,12 @@ impl<'r, 'a> Exec<'r, 'a> {
             .filter(|(ix, (own, stamp))| rebuilds_anyway(own, stamp.as_ref(), forced(ix)))
             .map(|(ix, _)| *ix)
             .collect();
+        // What the local store will restore needs no early phase (asked
+        // only when something would prepare early: never on a no-op).
+        if let Some(store) = run.local.filter(|_| !eager.is_empty()) {
+            let restorable = super::predict::store_hits(plan, &known, store);
+            eager.retain(|ix| forced(ix) || !restorable.contains(ix));
+        }
         let last_ms = known
             .iter()
             .map(|(ix, (_, stamp))| (*ix, stamp.as_ref().map(|s| s.duration_ms)))

@@ -10,6 +10,7 @@
 mod decide;
 mod exec;
 mod order;
+mod predict;
 mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
