@@ -140,6 +140,9 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         .map(crate::remote::RemoteWriter::spawn);
     // The local store: outputs of other build directories on this machine.
     let local = (!no_local_store).then(|| Arc::new(crate::remote::LocalStore::new(&settings.cache)));
+    if let Some(store) = &local {
+        store.remove_stale_temporaries();
+    }
     let local_writes = local.clone().map(crate::remote::RemoteWriter::spawn_local);
     let progress = Progress::new();
     let reports = Run {

@@ -38,6 +38,25 @@ impl LocalStore {
         }
     }
 
+    /// Removes what killed runs left in `store/tmp/`: files older than an
+    /// hour (a younger one may be another run's, being written now).
+    /// Returns how many were removed.
+    pub fn remove_stale_temporaries(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return 0;
+        };
+        let hour = std::time::Duration::from_secs(3600);
+        let stale = |e: &std::fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour))
+        };
+        entries
+            .flatten()
+            .filter(|e| stale(e) && std::fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     fn ac(&self, key: &str) -> PathBuf {
         self.root.join("ac").join(key)
     }
@@ -305,6 +324,19 @@ mod tests {
         assert!(matches!(bad, Fetched::Corrupt { .. }), "{bad:?}");
         assert!(!store.has_entry(&key) && !blob.exists(), "the damaged entry is gone");
         assert!(!tmp.path().join("d/dest").exists());
+    }
+
+    #[test]
+    fn only_old_temporaries_are_removed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::new(tmp.path());
+        let dir = store.tmp().expect("tmp dir");
+        std::fs::write(dir.join("young"), "x").expect("write");
+        let old = std::fs::File::create(dir.join("old")).expect("create");
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        old.set_modified(long_ago).expect("set mtime");
+        assert_eq!(store.remove_stale_temporaries(), 1);
+        assert!(dir.join("young").exists() && !dir.join("old").exists());
     }
 
     #[test]
