@@ -359,6 +359,12 @@ pub struct BuildCmd {
     /// Restore from the remote cache but never upload to it
     #[arg(long)]
     pub remote_read_only: bool,
+    /// Neither restore from nor add to the local store of outputs in the cache directory
+    #[arg(long)]
+    pub no_local_store: bool,
+    /// Then build NAME again in a scratch directory and compare, naming the first differing file (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub check: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -85,6 +85,15 @@ pub enum Error {
         help("see the errors above; each names its log and a `recipe shell` command")
     )]
     BuildFailed { count: usize },
+
+    #[error("not reproducible: {first}")]
+    #[diagnostic(
+        code(recipe::not_reproducible),
+        help(
+            "a second build in another directory gave other bytes; SOURCE_DATE_EPOCH, -ffile-prefix-map and Go's -trimpath are set for every build, so look for what the named file embeds (a path, a time, a host probe)"
+        )
+    )]
+    NotReproducible { first: String },
 }
 
 impl From<crate::fetch::FetchError> for Error {

@@ -86,7 +86,7 @@ fn statuses(stderr: &str) -> BTreeMap<String, String> {
         .filter_map(|l| {
             let mut words = l.split_whitespace();
             let (id, status) = (words.next()?, words.next()?);
-            (id.contains('@') && ["built", "cached", "FAILED", "skipped"].contains(&status))
+            (id.contains('@') && ["built", "cached", "restored", "FAILED", "skipped"].contains(&status))
                 .then(|| (id.to_string(), status.to_string()))
         })
         .collect()

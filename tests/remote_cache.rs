@@ -473,6 +473,9 @@ fn build_pkg(
             tree,
             "--remote-cache",
             url,
+            // These tests are about the remote: this machine's store would
+            // answer first.
+            "--no-local-store",
         ]);
     if let Some(s) = secret {
         cmd.env("RECIPE_REMOTE_CACHE_SECRET", s);
@@ -688,6 +691,8 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         options: &options,
         remote: Some(&cache),
         uploads: None,
+        local: None,
+        local_writes: None,
     }
     .execute(&recipe::build::progress::Progress::new())
     .expect("run");

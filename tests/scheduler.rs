@@ -570,11 +570,23 @@ fn a_staged_output_changed_after_its_stamp_is_rebuilt() {
     // A later step writing into a dependency's file through a hard link.
     let file = p.path().join("build/host/base/dest/usr/share/base.txt");
     std::fs::write(&file, "corrupted\n").expect("tamper");
-    let out = p.build(&["user", "--explain"]);
+    // (With the local store it would be restored from there instead.)
+    let out = p.build(&["user", "--explain", "--no-local-store"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("changed since it was stamped"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "base\n", "rebuilt");
+    // From the store: restored, for the same reason.
+    std::fs::write(&file, "corrupted\n").expect("tamper");
+    let out = p.build(&["user", "--report", "r"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let base = package(&report_json(&p.path().join("r")), "base").clone();
+    assert_eq!(base["status"], "restored", "{base}");
+    assert!(
+        base["reasons"].to_string().contains("changed since it was stamped"),
+        "{base}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "base\n", "restored");
 }
 
 fn strs(v: &[String]) -> Vec<&str> {

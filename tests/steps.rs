@@ -163,7 +163,8 @@ fn wheel_and_zip_sources_are_unpacked_unless_extract_is_false() {
         .file_bytes("recipes/wheels/files/demo-1.0-py3-none-any.whl", &wheel)
         .file_bytes("recipes/wheels/files/proj-1.0.zip", &zip)
         .file_bytes("recipes/wheels/files/keep-1.0-py3-none-any.whl", &wheel);
-    build_host(&p, &["wheels"], &[]).code(0);
+    // The steps are the test: a store filled by an earlier run must not answer.
+    build_host(&p, &["wheels"], &["--no-local-store"]).code(0);
 }
 
 /// The zlib case: a `pre-build` configure step must see the package's
@@ -216,7 +217,15 @@ fn pre_build_runs_with_the_package_sysroot() {
     let build = root.join("build");
     let out = recipe_in(
         &root.join("recipes"),
-        &["build", "probe", "--target", "armv7hf", "--build-dir"],
+        // It reads the build tree: a store filled by an earlier run must not answer.
+        &[
+            "build",
+            "probe",
+            "--target",
+            "armv7hf",
+            "--no-local-store",
+            "--build-dir",
+        ],
     )
     .arg(&build)
     .arg("--out-dir")

@@ -369,7 +369,8 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     if host_build {
         crate::outputs::relocate::install(&staged, &job.layout.host_prefix)?;
     }
-    let artifacts = publish_artifacts(&staged, &out_dir).map_err(io("cannot copy artifacts to the output dir"))?;
+    let artifacts = publish_artifacts(job.layout, recipe, target, &digest, host_build)
+        .map_err(io("cannot copy artifacts to the output dir"))?;
     crate::fault::point("published");
     let _ = std::fs::remove_dir_all(&dirs.sysroot);
 
@@ -421,20 +422,47 @@ pub fn install_host_output(layout: &Layout, staged: &Path) -> Result<(), crate::
     crate::outputs::relocate::install(staged, &layout.host_prefix)
 }
 
-/// Wheels are the deliverables: copy them to `out/<target>/`.
-pub fn publish_artifacts(staged: &Path, out_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The deliverables, copied to `out/<target>/`: a package's wheels, or, for
+/// a target package without one, the tarball of its staged files
+/// (`<name>-<version>.tar.gz`, see [`crate::package::artifact`]). Host tools are
+/// build machinery, not deliverables.
+pub fn publish_artifacts(
+    layout: &Layout,
+    recipe: &Recipe,
+    target: &str,
+    digest: &str,
+    host: bool,
+) -> std::io::Result<Vec<PathBuf>> {
+    let staged = layout.staged(target, &recipe.name);
+    let out_dir = layout.out_root.join(target);
     let mut out = Vec::new();
     let wheels = staged.join("usr/share/wheels");
     if let Ok(entries) = std::fs::read_dir(&wheels) {
-        std::fs::create_dir_all(out_dir)?;
+        std::fs::create_dir_all(&out_dir)?;
         for e in entries.flatten() {
             let dest = out_dir.join(e.file_name());
             publish_one(&e.path(), &dest)?;
             out.push(dest);
         }
     }
+    if out.is_empty() && !host {
+        let name = crate::package::artifact::tarball_name(&recipe.name, &recipe.version);
+        let keep = layout.package_dir(target, &recipe.name).join("artifact");
+        let kept = crate::package::artifact::kept_tarball(&staged, digest, &keep, &name, source_date_epoch(recipe))?;
+        std::fs::create_dir_all(&out_dir)?;
+        let dest = out_dir.join(&name);
+        publish_one(&kept, &dest)?;
+        out.push(dest);
+    }
     out.sort();
     Ok(out)
+}
+
+/// The `SOURCE_DATE_EPOCH` of a package's build and artifact.
+pub fn source_date_epoch(recipe: &Recipe) -> u64 {
+    recipe
+        .source_date_epoch
+        .unwrap_or(crate::toolchain::env::DEFAULT_SOURCE_DATE_EPOCH)
 }
 
 /// Publishes a copy (a reflink where the file system can), never a hard

@@ -141,6 +141,15 @@ pub fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &Bui
     // The private temporary dir: the sandbox lets steps write nowhere else
     // outside the package's own dirs.
     vars.insert("TMPDIR".into(), dirs.root.join(TMP).display().to_string());
+    // The project's git checkout is not the package's: `git describe` in a
+    // configure script (dqlite's) or Go's VCS stamping would put its commit
+    // into the output, so the same recipe would give other bytes per
+    // checkout. Discovery stops below the package's own directory.
+    vars.insert("GIT_CEILING_DIRECTORIES".into(), dirs.root.display().to_string());
+    vars.insert(
+        "SOURCE_DATE_EPOCH".into(),
+        crate::build::job::source_date_epoch(recipe).to_string(),
+    );
     if vars.contains_key("GOCACHE") {
         // Per package, inside its writable dirs: the cache's shared one is
         // read-only to steps.

@@ -116,6 +116,12 @@ impl Progress {
         self.line(&format!("{} cached   {id}", self.counter()));
     }
 
+    /// Taken from the local store (built in another build directory).
+    pub fn restored(&self, id: &NodeId) {
+        self.finish_one(id);
+        self.line(&format!("{} restored {id} from the local store", self.counter()));
+    }
+
     pub fn built(&self, id: &NodeId, ms: u64) {
         self.finish_one(id);
         self.line(&format!(

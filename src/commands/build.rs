@@ -23,10 +23,14 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_cache,
         no_remote_cache,
         remote_read_only,
+        no_local_store,
+        check,
         limits,
     } = cmd;
     let session = Session::open(settings)?;
-    let reports = session.build(BuildRequest {
+    // `--check NAME` alone builds NAME first.
+    let names = if names.is_empty() && !all { check.clone() } else { names };
+    let request = BuildRequest {
         names,
         all,
         targets: target,
@@ -41,7 +45,32 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_cache,
         no_remote_cache,
         remote_read_only,
+        no_local_store,
         limits: limits.into(),
-    })?;
-    ensure_success(&reports)
+    };
+    let reports = session.build(request.clone())?;
+    ensure_success(&reports)?;
+    if check.is_empty() {
+        return Ok(());
+    }
+    let results = session.check(&request, &check, &reports)?;
+    let mut first_difference = None;
+    for r in &results {
+        match &r.difference {
+            None => {
+                eprintln!("reproducible: {} (output and artifacts bit-identical)", r.id);
+                for a in &r.artifacts {
+                    eprintln!("  {}", a.display());
+                }
+            }
+            Some(d) => {
+                eprintln!("NOT reproducible: {}: {d}", r.id);
+                first_difference.get_or_insert_with(|| format!("{}: {d}", r.id));
+            }
+        }
+    }
+    match first_difference {
+        Some(first) => Err(Error::NotReproducible { first }),
+        None => Ok(()),
+    }
 }

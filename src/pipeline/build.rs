@@ -42,6 +42,8 @@ pub struct BuildRequest {
     pub remote_cache: Option<String>,
     pub no_remote_cache: bool,
     pub remote_read_only: bool,
+    /// Neither restore from nor add to the local store.
+    pub no_local_store: bool,
     /// Download limits from the command line.
     pub limits: LimitOverrides,
 }
@@ -83,6 +85,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         remote_cache,
         no_remote_cache,
         remote_read_only,
+        no_local_store,
         limits,
     } = request;
     let started = std::time::Instant::now();
@@ -136,6 +139,12 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         .clone()
         .filter(|_| !remote_read_only)
         .map(crate::remote::RemoteWriter::spawn);
+    // The local store: outputs of other build directories on this machine.
+    let local = (!no_local_store).then(|| Arc::new(crate::remote::LocalStore::new(&settings.cache)));
+    if let Some(store) = &local {
+        store.remove_stale_temporaries();
+    }
+    let local_writes = local.clone().map(crate::remote::RemoteWriter::spawn_local);
     let progress = Progress::new();
     let reports = Run {
         plan: &plan,
@@ -146,19 +155,28 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         options: &options,
         remote: remote.as_deref(),
         uploads: uploads.as_ref(),
+        local: local.as_deref(),
+        local_writes: local_writes.as_ref(),
     }
     .execute(&progress)
     .map_err(|e| Error::io("build scheduler", e))?;
     let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
+    let stored = local_writes.map(crate::remote::RemoteWriter::finish);
     progress.finish();
     super::provenance::publish_all(&reports, &recipes, &layout, fetch.debian_archive())?;
+    let mut warnings = uploaded.map(|u| u.warnings).unwrap_or_default();
+    for w in stored.map(|s| s.warnings).unwrap_or_default() {
+        // A store that cannot be written costs the next build dir a build.
+        eprintln!("warning: {w}");
+        warnings.push(w);
+    }
     super::summary::print_summary(&reports);
     if let Some(dir) = &report {
         let meta = crate::report::RunMeta {
             wall_ms: Some(started.elapsed().as_millis() as u64),
             command: None,
             remote_cache: remote.as_ref().map(|r| r.display_url()),
-            warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
+            warnings,
             outdated: super::provenance::upstream_versions(&fetch, project, &recipes),
         };
         write_report(dir, &reports, &meta)?;
@@ -311,7 +329,12 @@ fn lock_build_dir(layout: &Layout) -> Result<std::fs::File, Error> {
 pub fn ensure_success(reports: &[NodeReport]) -> Result<(), Error> {
     let failed = reports
         .iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Built { .. } | Outcome::Cached { .. }))
+        .filter(|r| {
+            !matches!(
+                r.outcome,
+                Outcome::Built { .. } | Outcome::Cached { .. } | Outcome::Restored { .. }
+            )
+        })
         .count();
     if failed > 0 {
         return Err(Error::BuildFailed { count: failed });

@@ -3,6 +3,7 @@
 //! their arguments to requests and print; everything in between is here.
 
 mod build;
+mod check;
 mod provenance;
 mod sources;
 mod summary;

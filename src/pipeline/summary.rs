@@ -11,6 +11,7 @@ pub fn print_summary(reports: &[NodeReport]) {
             let (status, detail) = match &r.outcome {
                 Outcome::Built { .. } => ("built", String::new()),
                 Outcome::Cached { .. } => ("cached", String::new()),
+                Outcome::Restored { .. } => ("restored", "from the local store".to_string()),
                 Outcome::Failed { error } => ("FAILED", error.clone()),
                 Outcome::Skipped { because } => ("skipped", because.clone()),
             };
@@ -48,13 +49,21 @@ pub fn print_summary(reports: &[NodeReport]) {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Cached { .. }))
         .count();
-    let skipped = reports.len() - failed - built - cached;
-    eprintln!("{built} built, {cached} cached, {failed} failed, {skipped} skipped");
+    let restored = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Restored { .. }))
+        .count();
+    let skipped = reports.len() - failed - built - cached - restored;
+    if restored > 0 {
+        eprintln!("{built} built, {cached} cached, {restored} restored, {failed} failed, {skipped} skipped");
+    } else {
+        eprintln!("{built} built, {cached} cached, {failed} failed, {skipped} skipped");
+    }
     for r in reports {
         for a in &r.artifacts {
             eprintln!("artifact: {}", a.display());
         }
-        if !r.artifacts.is_empty() {
+        if r.artifacts.iter().any(|a| a.extension().is_some_and(|x| x == "whl")) {
             eprintln!("  test it on the target: recipe test {} --target {}", r.name, r.target);
         }
     }

@@ -375,6 +375,10 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         license_files: r.texts(&raw.license_files),
         homepage: r.opt(&raw.homepage),
         summary: r.opt(&raw.summary),
+        source_date_epoch: raw
+            .source_date_epoch
+            .as_ref()
+            .and_then(|t| crate::recipe::parse::parse_epoch(&t.value)),
         target: target.name.clone(),
         dir: raw.dir.clone(),
         sources,

@@ -20,7 +20,14 @@ const TOP_NODES: &[&str] = &[
     "build",
     "test",
 ];
-const PACKAGE_NODES: &[&str] = &["version", "license", "license-files", "homepage", "summary"];
+const PACKAGE_NODES: &[&str] = &[
+    "version",
+    "license",
+    "license-files",
+    "homepage",
+    "summary",
+    "source-date-epoch",
+];
 const SOURCE_NODES: &[&str] = &[
     "file",
     "sha256",
@@ -126,6 +133,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         license_files: meta.license_files,
         homepage: meta.homepage,
         summary: meta.summary,
+        source_date_epoch: meta.source_date_epoch,
         sources,
         patches,
         depends,
@@ -143,6 +151,7 @@ struct Meta {
     license_files: Vec<Text>,
     homepage: Option<Text>,
     summary: Option<Text>,
+    source_date_epoch: Option<Text>,
 }
 
 pub fn is_valid_name(name: &str) -> bool {
@@ -194,6 +203,7 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
                 "license" => &mut meta.license,
                 "homepage" => &mut meta.homepage,
                 "summary" => &mut meta.summary,
+                "source-date-epoch" => &mut meta.source_date_epoch,
                 _ => {
                     d.unknown_node(child, "`package`", PACKAGE_NODES);
                     continue;
@@ -203,6 +213,16 @@ fn parse_package(d: &mut Decoder, node: &KdlNode, meta: &mut Meta) -> Option<Tex
                 *slot = d.single_string(child);
             }
         }
+    }
+    if let Some(epoch) = &meta.source_date_epoch
+        && parse_epoch(&epoch.value).is_none()
+    {
+        d.invalid(
+            epoch.span,
+            "source-date-epoch",
+            "not a number of seconds since 1970",
+            "write the date of the release, e.g. `source-date-epoch \"1716422400\"` (`date -d 2024-05-23 +%s`)",
+        );
     }
     name
 }
@@ -226,6 +246,13 @@ fn check_license_files(d: &mut Decoder, files: &[Text]) {
             );
         }
     }
+}
+
+/// A `source-date-epoch` value: decimal seconds, from 1980 (the earliest
+/// time a zip entry holds) to the year 9999.
+pub fn parse_epoch(text: &str) -> Option<u64> {
+    let n: u64 = text.parse().ok().filter(|_| text.bytes().all(|b| b.is_ascii_digit()))?;
+    (315_532_800..=253_402_300_799).contains(&n).then_some(n)
 }
 
 fn parse_source(d: &mut Decoder, node: &KdlNode) -> Option<RawSource> {

@@ -31,6 +31,7 @@ pub struct RawRecipe {
     pub license_files: Vec<Text>,
     pub homepage: Option<Text>,
     pub summary: Option<Text>,
+    pub source_date_epoch: Option<Text>,
     pub sources: Vec<RawSource>,
     pub patches: Vec<Text>,
     pub depends: Vec<Text>,

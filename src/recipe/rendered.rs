@@ -86,6 +86,9 @@ pub struct Recipe {
     pub license_files: Vec<String>,
     pub homepage: Option<String>,
     pub summary: Option<String>,
+    /// `SOURCE_DATE_EPOCH` of its builds and artifacts (default: 1980-01-01).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_date_epoch: Option<u64>,
     pub target: String,
     #[serde(skip)]
     pub dir: PathBuf,

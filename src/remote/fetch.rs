@@ -64,19 +64,28 @@ impl Fetched {
 
     /// One line for a report's reasons.
     pub fn describe(&self) -> String {
+        self.describe_as("remote")
+    }
+
+    /// [`Self::describe`] for the cache called `what` ("local store hit …").
+    pub fn describe_as(&self, what: &str) -> String {
         match self {
-            Fetched::Hit(out) => format!("remote hit ({} bytes, {} ms)", out.size, out.duration_ms),
-            Fetched::Miss { reason } => format!("remote miss: {reason}"),
-            Fetched::Corrupt { reason } => format!("remote corrupt: {reason}"),
-            Fetched::Unavailable { reason } => format!("remote unavailable: {reason}"),
-            Fetched::Untrusted { reason } => format!("remote untrusted: {reason}"),
-            Fetched::Rejected { reason } => format!("remote rejected: {reason}"),
+            Fetched::Hit(out) => format!("{what} hit ({} bytes, {} ms)", out.size, out.duration_ms),
+            Fetched::Miss { reason } => format!("{what} miss: {reason}"),
+            Fetched::Corrupt { reason } => format!("{what} corrupt: {reason}"),
+            Fetched::Unavailable { reason } => format!("{what} unavailable: {reason}"),
+            Fetched::Untrusted { reason } => format!("{what} untrusted: {reason}"),
+            Fetched::Rejected { reason } => format!("{what} rejected: {reason}"),
         }
     }
 
     /// Something a person should hear about (a corrupt, unreachable or
     /// untrusted cache, or an output that failed verification).
     pub fn warning(&self) -> Option<String> {
+        self.warning_as("remote")
+    }
+
+    pub fn warning_as(&self, what: &str) -> Option<String> {
         matches!(
             self,
             Fetched::Corrupt { .. }
@@ -84,7 +93,7 @@ impl Fetched {
                 | Fetched::Untrusted { .. }
                 | Fetched::Rejected { .. }
         )
-        .then(|| self.describe())
+        .then(|| self.describe_as(what))
     }
 }
 
@@ -124,7 +133,8 @@ impl RemoteCache {
             Ok(blob) => blob,
             Err(not_used) => return Ok(not_used),
         };
-        let unpacked = match unpack_verified(&entry, blob, parent)? {
+        let file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
+        let unpacked = match unpack_verified(&entry, file, parent)? {
             Ok(dir) => dir,
             Err(not_used) => return Ok(not_used),
         };
@@ -235,16 +245,16 @@ impl RemoteCache {
 
 /// The blob unpacked into a temporary directory in `parent`, whose tree
 /// digest matches the entry's; or why not.
-fn unpack_verified(
+pub(super) fn unpack_verified(
     entry: &AcEntry,
-    blob: NamedTempFile,
+    mut file: std::fs::File,
     parent: &Path,
 ) -> Result<Result<TempDir, Fetched>, RemoteError> {
+    // Named like this, a killed run's leftover is removed (`Layout::remove_leftovers`).
     let unpacked = tempfile::Builder::new()
         .prefix(".remote-out-")
         .tempdir_in(parent)
         .map_err(io("cannot create a temporary directory"))?;
-    let mut file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
     file.rewind().map_err(io("cannot rewind a temporary file"))?;
     let file = std::io::BufReader::new(file);
     let result = if entry.encoding == ENCODING_TAR_GZIP {
@@ -274,7 +284,7 @@ fn unpack_verified(
 }
 
 /// Replaces `dest_dir` with the verified output.
-fn put_in_place(unpacked: TempDir, dest_dir: &Path) -> Result<(), RemoteError> {
+pub(super) fn put_in_place(unpacked: TempDir, dest_dir: &Path) -> Result<(), RemoteError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(unpacked.path(), std::fs::Permissions::from_mode(0o755))
         .map_err(io("cannot set the mode of the fetched output"))?;

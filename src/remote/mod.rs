@@ -1,5 +1,6 @@
 //! A shared cache of package outputs between machines, over the bazel-remote
-//! HTTP protocol: `GET/PUT/HEAD <base>/cas/<sha256>` for content and
+//! HTTP protocol (and the same format on this machine's disk: the local
+//! store, see `local`): `GET/PUT/HEAD <base>/cas/<sha256>` for content and
 //! `<base>/ac/<key>` for the key → content mapping.
 //!
 //! An output is stored as a deterministic, gzip-compressed tar in the CAS;
@@ -19,6 +20,7 @@ mod auth;
 mod client;
 mod entry;
 mod fetch;
+mod local;
 mod pack;
 mod resolve;
 mod restore;
@@ -34,9 +36,10 @@ pub use auth::{MIN_SECRET_BYTES, Secret};
 pub use client::{DEFAULT_MAX_BLOB_BYTES, RemoteCache, redact};
 pub use entry::{AC_FORMAT, AcEntry, ENCODING_TAR, ENCODING_TAR_GZIP, is_key};
 pub use fetch::{Fetched, FetchedOutput};
+pub use local::{LOCAL_STORE, LocalStore};
 pub use pack::{PackError, pack, unpack};
 pub use resolve::{RemoteSettings, resolve};
-pub use restore::{Restore, try_restore};
+pub use restore::{Restore, try_restore, try_restore_local};
 pub use store::Stored;
 pub use writer::{RemoteWriter, UploadSummary};
 

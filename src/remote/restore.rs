@@ -1,10 +1,11 @@
-//! The scheduler's side of the remote cache, in one call each way: restore a
-//! package whose local stamp does not match (fetch, verify, stamp), and queue
-//! a freshly built one for upload.
+//! The scheduler's side of the remote cache and the local store, in one
+//! call each way: restore a package whose stamp does not match (fetch,
+//! verify, stamp), and queue a freshly built one for storing.
 
 use std::path::Path;
 
-use super::{Fetched, RemoteCache, RemoteWriter};
+use super::local::{LOCAL_STORE, LocalStore};
+use super::{Fetched, RemoteCache, RemoteError, RemoteWriter};
 use crate::outputs::key::{self, KeyInputs, Stamp};
 
 /// What `try_restore` did, in the words a report needs.
@@ -34,18 +35,46 @@ pub fn try_restore(
     stamp_path: &Path,
     accept: &dyn Fn(&Path) -> Result<(), String>,
 ) -> Restore {
+    restore_with("remote", "remote cache", inputs, staged, stamp_path, &|key| {
+        remote.fetch_output_checked(key, staged, accept)
+    })
+}
+
+/// [`try_restore`] from this machine's local store.
+pub fn try_restore_local(
+    store: &LocalStore,
+    inputs: &KeyInputs,
+    staged: &Path,
+    stamp_path: &Path,
+    accept: &dyn Fn(&Path) -> Result<(), String>,
+) -> Restore {
+    restore_with(LOCAL_STORE, LOCAL_STORE, inputs, staged, stamp_path, &|key| {
+        store.fetch_output_checked(key, staged, accept)
+    })
+}
+
+/// The restore of one cache: `what` names it in reasons ("remote hit"),
+/// `cache` in warnings ("remote cache not used").
+fn restore_with(
+    what: &str,
+    cache: &str,
+    inputs: &KeyInputs,
+    staged: &Path,
+    stamp_path: &Path,
+    fetch: &dyn Fn(&str) -> Result<Fetched, RemoteError>,
+) -> Restore {
     let key = inputs.key();
     // Restoring replaces `staged`: the old stamp must not outlive it.
     if let Err(e) = std::fs::remove_file(stamp_path)
         && e.kind() != std::io::ErrorKind::NotFound
     {
-        let reason = format!("remote cache not used: cannot invalidate {}: {e}", stamp_path.display());
+        let reason = format!("{cache} not used: cannot invalidate {}: {e}", stamp_path.display());
         return Restore::NotRestored {
             warning: Some(reason.clone()),
             reason,
         };
     }
-    match remote.fetch_output_checked(&key, staged, accept) {
+    match fetch(&key) {
         Ok(Fetched::Hit(out)) => {
             crate::fault::point("restore-swapped");
             let stamp = Stamp {
@@ -57,12 +86,12 @@ pub fn try_restore(
             };
             match key::write_stamp(stamp_path, &stamp) {
                 Ok(()) => Restore::Restored {
-                    reason: Fetched::Hit(out.clone()).describe(),
+                    reason: Fetched::Hit(out.clone()).describe_as(what),
                     digest: out.output_digest,
                     duration_ms: out.duration_ms,
                 },
                 Err(e) => {
-                    let reason = format!("remote hit, but the stamp could not be written: {e}");
+                    let reason = format!("{what} hit, but the stamp could not be written: {e}");
                     Restore::NotRestored {
                         warning: Some(reason.clone()),
                         reason,
@@ -71,11 +100,11 @@ pub fn try_restore(
             }
         }
         Ok(other) => Restore::NotRestored {
-            reason: other.describe(),
-            warning: other.warning(),
+            reason: other.describe_as(what),
+            warning: other.warning_as(what),
         },
         Err(e) => {
-            let reason = format!("remote cache not used: {e}");
+            let reason = format!("{cache} not used: {e}");
             Restore::NotRestored {
                 warning: Some(reason.clone()),
                 reason,

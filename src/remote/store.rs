@@ -29,36 +29,7 @@ impl RemoteCache {
         if let Some(reason) = self.disabled() {
             return Err(RemoteError::Unavailable(reason));
         }
-        let blob = tempfile::Builder::new()
-            .prefix("recipe-upload-")
-            .tempfile()
-            .map_err(io("cannot create a temporary file"))?;
-        let hashing = HashingWriter {
-            inner: std::io::BufWriter::new(blob.reopen().map_err(io("cannot open a temporary file"))?),
-            hasher: Sha256::new(),
-            count: 0,
-        };
-        let gz = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(hashing, flate2::Compression::fast());
-        let gz = pack::pack(staged_dir, gz).map_err(|e| match e {
-            PackError::Unsafe(m) => RemoteError::Unsafe(m),
-            PackError::Local { what, source } => RemoteError::Io { what, source },
-            PackError::Archive(source) => RemoteError::Io {
-                what: "cannot write the archive".into(),
-                source,
-            },
-        })?;
-        let mut hashing = gz.finish().map_err(io("cannot compress the archive"))?;
-        hashing.inner.flush().map_err(io("cannot write a temporary file"))?;
-        let (sha, size) = (hex::encode(hashing.hasher.finalize()), hashing.count);
-        // The tree may have changed while we read it: never upload a lie.
-        let now = crate::outputs::key::tree_digest(staged_dir).map_err(io("cannot hash the staged output"))?;
-        if now != output_digest {
-            return Err(RemoteError::Changed {
-                dir: staged_dir.to_path_buf(),
-            });
-        }
+        let (blob, sha, size) = pack_to_temp(staged_dir, output_digest, None)?;
 
         let cas = self.url("cas", &sha)?;
         let exists = self
@@ -98,6 +69,49 @@ impl RemoteCache {
             uploaded_blob: !exists,
         })
     }
+}
+
+/// The deterministic gzip tar of `staged_dir` in a temporary file (in `dir`,
+/// else the system's), with its sha256 and size. Refuses a tree that no
+/// longer has the digest `output_digest` (it changed while being read).
+pub(super) fn pack_to_temp(
+    staged_dir: &Path,
+    output_digest: &str,
+    dir: Option<&Path>,
+) -> Result<(tempfile::NamedTempFile, String, u64), RemoteError> {
+    let builder = tempfile::Builder::new().prefix("recipe-upload-").clone();
+    let blob = match dir {
+        Some(d) => builder.tempfile_in(d),
+        None => builder.tempfile(),
+    }
+    .map_err(io("cannot create a temporary file"))?;
+    let hashing = HashingWriter {
+        inner: std::io::BufWriter::new(blob.reopen().map_err(io("cannot open a temporary file"))?),
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(hashing, flate2::Compression::fast());
+    let gz = pack::pack(staged_dir, gz).map_err(|e| match e {
+        PackError::Unsafe(m) => RemoteError::Unsafe(m),
+        PackError::Local { what, source } => RemoteError::Io { what, source },
+        PackError::Archive(source) => RemoteError::Io {
+            what: "cannot write the archive".into(),
+            source,
+        },
+    })?;
+    let mut hashing = gz.finish().map_err(io("cannot compress the archive"))?;
+    hashing.inner.flush().map_err(io("cannot write a temporary file"))?;
+    let (sha, size) = (hex::encode(hashing.hasher.finalize()), hashing.count);
+    // The tree may have changed while we read it: never store a lie.
+    let now = crate::outputs::key::tree_digest(staged_dir).map_err(io("cannot hash the staged output"))?;
+    if now != output_digest {
+        return Err(RemoteError::Changed {
+            dir: staged_dir.to_path_buf(),
+        });
+    }
+    Ok((blob, sha, size))
 }
 
 struct HashingWriter<W> {

@@ -7,7 +7,31 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use super::RemoteCache;
+use super::{LocalStore, RemoteCache, RemoteError, Stored};
+
+/// Where a writer stores outputs: the remote cache or the local store.
+pub trait Sink: Send + Sync {
+    fn has_entry(&self, key: &str) -> bool;
+    fn store_output(&self, key: &str, staged: &std::path::Path, output_digest: &str) -> Result<Stored, RemoteError>;
+}
+
+impl Sink for RemoteCache {
+    fn has_entry(&self, key: &str) -> bool {
+        RemoteCache::has_entry(self, key)
+    }
+    fn store_output(&self, key: &str, staged: &std::path::Path, output_digest: &str) -> Result<Stored, RemoteError> {
+        RemoteCache::store_output(self, key, staged, output_digest)
+    }
+}
+
+impl Sink for LocalStore {
+    fn has_entry(&self, key: &str) -> bool {
+        LocalStore::has_entry(self, key)
+    }
+    fn store_output(&self, key: &str, staged: &std::path::Path, output_digest: &str) -> Result<Stored, RemoteError> {
+        LocalStore::store_output(self, key, staged, output_digest)
+    }
+}
 
 struct Upload {
     label: String,
@@ -29,15 +53,27 @@ pub struct UploadSummary {
 }
 
 pub struct RemoteWriter {
+    what: &'static str,
     tx: Option<mpsc::Sender<Upload>>,
     worker: Option<JoinHandle<UploadSummary>>,
 }
 
 impl RemoteWriter {
     pub fn spawn(cache: Arc<RemoteCache>) -> RemoteWriter {
+        RemoteWriter::spawn_for(cache, "remote cache", "uploaded")
+    }
+
+    /// A writer into this machine's local store.
+    pub fn spawn_local(store: Arc<LocalStore>) -> RemoteWriter {
+        RemoteWriter::spawn_for(store, super::LOCAL_STORE, "stored")
+    }
+
+    /// `what` and `done` name the sink and the action in warnings
+    /// ("remote cache: dqlite@armv7hf not uploaded: …").
+    fn spawn_for(cache: Arc<dyn Sink>, what: &'static str, done: &'static str) -> RemoteWriter {
         let (tx, rx) = mpsc::channel::<Upload>();
         let worker = std::thread::Builder::new()
-            .name("remote-cache-upload".into())
+            .name(format!("{what} writer"))
             .spawn(move || {
                 let mut summary = UploadSummary::default();
                 for up in rx {
@@ -53,15 +89,14 @@ impl RemoteWriter {
                                 summary.blobs_reused += 1;
                             }
                         }
-                        Err(e) => summary
-                            .warnings
-                            .push(format!("remote cache: {} not uploaded: {e}", up.label)),
+                        Err(e) => summary.warnings.push(format!("{what}: {} not {done}: {e}", up.label)),
                     }
                 }
                 summary
             })
             .ok();
         RemoteWriter {
+            what,
             tx: worker.as_ref().map(|_| tx),
             worker,
         }
@@ -103,11 +138,17 @@ impl RemoteWriter {
         match self.worker.take().map(JoinHandle::join) {
             Some(Ok(summary)) => summary,
             Some(Err(_)) => UploadSummary {
-                warnings: vec!["remote cache: the upload thread crashed; some outputs were not uploaded".into()],
+                warnings: vec![format!(
+                    "{}: the writer thread crashed; some outputs were not stored",
+                    self.what
+                )],
                 ..UploadSummary::default()
             },
             None => UploadSummary {
-                warnings: vec!["remote cache: could not start the upload thread; nothing was uploaded".into()],
+                warnings: vec![format!(
+                    "{}: could not start the writer thread; nothing was stored",
+                    self.what
+                )],
                 ..UploadSummary::default()
             },
         }

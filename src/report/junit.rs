@@ -48,7 +48,7 @@ pub fn render(report: &Report) -> String {
                 secs(p.duration_ms)
             );
             match p.status {
-                Status::Built | Status::Cached => {
+                Status::Built | Status::Cached | Status::Restored => {
                     let _ = writeln!(x, ">");
                     let _ = writeln!(
                         x,

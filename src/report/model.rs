@@ -21,6 +21,8 @@ pub const SLOWER_MIN_DELTA_MS: u64 = 1000;
 pub enum Status {
     Built,
     Cached,
+    /// From this machine's local store (built in another build directory).
+    Restored,
     Failed,
     Skipped,
 }
@@ -30,13 +32,14 @@ impl Status {
         match self {
             Status::Built => "built",
             Status::Cached => "cached",
+            Status::Restored => "restored",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
         }
     }
 
     pub fn ok(self) -> bool {
-        matches!(self, Status::Built | Status::Cached)
+        matches!(self, Status::Built | Status::Cached | Status::Restored)
     }
 }
 
@@ -97,6 +100,7 @@ pub struct Totals {
     pub packages: usize,
     pub built: usize,
     pub cached: usize,
+    pub restored: usize,
     pub failed: usize,
     pub skipped: usize,
     /// Sum of package build times (CPU-ish time; wall time is in `run`).
@@ -207,6 +211,7 @@ impl Report {
             packages: packages.len(),
             built: count(Status::Built),
             cached: count(Status::Cached),
+            restored: count(Status::Restored),
             failed: count(Status::Failed),
             skipped: count(Status::Skipped),
             build_ms: packages.iter().map(|p| p.duration_ms).sum(),
@@ -265,6 +270,9 @@ fn remote_warnings(packages: &[PackageEntry]) -> Vec<String> {
                 "remote untrusted:",
                 "remote rejected:",
                 "remote cache not used:",
+                "local store corrupt:",
+                "local store unavailable:",
+                "local store not used:",
             ]
             .iter()
             .any(|m| r.starts_with(m));
@@ -281,6 +289,7 @@ fn entry(r: &NodeReport, report_dir: &Path) -> PackageEntry {
     let (status, digest, error, skipped_because) = match &r.outcome {
         Outcome::Built { digest } => (Status::Built, Some(digest.clone()), None, None),
         Outcome::Cached { digest } => (Status::Cached, Some(digest.clone()), None, None),
+        Outcome::Restored { digest } => (Status::Restored, Some(digest.clone()), None, None),
         Outcome::Failed { error } => (Status::Failed, None, Some(error.clone()), None),
         Outcome::Skipped { because } => (Status::Skipped, None, None, Some(because.clone())),
     };

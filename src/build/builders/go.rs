@@ -113,7 +113,13 @@ pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
     let out_dir = ctx.dirs.dest.join(subdir);
     std::fs::create_dir_all(&out_dir).map_err(|e| BuildError::io("cannot create the output dir", e))?;
     let output = out_dir.join(&name);
-    let mut args = vec!["build".to_string(), "-trimpath".to_string(), "-mod=vendor".to_string()];
+    // No VCS stamp: the project's checkout is not the package's source.
+    let mut args = vec![
+        "build".to_string(),
+        "-trimpath".to_string(),
+        "-buildvcs=false".to_string(),
+        "-mod=vendor".to_string(),
+    ];
     if let Some(mode) = opts.mode.build_mode() {
         args.push(format!("-buildmode={mode}"));
     }

@@ -52,7 +52,7 @@ impl<'r, 'a> Exec<'r, 'a> {
         let plan = run.plan;
         let known = run.own_inputs_and_stamps()?;
         let forced = |ix: &NodeIndex| run.options.force.contains(&plan.node(*ix).name);
-        let eager = known
+        let mut eager: BTreeSet<NodeIndex> = known
             .iter()
             .filter(|(ix, _)| {
                 let id = plan.node(**ix);
@@ -62,6 +62,12 @@ impl<'r, 'a> Exec<'r, 'a> {
             .filter(|(ix, (own, stamp))| rebuilds_anyway(own, stamp.as_ref(), forced(ix)))
             .map(|(ix, _)| *ix)
             .collect();
+        // What the local store will restore needs no early phase (asked
+        // only when something would prepare early: never on a no-op).
+        if let Some(store) = run.local.filter(|_| !eager.is_empty()) {
+            let restorable = super::predict::store_hits(plan, &known, store);
+            eager.retain(|ix| forced(ix) || !restorable.contains(ix));
+        }
         let last_ms = known
             .iter()
             .map(|(ix, (_, stamp))| (*ix, stamp.as_ref().map(|s| s.duration_ms)))
@@ -191,7 +197,7 @@ impl<'r, 'a> Exec<'r, 'a> {
             deps_done: true,
             stamp: stamp.as_ref(),
             forced: run.options.force.contains(&id.name),
-            remote: run.remote.is_some(),
+            remote: run.remote.is_some() || run.local.is_some(),
             failed_dep: failed_dep.as_deref(),
             early_failure: None,
             output_usable: &usable,
@@ -210,7 +216,7 @@ impl<'r, 'a> Exec<'r, 'a> {
             }
             Decision::UpToDate { key } => {
                 let digest = stamp.map(|s| s.output_digest).unwrap_or_default();
-                self.cached(ix, &id, key, digest, vec!["unchanged".into()])?;
+                self.cached(ix, &id, key, digest, vec!["unchanged".into()], false)?;
                 return Ok(None);
             }
             Decision::Restore { key, reasons } => (key, reasons, true),
@@ -222,7 +228,8 @@ impl<'r, 'a> Exec<'r, 'a> {
         Ok(Some(self.launch_build(ix, &id, inputs, reasons)))
     }
 
-    /// Marks a package cached with its staged output in place.
+    /// Marks a package cached (or `restored` from the local store) with its
+    /// staged output in place.
     fn cached(
         &mut self,
         ix: NodeIndex,
@@ -230,23 +237,33 @@ impl<'r, 'a> Exec<'r, 'a> {
         key: String,
         digest: String,
         reasons: Vec<String>,
+        restored: bool,
     ) -> Result<(), std::io::Error> {
         let layout = self.run.layout;
         let staged = layout.staged(&id.target, &id.name);
-        if let Some(uploads) = self.run.uploads {
-            uploads.submit_if_missing(&id.to_string(), &key, staged.clone(), &digest);
+        for writer in [self.run.uploads, self.run.local_writes].into_iter().flatten() {
+            writer.submit_if_missing(&id.to_string(), &key, staged.clone(), &digest);
         }
-        self.progress.cached(id);
-        let artifacts = job::publish_artifacts(&staged, &layout.out_root.join(&id.target))?;
-        let outcome = Outcome::Cached { digest: digest.clone() };
+        if restored {
+            self.progress.restored(id);
+        } else {
+            self.progress.cached(id);
+        }
+        let host = self.run.envs[&id.target].base_sysroot.is_none();
+        let artifacts = job::publish_artifacts(layout, &self.run.recipes[id], &id.target, &digest, host)?;
+        let outcome = if restored {
+            Outcome::Restored { digest: digest.clone() }
+        } else {
+            Outcome::Cached { digest: digest.clone() }
+        };
         self.reports
             .insert(ix, self.run.report(id, outcome, 0, key, reasons, artifacts));
         self.state.insert(ix, State::Done(digest));
         Ok(())
     }
 
-    /// Tries the remote cache; true when the package is now cached,
-    /// otherwise `reasons` gains why not.
+    /// Tries the local store, then the remote cache; true when the package
+    /// is now cached, otherwise `reasons` gains why not.
     fn restore(
         &mut self,
         ix: NodeIndex,
@@ -255,9 +272,6 @@ impl<'r, 'a> Exec<'r, 'a> {
         key: &str,
         reasons: &mut Vec<String>,
     ) -> Result<bool, std::io::Error> {
-        let Some(remote) = self.run.remote else {
-            return Ok(false);
-        };
         let layout = self.run.layout;
         let env = &self.run.envs[&id.target];
         let staged = layout.staged(&id.target, &id.name);
@@ -274,10 +288,33 @@ impl<'r, 'a> Exec<'r, 'a> {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
-        match crate::remote::try_restore(remote, inputs, &staged, &stamp_file, &accept) {
+        if let Some(store) = self.run.local {
+            let result = crate::remote::try_restore_local(store, inputs, &staged, &stamp_file, &accept);
+            if self.restored(ix, id, key, result, reasons, true)? {
+                return Ok(true);
+            }
+        }
+        if let Some(remote) = self.run.remote {
+            let result = crate::remote::try_restore(remote, inputs, &staged, &stamp_file, &accept);
+            return self.restored(ix, id, key, result, reasons, false);
+        }
+        Ok(false)
+    }
+
+    /// Applies one cache's restore result; true when the package is now cached.
+    fn restored(
+        &mut self,
+        ix: NodeIndex,
+        id: &NodeId,
+        key: &str,
+        result: crate::remote::Restore,
+        reasons: &mut Vec<String>,
+        from_store: bool,
+    ) -> Result<bool, std::io::Error> {
+        match result {
             crate::remote::Restore::Restored { digest, reason, .. } => {
                 reasons.push(reason);
-                self.cached(ix, id, key.to_string(), digest, std::mem::take(reasons))?;
+                self.cached(ix, id, key.to_string(), digest, std::mem::take(reasons), from_store)?;
                 Ok(true)
             }
             crate::remote::Restore::NotRestored { reason, warning } => {
@@ -343,9 +380,9 @@ impl<'r, 'a> Exec<'r, 'a> {
         let key = inputs.key();
         match result {
             Ok(out) => {
-                if let Some(uploads) = self.run.uploads {
-                    let staged = self.run.layout.staged(&id.target, &id.name);
-                    uploads.submit_built(&id.name, &id.target, &key, &staged, &out.digest);
+                let staged = self.run.layout.staged(&id.target, &id.name);
+                for writer in [self.run.uploads, self.run.local_writes].into_iter().flatten() {
+                    writer.submit_built(&id.name, &id.target, &key, &staged, &out.digest);
                 }
                 self.progress.built(&id, out.duration_ms);
                 let outcome = Outcome::Built {

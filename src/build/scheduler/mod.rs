@@ -10,6 +10,7 @@
 mod decide;
 mod exec;
 mod order;
+mod predict;
 mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,10 +45,22 @@ pub struct Options {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Outcome {
-    Built { digest: String },
-    Cached { digest: String },
-    Failed { error: String },
-    Skipped { because: String },
+    Built {
+        digest: String,
+    },
+    Cached {
+        digest: String,
+    },
+    /// Taken from this machine's local store (another build directory built it).
+    Restored {
+        digest: String,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        because: String,
+    },
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -81,6 +94,10 @@ pub struct Run<'a> {
     pub options: &'a Options,
     pub remote: Option<&'a crate::remote::RemoteCache>,
     pub uploads: Option<&'a crate::remote::RemoteWriter>,
+    /// This machine's store of outputs, asked before the remote cache.
+    pub local: Option<&'a crate::remote::LocalStore>,
+    /// Stores what is built (and what is up to date but missing) in `local`.
+    pub local_writes: Option<&'a crate::remote::RemoteWriter>,
 }
 
 /// What the mechanics start on a worker slot.
