@@ -91,6 +91,18 @@ pub fn build_triple() -> String {
     }
 }
 
+/// The build machine's Debian architecture: the packages that run here
+/// (cross compilers, Go, qemu) are provisioned for it.
+pub fn build_debian_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "i386",
+        "powerpc64" => "ppc64el",
+        other => other,
+    }
+}
+
 pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
     let t = &toolchain.target;
     let tool = |n: &str| path_str(&toolchain.bin_dir.join(n));

@@ -47,7 +47,14 @@ pub fn ensure_go(ctx: &ProvisionContext) -> Result<GoTool, ToolchainError> {
         ctx.note(format!("provisioning Go {GO_SERIES} from {GO_SUITE}"));
         // The two packages are self-contained (a static toolchain + sources);
         // their other dependencies are host runtime we do not need.
-        let pkgs = resolve_packages(ctx, GO_SUITE, "amd64", &packages, &Exclusions::default(), false)?;
+        let pkgs = resolve_packages(
+            ctx,
+            GO_SUITE,
+            crate::toolchain::env::build_debian_arch(),
+            &packages,
+            &Exclusions::default(),
+            false,
+        )?;
         let debs = download_packages(ctx, &pkgs)?;
         extract_packages(&debs, tmp, None)?;
         crate::toolchain::sysroot::fixup_root(tmp)?;

@@ -209,6 +209,157 @@ struct Tool {
     sysroot: bool,
 }
 
+/// The compilers and binutils a toolchain wraps, with the environment
+/// they need at their final place (`env`) and while still in `tmp`
+/// (`check_env`, for the sanity check).
+struct Compilers {
+    stamp: Stamp,
+    env: Vec<(String, String)>,
+    check_env: Vec<(String, String)>,
+    tools: Vec<Tool>,
+}
+
+/// Debian's cross gcc and binutils of the build machine's architecture,
+/// extracted into `tmp/prefix` and run through their own libraries.
+fn debian_compilers(
+    ctx: &ProvisionContext,
+    target: &Target,
+    suite: &str,
+    packages: &[String],
+    tmp: &Path,
+    fin: &Path,
+) -> Result<Compilers, ToolchainError> {
+    let triple = &target.triple;
+    let pkgs = resolve_packages(
+        ctx,
+        suite,
+        env::build_debian_arch(),
+        packages,
+        &Exclusions::new(TOOLCHAIN_EXCLUSIONS.iter().copied()),
+        true,
+    )?;
+    let debs = download_packages(ctx, &pkgs)?;
+    extract_packages(&debs, &tmp.join("prefix"), None)?;
+    fixup_root(&tmp.join("prefix"))?;
+    let stamp = Stamp::new("toolchain", &target.name, suite, &pkgs);
+    let multiarch = env::build_triple();
+    let libs = |root: &Path| {
+        format!(
+            "{}:{}",
+            root.join("prefix/usr/lib").join(&multiarch).display(),
+            root.join("prefix/lib").join(&multiarch).display()
+        )
+    };
+    let bin = |name: &str| fin.join("prefix/usr/bin").join(format!("{triple}-{name}"));
+    let mut tools: Vec<Tool> = ["gcc", "g++", "cpp", "ld"]
+        .iter()
+        .map(|name| Tool {
+            name: (*name).into(),
+            program: bin(name),
+            sysroot: true,
+        })
+        .collect();
+    for b in BINUTILS {
+        if tmp.join("prefix/usr/bin").join(format!("{triple}-{b}")).exists() {
+            tools.push(Tool {
+                name: (*b).into(),
+                program: bin(b),
+                sysroot: false,
+            });
+        }
+    }
+    Ok(Compilers {
+        stamp,
+        env: vec![("LD_LIBRARY_PATH".into(), libs(fin))],
+        check_env: vec![("LD_LIBRARY_PATH".into(), libs(tmp))],
+        tools,
+    })
+}
+
+/// The build machine's own gcc (native targets), its driver copied into
+/// `tmp/gcc` so the wrappers can pin its exec prefix.
+fn host_compilers(target: &Target, tmp: &Path, fin: &Path) -> Result<Compilers, ToolchainError> {
+    let triple = &target.triple;
+    let gcc = prepare_host_gcc(target, &tmp.join("gcc"))?;
+    let mut stamp = Stamp::new("toolchain", &target.name, "host", &[]);
+    stamp.info.insert("host-gcc".into(), gcc.version.clone());
+    stamp
+        .info
+        .insert("host-compiler".into(), host_compiler_identity(triple));
+    let mut tools: Vec<Tool> = [("gcc", &gcc.gcc), ("g++", &gcc.gxx), ("cpp", &gcc.cpp)]
+        .into_iter()
+        .map(|(name, prog)| Tool {
+            name: name.into(),
+            program: prog.clone(),
+            sysroot: true,
+        })
+        .collect();
+    for b in std::iter::once(&"ld").chain(BINUTILS) {
+        if let Some(p) = host_program(&[&format!("{triple}-{b}"), b]) {
+            tools.push(Tool {
+                name: (*b).into(),
+                program: p,
+                sysroot: *b == "ld",
+            });
+        }
+    }
+    Ok(Compilers {
+        stamp,
+        env: vec![("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", fin.display()))],
+        check_env: vec![("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", tmp.display()))],
+        tools,
+    })
+}
+
+/// The names a tool's wrapper is installed under in `bin/`: prefixed and
+/// plain, plus `cc`/`c++` for the compilers.
+fn wrapper_names(triple: &str, tool: &str) -> Vec<String> {
+    let mut names = vec![format!("{triple}-{tool}")];
+    names.push(match tool {
+        "gcc" => "cc".into(),
+        "g++" => "c++".into(),
+        n => n.into(),
+    });
+    if tool == "gcc" || tool == "g++" {
+        names.push(tool.to_string());
+    }
+    if tool == "gcc" {
+        names.push(format!("{triple}-cc"));
+    }
+    if tool == "g++" {
+        names.push(format!("{triple}-c++"));
+    }
+    names
+}
+
+/// Writes every wrapper into `tmp/bin` (and the prefixed ones as links in
+/// `tmp/path`); returns their text, which enters the toolchain's identity.
+fn write_wrappers(triple: &str, c: &Compilers, sysroot: &Sysroot, tmp: &Path) -> Result<String, ToolchainError> {
+    let mut all_wrappers = String::new();
+    for dir in ["bin", "path"] {
+        std::fs::create_dir_all(tmp.join(dir)).map_err(ToolchainError::io(format!("cannot create {dir}/")))?;
+    }
+    for t in &c.tools {
+        let text = wrapper(
+            triple,
+            &t.program,
+            t.sysroot.then_some(sysroot.path.as_path()),
+            &c.env,
+            &t.name,
+        );
+        let _ = writeln!(all_wrappers, "{}\n{text}", t.name);
+        for n in &wrapper_names(triple, &t.name) {
+            write_executable(&tmp.join("bin").join(n), &text)?;
+            if n.starts_with(&format!("{triple}-")) {
+                let link = tmp.join("path").join(n);
+                std::os::unix::fs::symlink(format!("../bin/{n}"), &link)
+                    .map_err(ToolchainError::io(format!("cannot link {}", link.display())))?;
+            }
+        }
+    }
+    Ok(all_wrappers)
+}
+
 fn build(
     ctx: &ProvisionContext,
     target: &Target,
@@ -218,130 +369,24 @@ fn build(
 ) -> Result<Stamp, ToolchainError> {
     ctx.note(format!("provisioning toolchain {} ({})", target.name, target.triple));
     let triple = &target.triple;
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut tools = Vec::new();
-    let mut stamp;
-    let check_env: Vec<(String, String)>;
-    match &target.toolchain {
-        ToolchainSource::Debian { suite, packages } => {
-            let pkgs = resolve_packages(
-                ctx,
-                suite,
-                "amd64",
-                packages,
-                &Exclusions::new(TOOLCHAIN_EXCLUSIONS.iter().copied()),
-                true,
-            )?;
-            let debs = download_packages(ctx, &pkgs)?;
-            extract_packages(&debs, &tmp.join("prefix"), None)?;
-            fixup_root(&tmp.join("prefix"))?;
-            stamp = Stamp::new("toolchain", &target.name, suite, &pkgs);
-            let libs = |root: &Path| {
-                format!(
-                    "{}:{}",
-                    root.join("prefix/usr/lib/x86_64-linux-gnu").display(),
-                    root.join("prefix/lib/x86_64-linux-gnu").display()
-                )
-            };
-            env.push(("LD_LIBRARY_PATH".into(), libs(fin)));
-            check_env = vec![("LD_LIBRARY_PATH".into(), libs(tmp))];
-            let bin = |name: &str| fin.join("prefix/usr/bin").join(format!("{triple}-{name}"));
-            for (name, prog, sys) in [
-                ("gcc", "gcc", true),
-                ("g++", "g++", true),
-                ("cpp", "cpp", true),
-                ("ld", "ld", true),
-            ] {
-                tools.push(Tool {
-                    name: name.into(),
-                    program: bin(prog),
-                    sysroot: sys,
-                });
-            }
-            for b in BINUTILS {
-                if tmp.join("prefix/usr/bin").join(format!("{triple}-{b}")).exists() {
-                    tools.push(Tool {
-                        name: (*b).into(),
-                        program: bin(b),
-                        sysroot: false,
-                    });
-                }
-            }
-        }
-        ToolchainSource::Host => {
-            let gcc = prepare_host_gcc(target, &tmp.join("gcc"))?;
-            stamp = Stamp::new("toolchain", &target.name, "host", &[]);
-            stamp.info.insert("host-gcc".into(), gcc.version.clone());
-            stamp
-                .info
-                .insert("host-compiler".into(), host_compiler_identity(triple));
-            env.push(("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", fin.display())));
-            check_env = vec![("GCC_EXEC_PREFIX".into(), format!("{}/gcc/lib/gcc/", tmp.display()))];
-            for (name, prog, sys) in [
-                ("gcc", &gcc.gcc, true),
-                ("g++", &gcc.gxx, true),
-                ("cpp", &gcc.cpp, true),
-            ] {
-                tools.push(Tool {
-                    name: name.into(),
-                    program: prog.clone(),
-                    sysroot: sys,
-                });
-            }
-            for b in std::iter::once(&"ld").chain(BINUTILS) {
-                if let Some(p) = host_program(&[&format!("{triple}-{b}"), b]) {
-                    tools.push(Tool {
-                        name: (*b).into(),
-                        program: p,
-                        sysroot: *b == "ld",
-                    });
-                }
-            }
-        }
-    }
-    // Wrappers: in bin/ under both names; path/ gets only the prefixed ones.
-    let mut all_wrappers = String::new();
-    for dir in ["bin", "path"] {
-        std::fs::create_dir_all(tmp.join(dir)).map_err(ToolchainError::io(format!("cannot create {dir}/")))?;
-    }
-    for t in &tools {
-        let text = wrapper(
-            triple,
-            &t.program,
-            t.sysroot.then_some(sysroot.path.as_path()),
-            &env,
-            &t.name,
-        );
-        let _ = writeln!(all_wrappers, "{}\n{text}", t.name);
-        let mut names = vec![format!("{triple}-{}", t.name)];
-        names.push(match t.name.as_str() {
-            "gcc" => "cc".into(),
-            "g++" => "c++".into(),
-            n => n.into(),
-        });
-        if t.name == "gcc" || t.name == "g++" {
-            names.push(t.name.clone());
-        }
-        if t.name == "gcc" {
-            names.push(format!("{triple}-cc"));
-        }
-        if t.name == "g++" {
-            names.push(format!("{triple}-c++"));
-        }
-        for n in &names {
-            write_executable(&tmp.join("bin").join(n), &text)?;
-            if n.starts_with(&format!("{triple}-")) {
-                let link = tmp.join("path").join(n);
-                std::os::unix::fs::symlink(format!("../bin/{n}"), &link)
-                    .map_err(ToolchainError::io(format!("cannot link {}", link.display())))?;
-            }
-        }
-    }
+    let compilers = match &target.toolchain {
+        ToolchainSource::Debian { suite, packages } => debian_compilers(ctx, target, suite, packages, tmp, fin)?,
+        ToolchainSource::Host => host_compilers(target, tmp, fin)?,
+    };
+    let all_wrappers = write_wrappers(triple, &compilers, sysroot, tmp)?;
     let cmake = cmake_toolchain(target, &fin.join("bin"), &sysroot.path);
     let meson = meson_cross(target, &fin.join("bin"));
     std::fs::write(tmp.join("toolchain.cmake"), &cmake).map_err(ToolchainError::io("cannot write toolchain.cmake"))?;
     std::fs::write(tmp.join("meson-cross.ini"), &meson).map_err(ToolchainError::io("cannot write meson-cross.ini"))?;
-    sanity_check(ctx, target, &tools, &sysroot.path, &check_env, tmp, fin)?;
+    sanity_check(
+        ctx,
+        target,
+        &compilers.tools,
+        &sysroot.path,
+        &compilers.check_env,
+        tmp,
+        fin,
+    )?;
     // The identity enters package keys shared between machines: it names
     // what the toolchain is, not where this machine's cache, sysroot or
     // toolchain directory is (the directory's name hashes the sysroot path).
@@ -350,6 +395,7 @@ fn build(
         (sysroot.path.as_path(), "<sysroot>"),
         (ctx.cache.as_path(), "<cache>"),
     ];
+    let mut stamp = compilers.stamp;
     let host_compiler = stamp.info.get("host-compiler").cloned().unwrap_or_default();
     stamp.compute_id(&[
         &sysroot.id,

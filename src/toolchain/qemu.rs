@@ -67,7 +67,7 @@ pub fn ensure_qemu(ctx: &ProvisionContext) -> Result<Qemu, ToolchainError> {
         let pkgs = resolve_packages(
             ctx,
             QEMU_SUITE,
-            "amd64",
+            crate::toolchain::env::build_debian_arch(),
             &[QEMU_PACKAGE.to_string()],
             &Exclusions::default(),
             false,
