@@ -6,6 +6,7 @@ pub mod error;
 pub mod options;
 pub mod parse;
 pub mod parse_cache;
+pub mod parse_source;
 pub mod per_target;
 pub mod raw;
 pub mod rendered;

@@ -43,7 +43,7 @@ pub fn parse_variant(d: &mut Decoder, node: &KdlNode, seen: &mut Vec<Text>) -> O
     let file = d.prop_string(node, "file");
     let sha256 = d.prop_string(node, "sha256");
     if let Some(sha) = &sha256 {
-        super::parse::check_sha256(d, sha);
+        super::parse_source::check_sha256(d, sha);
     }
     if file.is_none() && sha256.is_none() {
         d.missing(
