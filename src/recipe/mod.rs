@@ -2,6 +2,7 @@
 
 pub mod bounds;
 pub mod decode;
+pub mod emit;
 pub mod error;
 pub mod options;
 pub mod parse;
