@@ -80,26 +80,7 @@ pub fn run(
     if failures.is_empty() && all {
         // `fetch --all` prepares offline batches, which need the toolchains
         // too: provision (or, offline, check) everything the targets use.
-        let needs_go = recipes.iter().any(|r| r.build.kind == crate::recipe::BuildKind::Go);
-        let provision =
-            crate::toolchain::provision::ProvisionContext::with_fetch(settings.cache.clone(), Arc::new(ctx));
-        for t in &targets {
-            let target = project.target(t)?;
-            let def = crate::toolchain::sysroot_def_for(target, &project.sysroots)?;
-            crate::toolchain::ensure_toolchain(&provision, target, def)?;
-            if target.emulated() {
-                crate::toolchain::qemu::ensure_qemu(&provision)?;
-            }
-        }
-        if needs_go {
-            crate::toolchain::gotool::ensure_go(&provision)?;
-        }
-        // And the sysroots extended by recipes' `sysroot-packages`.
-        for r in recipes.iter().filter(|r| !r.sysroot_packages.is_empty()) {
-            if let Ok(target) = project.target(&r.target) {
-                crate::toolchain::activate::package_sysroot(&project, target, &r.sysroot_packages, &provision)?;
-            }
-        }
+        crate::pipeline::provision_targets(&settings.cache, &project, &recipes, &targets, Arc::new(ctx))?;
     }
     match failures.len() {
         0 => Ok(()),

@@ -10,7 +10,7 @@ mod summary;
 mod test;
 
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
-pub use sources::{fetch_all, rendered_plan, unique_sources};
+pub use sources::{fetch_all, provision_targets, rendered_plan, unique_sources};
 pub use test::TestRequest;
 
 use crate::error::Error;

@@ -129,3 +129,34 @@ fn locate(project: &Project, package: &str, index: usize, err: FetchError) -> Fe
         size,
     }))
 }
+
+/// Provisions (or, offline, checks) everything the targets of `recipes`
+/// use: toolchains and sysroots, qemu for emulated targets, Go when a
+/// recipe builds Go, and the sysroots extended by `sysroot-packages`.
+pub fn provision_targets(
+    cache: &std::path::Path,
+    project: &crate::model::project::Project,
+    recipes: &[crate::recipe::Recipe],
+    targets: &[String],
+    fetch: std::sync::Arc<crate::fetch::FetchContext>,
+) -> Result<(), crate::error::Error> {
+    let needs_go = recipes.iter().any(|r| r.build.kind == crate::recipe::BuildKind::Go);
+    let provision = crate::toolchain::provision::ProvisionContext::with_fetch(cache.to_path_buf(), fetch);
+    for t in targets {
+        let target = project.target(t)?;
+        let def = crate::toolchain::sysroot_def_for(target, &project.sysroots)?;
+        crate::toolchain::ensure_toolchain(&provision, target, def)?;
+        if target.emulated() {
+            crate::toolchain::qemu::ensure_qemu(&provision)?;
+        }
+    }
+    if needs_go {
+        crate::toolchain::gotool::ensure_go(&provision)?;
+    }
+    for r in recipes.iter().filter(|r| !r.sysroot_packages.is_empty()) {
+        if let Ok(target) = project.target(&r.target) {
+            crate::toolchain::activate::package_sysroot(project, target, &r.sysroot_packages, &provision)?;
+        }
+    }
+    Ok(())
+}
