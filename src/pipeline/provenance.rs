@@ -33,6 +33,7 @@ pub fn publish_all(
             staged: &staged,
             out_dir: &layout.out_root.join(&report.target),
             artifacts: &report.artifacts,
+            state_dir: &layout.package_dir(&report.target, &report.name),
             debian_archive,
         })?;
         for w in &published.warnings {

@@ -196,6 +196,14 @@ pub fn publish(staged: &Path, name: &str, out: &Path) -> Result<Vec<String>, Pro
     let from = staged_dir(staged, name);
     let mut files = Vec::new();
     list_staged(staged, name, &mut files);
+    // Unchanged (every no-op build): nothing is written.
+    let mut present = Vec::new();
+    list_files(out, "", &mut present);
+    present.sort();
+    let same = |rel: &String| std::fs::read(from.join(rel)).ok() == std::fs::read(out.join(rel)).ok();
+    if out.is_dir() && present == files && files.iter().all(same) {
+        return Ok(files);
+    }
     match std::fs::remove_dir_all(out) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(ProvenanceError::io(format!("cannot replace {}", out.display()), e));

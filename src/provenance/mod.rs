@@ -46,6 +46,9 @@ pub struct Publish<'a> {
     pub out_dir: &'a Path,
     /// The package's artifacts as published (its wheels, its tarball).
     pub artifacts: &'a [PathBuf],
+    /// A directory of the package's own (its build dir) where the artifact's
+    /// digest is remembered between runs.
+    pub state_dir: &'a Path,
     pub debian_archive: Option<&'a str>,
 }
 
@@ -99,7 +102,7 @@ pub fn publish(p: &Publish) -> Result<Published, ProvenanceError> {
         license_files.insert(r.name.clone(), rel);
     }
     let artifact = artifact_path(root, p.out_dir, p.artifacts);
-    let sha256 = crate::digest::sha256_file(&artifact).ok();
+    let sha256 = artifact_sha256(&artifact, &p.state_dir.join(DIGEST_MEMO));
     let contained = contained(p, root, &closure, &artifact);
     let members: Vec<spdx::Member> = closure
         .iter()
@@ -137,6 +140,47 @@ pub fn publish(p: &Publish) -> Result<Published, ProvenanceError> {
         license_dir: license_dir.is_dir().then_some(license_dir),
         warnings,
     })
+}
+
+/// Where [`artifact_sha256`] remembers a digest.
+const DIGEST_MEMO: &str = "artifact.sha256.json";
+
+/// What identifies one version of a file without reading it: a rewrite or
+/// replacement changes the inode or the change time, which no one can set.
+fn file_identity(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+/// The artifact's sha256 (`None` when it is not there). A no-op build does
+/// not read a large wheel again: the digest is kept with the identity of
+/// the file it was computed from.
+fn artifact_sha256(artifact: &Path, memo: &Path) -> Option<String> {
+    let identity = file_identity(artifact)?;
+    let key = format!("{} {identity}", artifact.display());
+    let remembered: Option<(String, String)> = std::fs::read(memo).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some((k, sha)) = remembered
+        && k == key
+        && sha.len() == 64
+    {
+        return Some(sha);
+    }
+    let sha = crate::digest::sha256_file(artifact).ok()?;
+    // Only a cache: a failure to write it costs a read next time.
+    if let Ok(bytes) = serde_json::to_vec(&(key, &sha)) {
+        let _ = write_atomic(memo, &bytes);
+    }
+    Some(sha)
 }
 
 /// The package and everything it needs: `depends` on its own target,

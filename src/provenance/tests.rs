@@ -211,6 +211,8 @@ fn publish_writes_licenses_and_the_sbom_and_warns_about_none() {
     std::fs::write(lic.join("LICENSE"), "zlib license\n").expect("write");
     std::fs::create_dir_all(&out).expect("mkdir");
     std::fs::write(out.join("zlib-1.3.1.tar.gz"), "not really a tarball").expect("write");
+    let state = tmp.path().join("state");
+    std::fs::create_dir_all(&state).expect("mkdir");
     let publish_one = |node: &NodeId| {
         publish(&Publish {
             node,
@@ -218,6 +220,7 @@ fn publish_writes_licenses_and_the_sbom_and_warns_about_none() {
             staged: &staged,
             out_dir: &out,
             artifacts: &[],
+            state_dir: &state,
             debian_archive: None,
         })
         .expect("publish")
@@ -240,6 +243,15 @@ fn publish_writes_licenses_and_the_sbom_and_warns_about_none() {
     assert!(!p.contains_key("SPDXRef-Package-shim"), "only what went into zlib");
     assert_eq!(publish_one(&zlib).sbom, done.sbom);
     assert_eq!(std::fs::read(&done.sbom).expect("sbom"), first, "deterministic");
+    // A replaced artifact of the same size is hashed again.
+    std::fs::write(out.join("zlib-1.3.1.tar.gz.new"), "not really a tarbalL").expect("write");
+    std::fs::rename(out.join("zlib-1.3.1.tar.gz.new"), out.join("zlib-1.3.1.tar.gz")).expect("rename");
+    publish_one(&zlib);
+    let doc: Value = serde_json::from_slice(&std::fs::read(&done.sbom).expect("sbom")).expect("json");
+    assert_eq!(
+        packages(&doc)["SPDXRef-Package-zlib"]["checksums"][0]["checksumValue"],
+        crate::digest::sha256_file(&out.join("zlib-1.3.1.tar.gz")).expect("sha")
+    );
 
     // shim declares a license but its sources had no license file.
     let shim = NodeId {
@@ -302,6 +314,7 @@ fn a_wheel_contains_the_packages_whose_libraries_it_carries() {
         staged: &staged,
         out_dir: &out,
         artifacts: std::slice::from_ref(&wheel),
+        state_dir: tmp.path(),
         debian_archive: None,
     })
     .expect("publish");
