@@ -677,6 +677,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         force: Default::default(),
         explain: false,
         failed: Default::default(),
+        restore_only: Default::default(),
     };
     let reports = Run {
         plan: &plan,

@@ -42,6 +42,7 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         no_remote_cache,
         remote_read_only,
         limits: limits.into(),
+        restore_deps_only: false,
     })?;
     ensure_success(&reports)
 }

@@ -44,6 +44,15 @@ pub struct BuildRequest {
     pub remote_read_only: bool,
     /// Download limits from the command line.
     pub limits: LimitOverrides,
+    /// A batch job: build only the named packages; every dependency comes
+    /// from the build tree or the remote cache, or the run fails naming it.
+    pub restore_deps_only: bool,
+}
+
+/// What a build did: the node reports, and the uploads when there were any.
+pub(crate) struct BuildOutcome {
+    pub reports: Vec<NodeReport>,
+    pub uploaded: Option<crate::remote::UploadSummary>,
 }
 
 pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
@@ -62,11 +71,15 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
 impl Session<'_> {
     /// Builds the requested packages and their dependencies for each target.
     pub fn build(&self, request: BuildRequest) -> Result<Vec<NodeReport>, Error> {
+        build(self, request).map(|o| o.reports)
+    }
+
+    pub(crate) fn build_outcome(&self, request: BuildRequest) -> Result<BuildOutcome, Error> {
         build(self, request)
     }
 }
 
-fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Error> {
+fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error> {
     let (settings, project) = (session.settings, &session.project);
     let BuildRequest {
         names,
@@ -84,6 +97,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         no_remote_cache,
         remote_read_only,
         limits,
+        restore_deps_only,
     } = request;
     let started = std::time::Instant::now();
     let names: Vec<String> = if all { all_target_packages(project) } else { names };
@@ -97,6 +111,12 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     }
     let plan = plan(project, &names, &targets)?;
     let recipes = render_plan(project, &plan, &crate::toolchain::activate::host_target())?;
+    let restore_only: BTreeSet<NodeId> = if restore_deps_only {
+        let wanted = |id: &NodeId| names.contains(&id.name) && targets.contains(&id.target);
+        recipes.keys().filter(|id| !wanted(id)).cloned().collect()
+    } else {
+        BTreeSet::new()
+    };
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
     let config = &settings.config;
     // Before provisioning: a refused remote (plain http without a secret)
@@ -119,7 +139,13 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     )?);
     // Every source first: a wrong hash must not wait for dependencies (host
     // tools take minutes) or toolchains to build.
-    let failed = fetch_sources_first(&fetch, project, &recipes, config.jobs, keep_going)?;
+    // What is only restored needs no sources.
+    let to_build: BTreeMap<NodeId, Recipe> = recipes
+        .iter()
+        .filter(|(id, _)| !restore_only.contains(*id))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect();
+    let failed = fetch_sources_first(&fetch, project, &to_build, config.jobs, keep_going)?;
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
     let envs = activate_plan(project, &plan, &recipes, &layout, &provision)?;
     let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
@@ -131,6 +157,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         force: force.into_iter().collect(),
         explain,
         failed,
+        restore_only,
     };
     let uploads = remote
         .clone()
@@ -157,11 +184,11 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
             wall_ms: Some(started.elapsed().as_millis() as u64),
             command: None,
             remote_cache: remote.as_ref().map(|r| r.display_url()),
-            warnings: uploaded.map(|u| u.warnings).unwrap_or_default(),
+            warnings: uploaded.as_ref().map(|u| u.warnings.clone()).unwrap_or_default(),
         };
         write_report(dir, &reports, &meta)?;
     }
-    Ok(reports)
+    Ok(BuildOutcome { reports, uploaded })
 }
 
 fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMeta) -> Result<(), Error> {
@@ -232,7 +259,7 @@ fn first_line(text: &str) -> String {
 
 /// The remote cache of this run, if any; blobs above the download limit
 /// are not restored.
-fn open_remote(
+pub(super) fn open_remote(
     settings: &Settings,
     arg_url: Option<&str>,
     limits: &LimitOverrides,

@@ -2,11 +2,13 @@
 //! ask for — build and test over any set of packages × targets. Commands map
 //! their arguments to requests and print; everything in between is here.
 
+mod batch;
 mod build;
 mod sources;
 mod summary;
 mod test;
 
+pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports};
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
 pub use sources::{fetch_all, rendered_plan, unique_sources};
 pub use test::TestRequest;

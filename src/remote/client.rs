@@ -191,6 +191,15 @@ impl RemoteCache {
     }
 }
 
+/// Whether a URL carries a user name or password (it must then not be
+/// written into files such as a batch plan).
+pub fn has_credentials(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(u) => !u.username().is_empty() || u.password().is_some(),
+        Err(_) => url.contains('@'),
+    }
+}
+
 /// `http://user:secret@host/` → `http://user:***@host/`, for anything shown
 /// or written (reports, the command line in a report).
 pub fn redact(url: &str) -> String {

@@ -22,6 +22,7 @@ use thiserror::Error;
 use crate::build::scheduler::NodeReport;
 
 pub use model::Report;
+pub use text::hostname;
 
 /// File names inside the report directory.
 pub const JSON: &str = "report.json";
