@@ -295,10 +295,16 @@ pub enum BatchCommand {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
-    /// Write report.json, junit.xml and report.html from the job records in DIR
+    /// Write report.json, junit.xml and report.html from the job records in DIR (or from shards' reports)
+    #[command(
+        after_help = "Examples:\n  recipe batch report /shared/nightly/2026-11-30 --previous /shared/nightly/2026-11-29/report.json\n  recipe batch report merged --shard-report s1/report.json --shard-report s2/report.json"
+    )]
     Report {
-        /// The records directory of `recipe batch plan`
+        /// The records directory of `recipe batch plan` (with --shard-report: where to write)
         dir: PathBuf,
+        /// Merge these `recipe build --shard` reports instead of reading job records (repeatable)
+        #[arg(long, value_name = "FILE")]
+        shard_report: Vec<PathBuf>,
         /// Where to write the reports [default: DIR]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -426,6 +432,9 @@ pub struct BuildCmd {
     /// Restore from the remote cache but never upload to it
     #[arg(long)]
     pub remote_read_only: bool,
+    /// Build only shard K of N of the named packages (a stable share, by name; dependencies restored from the remote cache when another shard built them); merge with `recipe batch report --shard-report`
+    #[arg(long, value_name = "K/N", value_parser = crate::batch::Shard::parse)]
+    pub shard: Option<crate::batch::Shard>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

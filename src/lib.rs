@@ -23,7 +23,7 @@
 //! 14. `pipeline`, `settings`, `error`, `cli`, `commands`, `fuzzing` — the
 //!     application (and the fuzzing entry points, which drive it)
 
-pub(crate) mod batch;
+pub mod batch;
 pub mod build;
 pub mod cli;
 pub mod commands;

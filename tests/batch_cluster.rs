@@ -324,3 +324,78 @@ fn jobs_in_separate_trees_rebuild_the_local_batch_report() {
     assert_eq!(job(&again, "broken@host")["in_remote_cache"], false);
     assert!(job(&again, "needs-broken@host")["key"].is_null());
 }
+
+#[test]
+fn shards_build_each_package_once_and_merge_into_the_local_report() {
+    let server = Server::start();
+    let p = Project::new();
+    p.recipe("base", &[], "")
+        .recipe("mid", &["base"], "")
+        .recipe("top", &["mid"], "")
+        .recipe("other", &[], "")
+        .recipe("leaf", &["base"], "")
+        .recipe("tool", &["other", "mid"], "");
+    let n = 3;
+    let mut shard_reports = Vec::new();
+    for k in 1..=n {
+        // Separate build trees and caches: only the HTTP cache is shared.
+        let report = p.path().join(format!("shard-report-{k}"));
+        let out = p
+            .recipe_cmd()
+            .env("RECIPE_CACHE", p.path().join(format!("cache-{k}")))
+            .args(["--no-sandbox", "build", "--all", "--target", "host", "--keep-going"])
+            .args(["--shard", &format!("{k}/{n}")])
+            .args([
+                "--build-dir",
+                &format!("shard-tree-{k}"),
+                "--remote-cache",
+                &server.url(),
+            ])
+            .args(["--report", report.to_str().expect("utf-8")])
+            .output()
+            .expect("run shard");
+        assert!(out.status.success(), "shard {k}: {}", stderr(&out));
+        shard_reports.push(report.join("report.json"));
+    }
+    assert_eq!(
+        p.built(),
+        [
+            "built base",
+            "built leaf",
+            "built mid",
+            "built other",
+            "built tool",
+            "built top"
+        ],
+        "together the shards build each package exactly once"
+    );
+    let merged = p.path().join("merged");
+    let mut args = vec!["batch".to_string(), "report".into(), merged.display().to_string()];
+    for r in &shard_reports {
+        args.extend(["--shard-report".into(), r.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = p.run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let local = p.path().join("local-report");
+    let out = p.run(&[
+        "build",
+        "--all",
+        "--target",
+        "host",
+        "--no-remote-cache",
+        "--build-dir",
+        "local-tree",
+        "--report",
+        local.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let merged = outcomes(&merged.join("report.json"));
+    assert_eq!(merged.len(), 6);
+    assert_eq!(merged, outcomes(&local.join("report.json")));
+
+    let bad = p.run(&["build", "--all", "--target", "host", "--shard", "4/3"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("is not a shard"), "{}", stderr(&bad));
+}

@@ -1,12 +1,13 @@
 //! The nightly batch beyond one machine: the graph of (package, target) jobs
 //! with their keys ([`graph`]), the record each job leaves in a shared
 //! directory ([`record`]), and the report rebuilt from those records
-//! ([`merge`]). Running the jobs is left to a workload manager (or to
+//! ([`merge`]); the sharded mode for CI matrices ([`shard`]). Running the jobs is left to a workload manager (or to
 //! `recipe batch run` in a loop); outputs travel through the remote cache.
 
 pub mod graph;
 pub mod merge;
 pub mod record;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use thiserror::Error;
 pub use graph::{BatchPlan, Lookup, NodeFacts, PLAN_FORMAT, compute, parse_id};
 pub use merge::reports_from_records;
 pub use record::{JobRecord, JobStatus, RECORD_FORMAT};
+pub use shard::{Shard, merge_reports};
 
 /// The batch's graph inside the records directory.
 pub const PLAN_FILE: &str = "plan.json";

@@ -113,13 +113,18 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), BatchError
 
 /// Reads a JSON file of ours, refusing anything too large or malformed.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, BatchError> {
+    read_json_sized(path, MAX_RECORD_BYTES)
+}
+
+/// [`read_json`] with another size limit.
+pub fn read_json_sized<T: for<'de> Deserialize<'de>>(path: &Path, max: u64) -> Result<T, BatchError> {
     use std::io::Read;
     let file = std::fs::File::open(path).map_err(BatchError::io("open", path))?;
     let mut bytes = Vec::new();
-    file.take(MAX_RECORD_BYTES + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(BatchError::io("read", path))?;
-    if bytes.len() as u64 > MAX_RECORD_BYTES {
+    if bytes.len() as u64 > max {
         return Err(BatchError::Json {
             path: path.to_path_buf(),
             reason: "too large to be ours".into(),

@@ -50,9 +50,18 @@ pub fn run(settings: &Settings, cmd: BatchCommand) -> Result<(), Error> {
                 })
                 .map(|_| ())
         }
-        BatchCommand::Report { dir, out, previous } => {
+        BatchCommand::Report {
+            dir,
+            shard_report,
+            out,
+            previous,
+        } => {
             let out = out.unwrap_or_else(|| dir.clone());
-            let reports = batch_report(&dir, &out, previous.as_deref())?;
+            let reports = if shard_report.is_empty() {
+                batch_report(&dir, &out, previous.as_deref())?
+            } else {
+                crate::pipeline::merge_shard_reports(&shard_report, &out, previous.as_deref())?
+            };
             ensure_success(&reports)
         }
         BatchCommand::Status { dir } => {

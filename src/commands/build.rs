@@ -23,6 +23,7 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_cache,
         no_remote_cache,
         remote_read_only,
+        shard,
         limits,
     } = cmd;
     let session = Session::open(settings)?;
@@ -43,6 +44,7 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_read_only,
         limits: limits.into(),
         restore_deps_only: false,
+        shard,
     })?;
     ensure_success(&reports)
 }

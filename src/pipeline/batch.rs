@@ -250,12 +250,26 @@ pub fn batch_report(records: &Path, out: &Path, previous: Option<&Path>) -> Resu
     let plan = batch::read_plan(records)?;
     let reports = batch::reports_from_records(records, &plan)?;
     let meta = crate::report::RunMeta {
-        wall_ms: None,
-        command: None,
         remote_cache: plan.remote_cache.clone(),
-        warnings: Vec::new(),
+        ..Default::default()
     };
-    let paths = crate::report::write_reports(out, &reports, previous, &meta)?;
+    write(out, reports, previous, &meta)
+}
+
+/// Writes the reports into `out` from shards' `report.json` files.
+pub fn merge_shard_reports(shards: &[PathBuf], out: &Path, previous: Option<&Path>) -> Result<Vec<NodeReport>, Error> {
+    let paths: Vec<&Path> = shards.iter().map(PathBuf::as_path).collect();
+    let reports = batch::merge_reports(&paths)?;
+    write(out, reports, previous, &crate::report::RunMeta::default())
+}
+
+fn write(
+    out: &Path,
+    reports: Vec<NodeReport>,
+    previous: Option<&Path>,
+    meta: &crate::report::RunMeta,
+) -> Result<Vec<NodeReport>, Error> {
+    let paths = crate::report::write_reports(out, &reports, previous, meta)?;
     for w in &paths.warnings {
         eprintln!("warning: {w}");
     }

@@ -47,6 +47,8 @@ pub struct BuildRequest {
     /// A batch job: build only the named packages; every dependency comes
     /// from the build tree or the remote cache, or the run fails naming it.
     pub restore_deps_only: bool,
+    /// Only this shard's share of the named packages.
+    pub shard: Option<crate::batch::Shard>,
 }
 
 /// What a build did: the node reports, and the uploads when there were any.
@@ -98,11 +100,27 @@ fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error
         remote_read_only,
         limits,
         restore_deps_only,
+        shard,
     } = request;
     let started = std::time::Instant::now();
     let names: Vec<String> = if all { all_target_packages(project) } else { names };
     if names.is_empty() {
         return Err(Error::Usage("name at least one package to build, or pass --all".into()));
+    }
+    let names = match shard {
+        Some(s) => s.select(&names),
+        None => names,
+    };
+    if names.is_empty() {
+        // A shard can be empty: a success with an empty report.
+        eprintln!("this shard has no packages to build");
+        if let Some(dir) = &report {
+            write_report(dir, &[], &crate::report::RunMeta::default())?;
+        }
+        return Ok(BuildOutcome {
+            reports: Vec::new(),
+            uploaded: None,
+        });
     }
     for t in &targets {
         if t != HOST {

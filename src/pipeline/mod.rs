@@ -8,7 +8,7 @@ mod sources;
 mod summary;
 mod test;
 
-pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports};
+pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports, merge_shard_reports};
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
 pub use sources::{fetch_all, rendered_plan, unique_sources};
 pub use test::TestRequest;

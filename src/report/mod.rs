@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::build::scheduler::NodeReport;
 
-pub use model::Report;
+pub use model::{Report, Status};
 pub use text::hostname;
 
 /// File names inside the report directory.
