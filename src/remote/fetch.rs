@@ -230,6 +230,7 @@ impl RemoteCache {
             blob.write_all(&buf[..n]).map_err(io("cannot write a temporary file"))?;
         }
         if got != entry.size {
+            self.mark_damaged(&entry.tar_sha256);
             return Ok(Err(Fetched::Corrupt {
                 reason: format!(
                     "blob {} has {got} bytes, the entry says {}",
@@ -240,6 +241,7 @@ impl RemoteCache {
         }
         let actual = hex::encode(hasher.finalize());
         if actual != entry.tar_sha256 {
+            self.mark_damaged(&entry.tar_sha256);
             return Ok(Err(Fetched::Corrupt {
                 reason: format!("blob {} has sha256 {actual}", short(&entry.tar_sha256)),
             }));
