@@ -206,6 +206,10 @@ pub enum Command {
     #[command(subcommand)]
     Toolchain(ToolchainCommand),
 
+    /// The nightly batch as jobs for a workload manager, outputs shared through the remote cache
+    #[command(subcommand)]
+    Batch(BatchCommand),
+
     /// Print the build environment of a target as sourceable `export` lines
     #[command(
         after_help = "Examples:\n  eval \"$(recipe env --target armv7hf)\"\n  recipe env --target aarch64 > aarch64.env && . ./aarch64.env\n\nBuilders pass `./configure --host=$CONFIGURE_HOST --build=$CONFIGURE_BUILD`."
@@ -243,6 +247,75 @@ pub enum Command {
         /// Program and its arguments
         #[arg(required = true, last = true)]
         command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Print the graph of (package, target) jobs as JSON: keys where known, edges, remote cache hits, each job's command
+    #[command(
+        after_help = "Example:\n  recipe batch plan --all --target armv7hf,aarch64 --records /shared/nightly/2026-11-30 --remote-cache https://cache.example/"
+    )]
+    Plan {
+        /// Packages (with their dependencies)
+        names: Vec<String>,
+        /// Every recipe
+        #[arg(long)]
+        all: bool,
+        /// Target(s), comma-separated
+        #[arg(long, short, value_delimiter = ',', required = true)]
+        target: Vec<String>,
+        /// Shared directory where jobs write their records (plan.json is kept there)
+        #[arg(long, value_name = "DIR")]
+        records: PathBuf,
+        /// The shared output cache [default: $RECIPE_REMOTE_CACHE]
+        #[arg(long, value_name = "URL")]
+        remote_cache: Option<String>,
+        /// Build tree whose stamps are consulted, and that the jobs use [default: <project>/build]
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+    },
+    /// Run one job: build exactly PACKAGE@TARGET, its dependencies restored from the remote cache (never built), upload it, write its record
+    Run {
+        /// The job, as `package@target`
+        id: String,
+        /// Shared directory for the job's record, log and artifacts
+        #[arg(long, value_name = "DIR")]
+        records: PathBuf,
+        /// The shared output cache [default: $RECIPE_REMOTE_CACHE]
+        #[arg(long, value_name = "URL")]
+        remote_cache: Option<String>,
+        /// Work directory [default: <project>/build]
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Artifact directory [default: <project>/out]
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Job slots of the build [default: cores]
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+    /// Write report.json, junit.xml and report.html from the job records in DIR (or from shards' reports)
+    #[command(
+        after_help = "Examples:\n  recipe batch report /shared/nightly/2026-11-30 --previous /shared/nightly/2026-11-29/report.json\n  recipe batch report merged --shard-report s1/report.json --shard-report s2/report.json"
+    )]
+    Report {
+        /// The records directory of `recipe batch plan` (with --shard-report: where to write)
+        dir: PathBuf,
+        /// Merge these `recipe build --shard` reports instead of reading job records (repeatable)
+        #[arg(long, value_name = "FILE")]
+        shard_report: Vec<PathBuf>,
+        /// Where to write the reports [default: DIR]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The previous night's report.json to compare with [default: OUT/report.json as it was]
+        #[arg(long, value_name = "FILE")]
+        previous: Option<PathBuf>,
+    },
+    /// Print each job's state from the records in DIR
+    Status {
+        /// The records directory of `recipe batch plan`
+        dir: PathBuf,
     },
 }
 
@@ -365,6 +438,9 @@ pub struct BuildCmd {
     /// Then build NAME again in a scratch directory and compare, naming the first differing file (repeatable)
     #[arg(long, value_name = "NAME")]
     pub check: Vec<String>,
+    /// Build only shard K of N of the named packages (a stable share, by name; dependencies restored from the remote cache when another shard built them); merge with `recipe batch report --shard-report`
+    #[arg(long, value_name = "K/N", value_parser = crate::batch::Shard::parse)]
+    pub shard: Option<crate::batch::Shard>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }

@@ -22,6 +22,10 @@ pub enum Error {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Lookup(#[from] crate::model::project::LookupError),
 
     #[error(transparent)]

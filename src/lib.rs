@@ -18,11 +18,13 @@
 //! 9. `outputs` — build keys, stamps, digests, relocation
 //! 10. `remote` — the shared HTTP cache of outputs
 //! 11. `build` — scheduler, jobs, builders, processes, tests on the target
-//! 12. `report` — batch reports
+//! 12. `report`, `batch` — batch reports; the batch as jobs (graph, keys,
+//!     per-job records) for a workload manager
 //! 13. `scaffold`, `maintain` — authoring commands' logic
 //! 14. `pipeline`, `settings`, `error`, `cli`, `commands`, `fuzzing` — the
 //!     application (and the fuzzing entry points, which drive it)
 
+pub mod batch;
 pub mod build;
 pub mod cli;
 pub mod commands;

@@ -117,6 +117,27 @@ fn corrupt_blob_is_reported_and_leaves_nothing() {
     assert!(leftovers(&work.path().join("b")).is_empty());
 }
 
+/// A blob found damaged is sent again by the next upload of the same
+/// content, whatever the server's HEAD says: a rebuild repairs the cache.
+#[test]
+fn a_damaged_blob_is_uploaded_again() {
+    let server = Server::start();
+    let cache = server.cache();
+    let work = tempfile::tempdir().expect("tempdir");
+    let src = work.path().join("src");
+    let digest = staged(&src, "damaged");
+    cache.store_output(&key(30), &src, &digest).expect("store");
+    server.flip_byte_in_every_blob();
+    let dest = work.path().join("b/dest");
+    let fetched = cache.fetch_output(&key(30), &dest).expect("no hard error");
+    assert!(matches!(fetched, Fetched::Corrupt { .. }), "{fetched:?}");
+
+    let again = cache.store_output(&key(30), &src, &digest).expect("store again");
+    assert!(again.uploaded_blob, "the damaged blob is replaced");
+    let fetched = cache.fetch_output(&key(30), &dest).expect("fetch");
+    assert!(matches!(fetched, Fetched::Hit(_)), "{fetched:?}");
+}
+
 #[test]
 fn misses_no_entry_and_evicted_blob() {
     let server = Server::start();
@@ -681,6 +702,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         force: Default::default(),
         explain: false,
         failed: Default::default(),
+        restore_only: Default::default(),
     };
     let reports = Run {
         plan: &plan,

@@ -25,6 +25,7 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_read_only,
         no_local_store,
         check,
+        shard,
         limits,
     } = cmd;
     let session = Session::open(settings)?;
@@ -47,6 +48,8 @@ pub fn run(settings: &Settings, cmd: BuildCmd) -> Result<(), Error> {
         remote_read_only,
         no_local_store,
         limits: limits.into(),
+        restore_deps_only: false,
+        shard,
     };
     let reports = session.build(request.clone())?;
     ensure_success(&reports)?;

@@ -1,6 +1,7 @@
 //! One file per command; each takes resolved settings and returns an error
 //! for `main` to render.
 
+mod batch;
 mod build;
 mod env;
 mod explain_key;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             },
         ),
         Command::Build(b) => build::run(&settings, b),
+        Command::Batch(b) => batch::run(&settings, b),
         Command::Fetch {
             names,
             all,

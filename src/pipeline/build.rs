@@ -46,6 +46,17 @@ pub struct BuildRequest {
     pub no_local_store: bool,
     /// Download limits from the command line.
     pub limits: LimitOverrides,
+    /// A batch job: build only the named packages; every dependency comes
+    /// from the build tree or the remote cache, or the run fails naming it.
+    pub restore_deps_only: bool,
+    /// Only this shard's share of the named packages.
+    pub shard: Option<crate::batch::Shard>,
+}
+
+/// What a build did: the node reports, and the uploads when there were any.
+pub(crate) struct BuildOutcome {
+    pub reports: Vec<NodeReport>,
+    pub uploaded: Option<crate::remote::UploadSummary>,
 }
 
 pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Path>) -> Layout {
@@ -64,11 +75,15 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
 impl Session<'_> {
     /// Builds the requested packages and their dependencies for each target.
     pub fn build(&self, request: BuildRequest) -> Result<Vec<NodeReport>, Error> {
+        build(self, request).map(|o| o.reports)
+    }
+
+    pub(crate) fn build_outcome(&self, request: BuildRequest) -> Result<BuildOutcome, Error> {
         build(self, request)
     }
 }
 
-fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Error> {
+fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error> {
     let (settings, project) = (session.settings, &session.project);
     let BuildRequest {
         names,
@@ -87,11 +102,28 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         remote_read_only,
         no_local_store,
         limits,
+        restore_deps_only,
+        shard,
     } = request;
     let started = std::time::Instant::now();
     let names: Vec<String> = if all { all_target_packages(project) } else { names };
     if names.is_empty() {
         return Err(Error::Usage("name at least one package to build, or pass --all".into()));
+    }
+    let names = match shard {
+        Some(s) => s.select(&names),
+        None => names,
+    };
+    if names.is_empty() {
+        // A shard can be empty: a success with an empty report.
+        eprintln!("this shard has no packages to build");
+        if let Some(dir) = &report {
+            write_report(dir, &[], &crate::report::RunMeta::default())?;
+        }
+        return Ok(BuildOutcome {
+            reports: Vec::new(),
+            uploaded: None,
+        });
     }
     for t in &targets {
         if t != HOST {
@@ -100,6 +132,12 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     }
     let plan = plan(project, &names, &targets)?;
     let recipes = render_plan(project, &plan, &crate::toolchain::activate::host_target())?;
+    let restore_only: BTreeSet<NodeId> = if restore_deps_only {
+        let wanted = |id: &NodeId| names.contains(&id.name) && targets.contains(&id.target);
+        recipes.keys().filter(|id| !wanted(id)).cloned().collect()
+    } else {
+        BTreeSet::new()
+    };
     let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
     let config = &settings.config;
     // Before provisioning: a refused remote (plain http without a secret)
@@ -122,7 +160,13 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     )?);
     // Every source first: a wrong hash must not wait for dependencies (host
     // tools take minutes) or toolchains to build.
-    let failed = fetch_sources_first(&fetch, project, &recipes, config.jobs, keep_going)?;
+    // What is only restored needs no sources.
+    let to_build: BTreeMap<NodeId, Recipe> = recipes
+        .iter()
+        .filter(|(id, _)| !restore_only.contains(*id))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect();
+    let failed = fetch_sources_first(&fetch, project, &to_build, config.jobs, keep_going)?;
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
     let envs = activate_plan(project, &plan, &recipes, &layout, &provision)?;
     let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
@@ -134,6 +178,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         force: force.into_iter().collect(),
         explain,
         failed,
+        restore_only,
     };
     let uploads = remote
         .clone()
@@ -164,7 +209,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
     let stored = local_writes.map(crate::remote::RemoteWriter::finish);
     progress.finish();
     super::provenance::publish_all(&reports, &recipes, &layout, fetch.debian_archive())?;
-    let mut warnings = uploaded.map(|u| u.warnings).unwrap_or_default();
+    let mut warnings = uploaded.as_ref().map(|u| u.warnings.clone()).unwrap_or_default();
     for w in stored.map(|s| s.warnings).unwrap_or_default() {
         // A store that cannot be written costs the next build dir a build.
         eprintln!("warning: {w}");
@@ -181,7 +226,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<Vec<NodeReport>, Er
         };
         write_report(dir, &reports, &meta)?;
     }
-    Ok(reports)
+    Ok(BuildOutcome { reports, uploaded })
 }
 
 fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMeta) -> Result<(), Error> {
@@ -252,7 +297,7 @@ fn first_line(text: &str) -> String {
 
 /// The remote cache of this run, if any; blobs above the download limit
 /// are not restored.
-fn open_remote(
+pub(super) fn open_remote(
     settings: &Settings,
     arg_url: Option<&str>,
     limits: &LimitOverrides,

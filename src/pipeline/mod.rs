@@ -2,6 +2,7 @@
 //! ask for — build and test over any set of packages × targets. Commands map
 //! their arguments to requests and print; everything in between is here.
 
+mod batch;
 mod build;
 mod check;
 mod provenance;
@@ -9,6 +10,7 @@ mod sources;
 mod summary;
 mod test;
 
+pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports, merge_shard_reports};
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
 pub use sources::{fetch_all, provision_targets, rendered_plan, unique_sources};
 pub use test::TestRequest;

@@ -36,6 +36,10 @@ pub struct RemoteCache {
     pub(super) timeout: Duration,
     pub(super) max_blob: u64,
     pub(super) failures: AtomicUsize,
+    /// Blobs found damaged this run (sha256): an upload of the same content
+    /// sends it again instead of trusting the server's copy, so a rebuild
+    /// repairs the cache.
+    pub(super) damaged: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 pub(super) enum Get {
@@ -84,6 +88,7 @@ impl RemoteCache {
             timeout,
             max_blob: DEFAULT_MAX_BLOB_BYTES,
             failures: AtomicUsize::new(0),
+            damaged: Default::default(),
         })
     }
 
@@ -91,6 +96,16 @@ impl RemoteCache {
     pub fn with_max_blob(mut self, bytes: u64) -> Self {
         self.max_blob = bytes;
         self
+    }
+
+    pub(super) fn mark_damaged(&self, sha: &str) {
+        if let Ok(mut set) = self.damaged.lock() {
+            set.insert(sha.to_string());
+        }
+    }
+
+    pub(super) fn is_damaged(&self, sha: &str) -> bool {
+        self.damaged.lock().is_ok_and(|set| set.contains(sha))
     }
 
     /// The URL without credentials, for reports and messages.
@@ -188,6 +203,15 @@ impl RemoteCache {
         }
         self.failures.store(0, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// Whether a URL carries a user name or password (it must then not be
+/// written into files such as a batch plan).
+pub fn has_credentials(url: &str) -> bool {
+    match reqwest::Url::parse(url) {
+        Ok(u) => !u.username().is_empty() || u.password().is_some(),
+        Err(_) => url.contains('@'),
     }
 }
 

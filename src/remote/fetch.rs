@@ -151,6 +151,21 @@ impl RemoteCache {
         }))
     }
 
+    /// The checked entry under `key` (shape, and tag when a secret is set)
+    /// without downloading its blob, or why it is not usable: a planner
+    /// learns from it a dependency's output digest, so its dependents' keys.
+    pub fn lookup(&self, key: &str) -> Result<AcEntry, Fetched> {
+        if !is_key(key) {
+            return Err(Fetched::Corrupt {
+                reason: format!("`{}` is not a cache key", short(key)),
+            });
+        }
+        if let Some(reason) = self.disabled() {
+            return Err(Fetched::Unavailable { reason });
+        }
+        self.read_entry(key)
+    }
+
     /// The entry under `key`, checked (shape, and tag when a secret is set:
     /// an untrusted entry costs one small GET), or why it is not used.
     fn read_entry(&self, key: &str) -> Result<AcEntry, Fetched> {
@@ -225,6 +240,7 @@ impl RemoteCache {
             blob.write_all(&buf[..n]).map_err(io("cannot write a temporary file"))?;
         }
         if got != entry.size {
+            self.mark_damaged(&entry.tar_sha256);
             return Ok(Err(Fetched::Corrupt {
                 reason: format!(
                     "blob {} has {got} bytes, the entry says {}",
@@ -235,6 +251,7 @@ impl RemoteCache {
         }
         let actual = hex::encode(hasher.finalize());
         if actual != entry.tar_sha256 {
+            self.mark_damaged(&entry.tar_sha256);
             return Ok(Err(Fetched::Corrupt {
                 reason: format!("blob {} has sha256 {actual}", short(&entry.tar_sha256)),
             }));

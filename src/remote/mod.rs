@@ -33,7 +33,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use auth::{MIN_SECRET_BYTES, Secret};
-pub use client::{DEFAULT_MAX_BLOB_BYTES, RemoteCache, redact};
+pub use client::{DEFAULT_MAX_BLOB_BYTES, RemoteCache, has_credentials, redact};
 pub use entry::{AC_FORMAT, AcEntry, ENCODING_TAR, ENCODING_TAR_GZIP, is_key};
 pub use fetch::{Fetched, FetchedOutput};
 pub use local::{LOCAL_STORE, LocalStore};

@@ -32,13 +32,15 @@ impl RemoteCache {
         let (blob, sha, size) = pack_to_temp(staged_dir, output_digest, None)?;
 
         let cas = self.url("cas", &sha)?;
-        let exists = self
-            .client
-            .head(cas.clone())
-            .send()
-            .map_err(|e| RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
-            .status()
-            .is_success();
+        // A blob found damaged this run is sent again whatever HEAD says.
+        let exists = !self.is_damaged(&sha)
+            && self
+                .client
+                .head(cas.clone())
+                .send()
+                .map_err(|e| RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
+                .status()
+                .is_success();
         if !exists {
             let file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
             self.put(

@@ -21,7 +21,8 @@ use thiserror::Error;
 
 use crate::build::scheduler::NodeReport;
 
-pub use model::{Report, UpstreamEntry};
+pub use model::{Report, Status, UpstreamEntry};
+pub use text::hostname;
 
 /// File names inside the report directory.
 pub const JSON: &str = "report.json";

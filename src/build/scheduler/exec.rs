@@ -59,6 +59,7 @@ impl<'r, 'a> Exec<'r, 'a> {
                 // Without target dependencies it starts as soon as a slot is free anyway.
                 plan.deps(**ix).iter().any(|d| plan.node(*d).target == id.target)
             })
+            .filter(|(ix, _)| !run.options.restore_only.contains(plan.node(**ix)))
             .filter(|(ix, (own, stamp))| rebuilds_anyway(own, stamp.as_ref(), forced(ix)))
             .map(|(ix, _)| *ix)
             .collect();
@@ -223,6 +224,13 @@ impl<'r, 'a> Exec<'r, 'a> {
             Decision::Rebuild { key, reasons } => (key, reasons, false),
         };
         if remote_first && self.restore(ix, &id, &inputs, &key, &mut reasons)? {
+            return Ok(None);
+        }
+        if run.options.restore_only.contains(&id) {
+            let why = reasons.last().cloned().unwrap_or_else(|| "no remote cache".into());
+            let error = format!("dependency {id} (key {key}) is not in the remote cache: {why}");
+            self.progress.warning(&id, &error);
+            self.record_failure(ix, &id, error, key, reasons);
             return Ok(None);
         }
         Ok(Some(self.launch_build(ix, &id, inputs, reasons)))

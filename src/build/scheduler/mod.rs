@@ -40,6 +40,10 @@ pub struct Options {
     /// Packages that failed before the run (their sources), with the
     /// first line of why: reported failed, their dependents skipped.
     pub failed: BTreeMap<NodeId, String>,
+    /// Packages this run must never build: their output comes from the
+    /// stamp or the remote cache, or they fail naming the missing key (a
+    /// batch job restores its dependencies; their own jobs build them).
+    pub restore_only: BTreeSet<NodeId>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,0 +1,101 @@
+//! From the per-job records back to node reports, the input of the same
+//! report.json / junit.xml / report.html a local batch writes.
+//!
+//! A job with a record is what the record says. A job without one did not
+//! run: skipped when a dependency failed or was skipped (what Slurm calls
+//! `DependencyNeverSatisfied`), cached when the plan found it in the remote
+//! cache (never submitted), failed otherwise (its job was lost: node failure,
+//! time limit, cancelled — the record is written last, so a job that died
+//! leaves none).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::BatchError;
+use super::graph::BatchPlan;
+use super::record::{self, JobStatus};
+use crate::build::scheduler::{NodeReport, Outcome};
+
+pub const NO_RECORD: &str = "no record: the job did not run to completion (cancelled, timed out, or its node was lost)";
+
+/// The node reports of a batch from `dir/plan.json`'s jobs and `dir/jobs/`.
+pub fn reports_from_records(dir: &Path, plan: &BatchPlan) -> Result<Vec<NodeReport>, BatchError> {
+    let mut ok: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut out = Vec::new();
+    for job in &plan.jobs {
+        let node = job.node();
+        let log_of = |rel: Option<&Path>| rel.and_then(|r| record::inside(dir, r)).unwrap_or_default();
+        let report = match record::read_record(dir, &job.id)? {
+            Some(rec) => {
+                let outcome = match (rec.status, rec.output_digest.clone()) {
+                    (JobStatus::Built, Some(digest)) => Outcome::Built { digest },
+                    (JobStatus::Cached, Some(digest)) => Outcome::Cached { digest },
+                    (JobStatus::Failed, _) => Outcome::Failed {
+                        error: rec.error.clone().unwrap_or_else(|| "failed".into()),
+                    },
+                    (_, None) => Outcome::Failed {
+                        error: "the record names no output digest".into(),
+                    },
+                };
+                NodeReport {
+                    name: node.name.clone(),
+                    target: node.target.clone(),
+                    outcome,
+                    duration_ms: rec.duration_ms,
+                    key: rec.key.clone(),
+                    reasons: rec.reasons.clone(),
+                    log: log_of(rec.log.as_deref()),
+                    artifacts: rec
+                        .artifacts
+                        .iter()
+                        .filter_map(|a| record::inside(dir, &a.path))
+                        .collect(),
+                    spans: Vec::new(),
+                    critical: false,
+                }
+            }
+            None => without_record(job, &ok),
+        };
+        ok.insert(
+            &job.id,
+            matches!(report.outcome, Outcome::Built { .. } | Outcome::Cached { .. }),
+        );
+        out.push(report);
+    }
+    Ok(out)
+}
+
+fn without_record(job: &super::graph::Job, ok: &BTreeMap<&str, bool>) -> NodeReport {
+    let node = job.node();
+    let failed_dep = job.deps.iter().find(|d| ok.get(d.as_str()) == Some(&false));
+    let (outcome, reasons) = match (failed_dep, &job.output_digest) {
+        (Some(dep), _) => (
+            Outcome::Skipped {
+                because: format!("dependency {dep} failed"),
+            },
+            vec![],
+        ),
+        (None, Some(digest)) if job.in_remote_cache => (
+            Outcome::Cached { digest: digest.clone() },
+            vec!["in the remote cache when planned".to_string()],
+        ),
+        (None, _) => (
+            Outcome::Failed {
+                error: NO_RECORD.to_string(),
+            },
+            vec![],
+        ),
+    };
+    NodeReport {
+        name: node.name,
+        target: node.target,
+        outcome,
+        duration_ms: 0,
+        key: job.key.clone().unwrap_or_default(),
+        reasons,
+        log: Default::default(),
+        artifacts: Vec::new(),
+        spans: Vec::new(),
+        critical: false,
+    }
+}
