@@ -12,6 +12,7 @@ use crate::cache::{self, KeyInputs, Stamp};
 use crate::jobenv::{self, package_env};
 use crate::process::Log;
 use crate::recipe::Recipe;
+use crate::recipe::options::KindOptions;
 use crate::recipe::rendered::Origin;
 
 /// Per-run locations shared by all jobs.
@@ -110,8 +111,11 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     Ok(KeyInputs {
         recipe: json,
         files: recipe_files(recipe)?,
-        toolchain: match (&env.go_identity, recipe.build.kind) {
-            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity),
+        toolchain: match (&env.go_identity, &env.build_python, recipe.build.kind) {
+            (Some(go), _, crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity),
+            (_, Some(py), _) if matches!(&recipe.build.typed, KindOptions::PythonWheel(o) if o.pep517) => {
+                format!("{}+python:{}", env.identity, py.id)
+            }
             _ => env.identity.clone(),
         },
         deps,

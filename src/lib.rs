@@ -6,6 +6,7 @@
 
 pub mod activate;
 pub mod builders;
+pub mod buildpython;
 pub mod cache;
 pub mod cli;
 pub mod commands;
