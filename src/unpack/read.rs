@@ -19,6 +19,11 @@ pub fn tar_into(tree: &mut Tree, r: BoxRead) -> Result<(), UnpackError> {
         // The tar crate has already applied PAX and GNU long names here.
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let header = entry.header();
+        // A pax global header (`git archive` puts the commit id there) is
+        // metadata for the whole archive, not a file.
+        if header.entry_type() == tar::EntryType::XGlobalHeader {
+            continue;
+        }
         let kind = tar_kind(tree, &raw, header.entry_type(), entry.link_name_bytes().as_deref())?;
         let mut size = entry.size();
         if let Some(real) = header.as_gnu().and_then(|g| g.real_size().ok())
