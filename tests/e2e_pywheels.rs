@@ -53,7 +53,12 @@ fn auditwheel_tag(wheel: &Path) -> String {
     let (_, build, _) = dirs();
     let venv = build.join("auditwheel-venv");
     if !venv.join("bin/auditwheel").exists() {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().expect("venv");
+        let ok = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
+            .status()
+            .expect("venv");
         assert!(ok.success());
         let ok = Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "auditwheel"])
@@ -116,7 +121,11 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
             "{name}: {stderr}"
         );
         let wheel = wheel_of(target, prefix);
-        let file = wheel.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let file = wheel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let tag = file.trim_start_matches(prefix).trim_end_matches(".whl");
         assert!(tag.starts_with("cp313-cp313-manylinux_2_"), "{file}");
         assert!(tag.ends_with(&format!("_{machine}")), "{file}");
@@ -146,6 +155,46 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("\n0 built,"), "{stderr}");
+}
+
+#[test]
+fn markupsafe_and_msgpack_wheels_for_aarch64_and_x86_64() {
+    let out = recipe(&["test", "markupsafe", "msgpack", "--target", "aarch64,x86_64"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for (target, machine, triple, e_machine) in [
+        ("aarch64", "aarch64", "aarch64-linux-gnu", 183u16),
+        ("x86_64", "x86_64", "x86_64-linux-gnu", 62),
+    ] {
+        for (name, prefix, ext) in [
+            ("markupsafe", "MarkupSafe-3.0.4-", "markupsafe/_speedups"),
+            ("msgpack", "msgpack-1.2.4-", "msgpack/_cmsgpack"),
+        ] {
+            assert!(
+                stderr.contains(&format!("test {name}@{target}: 2 steps passed")),
+                "{name}@{target}: {stderr}"
+            );
+            let wheel = wheel_of(target, prefix);
+            let file = wheel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let platform = file
+                .trim_start_matches(prefix)
+                .trim_end_matches(".whl")
+                .trim_start_matches("cp313-cp313-")
+                .to_string();
+            assert!(platform.ends_with(&format!("_{machine}")), "{file}");
+            assert_eq!(auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
+            let objects = shared_objects(&wheel);
+            let expected = format!("{ext}.cpython-313-{triple}.so");
+            assert!(
+                objects.iter().any(|(n, m)| *n == expected && *m == e_machine),
+                "{expected}: {objects:?}"
+            );
+        }
+    }
 }
 
 /// A project beside the real one (same targets, sysroots and lock file)
@@ -201,7 +250,14 @@ fn a_missing_build_requirement_and_a_failing_backend_say_what_happened() {
         .current_dir(&root)
         .env("RECIPE_CACHE", &cache)
         .env("NO_COLOR", "1")
-        .args(["build", "needs-flit", "backend-fails", "--target", "armv7hf", "--keep-going"])
+        .args([
+            "build",
+            "needs-flit",
+            "backend-fails",
+            "--target",
+            "armv7hf",
+            "--keep-going",
+        ])
         .arg("--build-dir")
         .arg(build.join("failing-build"))
         .arg("--out-dir")
@@ -213,7 +269,13 @@ fn a_missing_build_requirement_and_a_failing_backend_say_what_happened() {
     // Diagnostics wrap long lines (inside paths too): compare without spaces.
     let stderr: String = stderr.chars().filter(|c| !c.is_whitespace()).collect();
     assert!(stderr.contains("flit_core>=3.2"), "names the requirement: {stderr}");
-    assert!(stderr.contains("python/build-requirements.lock"), "says where to add it: {stderr}");
-    assert!(stderr.contains("refusestobuild:boom-from-the-backend"), "shows the backend's error: {stderr}");
+    assert!(
+        stderr.contains("python/build-requirements.lock"),
+        "says where to add it: {stderr}"
+    );
+    assert!(
+        stderr.contains("refusestobuild:boom-from-the-backend"),
+        "shows the backend's error: {stderr}"
+    );
     assert!(stderr.contains("backend-fails/build.log"), "names the log: {stderr}");
 }
