@@ -34,7 +34,8 @@ fn copy_dir(from: &Path, to: &Path) {
 /// depends on it.
 fn project(dir: &Path) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for d in ["recipes", "toolchains", "sysroots"] {
+    // python/: the lock file of the extension wheels' build requirements.
+    for d in ["recipes", "toolchains", "sysroots", "python"] {
         copy_dir(&repo.join(d), &dir.join(d));
     }
     let broken = dir.join("recipes/broken-demo");

@@ -11,6 +11,7 @@ use crate::build::jobenv::{self, package_env};
 use crate::build::process::Log;
 use crate::outputs::key::{self, KeyInputs, Stamp};
 use crate::recipe::Recipe;
+use crate::recipe::options::KindOptions;
 use crate::recipe::rendered::Origin;
 use crate::toolchain::activate::TargetEnv;
 
@@ -112,8 +113,11 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     Ok(KeyInputs {
         recipe: json,
         files: recipe_files(recipe)?,
-        toolchain: match (&env.go_identity, recipe.build.kind) {
-            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
+        toolchain: match (&env.go_identity, &env.build_python, recipe.build.kind) {
+            (Some(go), _, crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
+            (_, Some(py), _) if matches!(&recipe.build.typed, KindOptions::PythonWheel(o) if o.pep517) => {
+                format!("{}+python:{}", env.identity_of(&recipe.name), py.id)
+            }
             _ => env.identity_of(&recipe.name),
         },
         deps,

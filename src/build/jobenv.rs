@@ -16,7 +16,13 @@ pub const GO_CACHE: &str = "go-cache";
 /// Wrappers put first on the steps' `PATH`.
 pub const TOOLS: &str = "tools";
 /// Work dirs some builders create beside the source tree.
-const SCRATCH: &[&str] = &["cmake-build", "meson-build", "wheel-strip"];
+const SCRATCH: &[&str] = &[
+    "cmake-build",
+    "meson-build",
+    "wheel-strip",
+    "pep517-out",
+    "wheel-repair",
+];
 
 /// Where the package's build steps may write: the source tree, the staging
 /// dir, the private temp dir and the builders' scratch dirs. Not the

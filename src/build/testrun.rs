@@ -102,6 +102,10 @@ pub fn unpack_wheel(wheel: &Path, site: &Path) -> Result<(), BuildError> {
                 "rebuild the wheel",
             ));
         }
+        // Directory entries (some wheels have them) are made as needed.
+        if name.ends_with('/') {
+            continue;
+        }
         let dest = site.join(&name);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent).map_err(|e| BuildError::io("cannot unpack the wheel", e))?;

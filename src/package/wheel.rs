@@ -26,6 +26,7 @@ pub enum WheelError {
     Invalid { path: String, problem: String },
 }
 
+#[derive(Clone)]
 pub struct WheelEntry {
     pub path: String,
     pub data: Vec<u8>,

@@ -101,6 +101,11 @@ pub struct PythonWheelOptions {
     pub bundle: Vec<String>,
     pub python_tag: String,
     pub abi_tag: String,
+    /// Build with the sdist's own PEP 517 backend for the target (C
+    /// extensions, crossenv style) instead of copying its Python files.
+    pub pep517: bool,
+    /// `KEY=VALUE` config settings passed to the backend.
+    pub config_settings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -235,6 +240,8 @@ pub fn with_mode(kind: BuildKind, map: &BTreeMap<String, OptionValue>, mode: GoM
             bundle: v.list("bundle"),
             python_tag: v.text("python-tag").unwrap_or_else(|| "py3".to_string()),
             abi_tag: v.text("abi-tag").unwrap_or_else(|| "none".to_string()),
+            pep517: v.flag("pep517", false),
+            config_settings: v.list("config-settings"),
         }),
         BuildKind::Script => KindOptions::Script(ScriptOptions { steps: v.list("step") }),
     };

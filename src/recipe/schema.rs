@@ -134,6 +134,16 @@ const PYTHON_WHEEL: &[OptionSpec] = &[
     ),
     opt("python-tag", Str, "wheel python tag (default py3)"),
     opt("abi-tag", Str, "wheel ABI tag (default none)"),
+    opt(
+        "pep517",
+        Bool,
+        "build with the sdist's PEP 517 backend for the target (C extensions, crossenv style)",
+    ),
+    opt(
+        "config-settings",
+        List,
+        "KEY=VALUE settings passed to the PEP 517 backend (with pep517)",
+    ),
 ];
 
 const SCRIPT: &[OptionSpec] = &[opt("step", List, "a shell command; steps run in order")];

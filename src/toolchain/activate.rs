@@ -23,6 +23,9 @@ pub struct TargetEnv {
     pub identity: String,
     /// Identity of the Go toolchain, part of the keys of Go builds only.
     pub go_identity: Option<String>,
+    /// The build Python of PEP 517 wheel builds (crossenv style), when a
+    /// recipe of the plan needs it; its id is part of those builds' keys.
+    pub build_python: Option<crate::toolchain::buildpython::BuildPython>,
     /// Provisioned trees the builds run from (toolchain, Go), marked used by
     /// each build so the next run checks nothing wrote into them.
     pub provisioned: Vec<PathBuf>,
@@ -160,6 +163,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
             crate::toolchain::files::host_compiler_identity(&build_triple())
         ),
         go_identity: None,
+        build_python: None,
         provisioned: Vec::new(),
         package_sysroots: BTreeMap::new(),
     }
@@ -175,6 +179,20 @@ pub fn activate(
     provision: &ProvisionContext,
     need_go: bool,
 ) -> Result<TargetEnv, ToolchainError> {
+    activate_for(project, name, host_prefix, home, provision, need_go, false)
+}
+
+/// [`activate`], with the build Python of PEP 517 wheel builds when
+/// `need_python`.
+pub fn activate_for(
+    project: &Project,
+    name: &str,
+    host_prefix: &Path,
+    home: &Path,
+    provision: &ProvisionContext,
+    need_go: bool,
+    need_python: bool,
+) -> Result<TargetEnv, ToolchainError> {
     if name == HOST {
         return Ok(activate_host(host_prefix, home));
     }
@@ -182,18 +200,30 @@ pub fn activate(
     let def = sysroot_def_for(target, &project.sysroots)?;
     let toolchain = ensure_toolchain(provision, target, def)?;
     let go = if need_go { Some(ensure_go(provision)?) } else { None };
+    let build_python = if need_python {
+        let suite = target.test.suite.clone().unwrap_or_else(|| def.suite.clone());
+        let lock = project.paths.root.join(crate::toolchain::buildpython::LOCK_FILE);
+        Some(crate::toolchain::buildpython::ensure_build_python(
+            provision, target, &suite, &lock,
+        )?)
+    } else {
+        None
+    };
     let identity = toolchain.id.clone();
     let go_identity = go.as_ref().map(|g| g.id.clone());
     let mut provisioned = vec![toolchain.root.clone()];
     provisioned.extend(go.as_ref().map(|g| g.root.clone()));
-    let env = compose(
+    if let Some(p) = &build_python {
+        provisioned.extend([p.root.clone(), p.target_root.clone(), p.site.clone()]);
+    }
+    let mut env = compose(
         &toolchain,
         &EnvOptions {
             staging: None,
             go,
             jobs: None,
             source_date_epoch: None,
-            python_root: None,
+            python_root: build_python.as_ref().map(|p| p.target_root.clone()),
             // Host tools built from recipes come first.
             extra_path: vec![host_prefix.join("bin")],
             home: Some(home.to_path_buf()),
@@ -201,12 +231,31 @@ pub fn activate(
             ambient: BTreeMap::new(),
         },
     );
+    if let Some(p) = &build_python {
+        // The generated sysconfigdata (target values, paths into the target
+        // root) is the one the build Python reads.
+        env.vars
+            .insert("_PYTHON_SYSCONFIGDATA_NAME".into(), p.sysconfig_name.clone());
+        env.vars.insert(
+            "RECIPE_PYTHON_SYSCONFIG_DIR".into(),
+            p.sysconfig_dir.display().to_string(),
+        );
+        env.vars
+            .insert("RECIPE_BUILD_PYTHON".into(), p.launcher.display().to_string());
+        env.vars
+            .insert("RECIPE_PYTHON_SITE".into(), p.site.display().to_string());
+        env.vars
+            .insert("RECIPE_PYTHON_TARGET_ROOT".into(), p.target_root.display().to_string());
+        env.vars
+            .insert("RECIPE_PATCHELF".into(), p.patchelf.display().to_string());
+    }
     Ok(TargetEnv {
         target: target.clone(),
         vars: env.vars,
         base_sysroot: Some(toolchain.sysroot.clone()),
         identity,
         go_identity,
+        build_python,
         provisioned,
         package_sysroots: BTreeMap::new(),
     })

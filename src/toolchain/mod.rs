@@ -8,6 +8,7 @@
 //! generated files and wrappers, and the build environment they make up.
 
 pub mod activate;
+pub mod buildpython;
 pub mod env;
 pub mod files;
 pub mod gotool;

@@ -7,8 +7,10 @@ mod cmake;
 mod go;
 mod make;
 mod meson;
+mod python_pep517;
 mod python_wheel;
 mod script;
+mod wheel_repair;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -201,6 +203,7 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         KindOptions::Meson(o) => meson::build(ctx, o)?,
         KindOptions::Make(o) => make::build(ctx, o)?,
         KindOptions::Go(o) => go::build(ctx, o)?,
+        KindOptions::PythonWheel(o) if o.pep517 => python_pep517::build(ctx, o)?,
         KindOptions::PythonWheel(o) => python_wheel::build(ctx, o)?,
         KindOptions::Script(o) => script::build(ctx, o)?,
     }
