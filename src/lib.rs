@@ -9,12 +9,12 @@
 //! 1. `recipe` — the recipe language: raw syntax, parse, schema, options
 //! 2. `model` — project, targets, sysroot definitions
 //! 3. `plan` — dependency graph, rendering for a target
-//! 4. `fetch`, `unpack` — sources in, archives opened safely
+//! 4. `fetch`, `unpack`, `package` — sources in, archives opened safely;
+//!    what leaves a build (wheels, tarballs, their verification)
 //! 5. `debian` — the archive: indexes, resolution, packages
 //! 6. `toolchain` — provisioning, sysroots, target roots, Go, qemu, environment
 //! 7. `prepare` — patched source trees
-//! 8. `package`, `provenance` — wheels, post-build verification, licenses
-//!    and SBOMs
+//! 8. `provenance` — licenses and SBOMs
 //! 9. `outputs` — build keys, stamps, digests, relocation
 //! 10. `remote` — the shared HTTP cache of outputs
 //! 11. `build` — scheduler, jobs, builders, processes, tests on the target

@@ -91,33 +91,6 @@ impl Runtime {
     }
 }
 
-/// Unpacks a wheel the way an installer would (without pip), for PYTHONPATH.
-pub fn unpack_wheel(wheel: &Path, site: &Path) -> Result<(), BuildError> {
-    let entries = crate::package::wheel::read_entries(wheel)
-        .map_err(|e| BuildError::invalid(e.to_string(), "rebuild the wheel"))?;
-    for (name, data, mode) in entries {
-        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
-            return Err(BuildError::invalid(
-                format!("unsafe path {name} in {}", wheel.display()),
-                "rebuild the wheel",
-            ));
-        }
-        // Directory entries (some wheels have them) are made as needed.
-        if name.ends_with('/') {
-            continue;
-        }
-        let dest = site.join(&name);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| BuildError::io("cannot unpack the wheel", e))?;
-        }
-        std::fs::write(&dest, data).map_err(|e| BuildError::io("cannot unpack the wheel", e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o777 | 0o600))
-            .map_err(|e| BuildError::io("cannot unpack the wheel", e))?;
-    }
-    Ok(())
-}
-
 pub struct TestInput<'a> {
     pub recipe: &'a Recipe,
     pub runtime: &'a Runtime,
@@ -144,7 +117,8 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
         std::fs::create_dir_all(d).map_err(|e| BuildError::io("cannot create the test dir", e))?;
     }
     for w in input.wheels {
-        unpack_wheel(w, &site)?;
+        crate::package::wheel::unpack_into(w, &site)
+            .map_err(|e| BuildError::invalid(e.to_string(), "rebuild the wheel"))?;
     }
     let mut guest = BTreeMap::new();
     guest.insert("PYTHONPATH".to_string(), site.display().to_string());

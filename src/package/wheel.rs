@@ -210,6 +210,36 @@ pub fn check_record(wheel: &Path, entries: &[(String, Vec<u8>, u32)]) -> Result<
     Ok(entries.len())
 }
 
+/// Unpacks a wheel the way an installer would (without pip), for
+/// PYTHONPATH: every member below `site`, none outside it.
+pub fn unpack_into(wheel: &Path, site: &Path) -> Result<(), WheelError> {
+    let invalid = |problem: String| WheelError::Invalid {
+        path: wheel.display().to_string(),
+        problem,
+    };
+    let write = |source: std::io::Error| WheelError::Write {
+        path: site.display().to_string(),
+        source,
+    };
+    for (name, data, mode) in read_entries(wheel)? {
+        if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+            return Err(invalid(format!("unsafe path {name}")));
+        }
+        // Directory entries (some wheels have them) are made as needed.
+        if name.ends_with('/') {
+            continue;
+        }
+        let dest = site.join(&name);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(write)?;
+        }
+        std::fs::write(&dest, data).map_err(write)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode & 0o777 | 0o600)).map_err(write)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

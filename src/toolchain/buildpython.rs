@@ -204,7 +204,7 @@ fn ensure_site(
             };
             let wheel =
                 crate::fetch::fetch_source(&ctx.fetch, &source).map_err(|e| ToolchainError::Fetch(Box::new(e)))?;
-            crate::build::testrun::unpack_wheel(&wheel, tmp).map_err(|e| ToolchainError::Usage(e.to_string()))?;
+            crate::package::wheel::unpack_into(&wheel, tmp).map_err(|e| ToolchainError::Usage(e.to_string()))?;
         }
         let mut stamp = Stamp::new("python-site", &format!("python{version}-requirements"), "", &[]);
         stamp.compute_id(&[lock_text]);
