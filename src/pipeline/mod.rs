@@ -5,6 +5,7 @@
 mod batch;
 mod build;
 mod sources;
+mod submit;
 mod summary;
 mod test;
 
