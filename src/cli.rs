@@ -275,6 +275,35 @@ pub enum BatchCommand {
         #[arg(long, value_name = "DIR")]
         build_dir: Option<PathBuf>,
     },
+    /// Plan, then submit one Slurm job per (package, target) not in the remote cache, with afterok edges
+    #[command(
+        after_help = "Example:\n  recipe batch submit --slurm --partition build --all --target armv7hf --records /shared/nightly/2026-11-30"
+    )]
+    Submit {
+        /// Submit to Slurm (`sbatch`; $SLURM_CONF is passed on)
+        #[arg(long, required = true)]
+        slurm: bool,
+        /// Slurm partition
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// Slurm account
+        #[arg(long, value_name = "A")]
+        account: Option<String>,
+        /// Packages (with their dependencies)
+        names: Vec<String>,
+        /// Every recipe
+        #[arg(long)]
+        all: bool,
+        /// Target(s), comma-separated
+        #[arg(long, short, value_delimiter = ',', required = true)]
+        target: Vec<String>,
+        /// Shared directory for plan.json, the jobs' records and Slurm's logs (slurm/<id>.out)
+        #[arg(long, value_name = "DIR")]
+        records: PathBuf,
+        /// The shared output cache [default: $RECIPE_REMOTE_CACHE]
+        #[arg(long, value_name = "URL")]
+        remote_cache: Option<String>,
+    },
     /// Run one job: build exactly PACKAGE@TARGET, its dependencies restored from the remote cache (never built), upload it, write its record
     Run {
         /// The job, as `package@target`

@@ -99,3 +99,87 @@ fn without_record(job: &super::graph::Job, ok: &BTreeMap<&str, bool>) -> NodeRep
         critical: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::graph::Job;
+
+    fn job(id: &str, deps: &[&str], cached: bool) -> Job {
+        let (package, target) = id.split_once('@').unwrap_or((id, "host"));
+        Job {
+            id: id.into(),
+            package: package.into(),
+            target: target.into(),
+            key: Some("a".repeat(64)),
+            key_unknown_because: None,
+            deps: deps.iter().map(|d| d.to_string()).collect(),
+            in_remote_cache: cached,
+            remote_miss: None,
+            output_digest: cached.then(|| "b".repeat(64)),
+            cpus: 1,
+            command: vec![],
+        }
+    }
+
+    /// Node loss: a job that left no record failed, its dependents are
+    /// skipped, a job never submitted because it was cached is cached; a
+    /// record naming another job is refused.
+    #[test]
+    fn jobs_without_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plan = BatchPlan {
+            format: crate::batch::PLAN_FORMAT,
+            targets: vec!["host".into()],
+            remote_cache: None,
+            jobs: vec![
+                job("lost@host", &[], false),
+                job("after@host", &["lost@host"], false),
+                job("done@host", &[], true),
+            ],
+        };
+        let reports = reports_from_records(dir.path(), &plan).expect("reports");
+        assert!(matches!(&reports[0].outcome, Outcome::Failed { error } if error == NO_RECORD));
+        assert!(
+            matches!(&reports[1].outcome, Outcome::Skipped { because } if because == "dependency lost@host failed")
+        );
+        assert!(matches!(&reports[2].outcome, Outcome::Cached { .. }));
+
+        let forged = record::JobRecord {
+            format: record::RECORD_FORMAT,
+            id: "done@host".into(),
+            status: JobStatus::Built,
+            key: String::new(),
+            output_digest: Some("c".repeat(64)),
+            duration_ms: 1,
+            error: None,
+            reasons: vec![],
+            log: Some("../../etc/passwd".into()),
+            log_tail: vec![],
+            artifacts: vec![],
+            host: String::new(),
+            finished_unix: 0,
+        };
+        record::write_json(&record::record_path(dir.path(), "lost@host"), &forged).expect("write");
+        assert!(
+            reports_from_records(dir.path(), &plan).is_err(),
+            "a record of another job"
+        );
+        let own = record::JobRecord {
+            id: "lost@host".into(),
+            ..forged
+        };
+        record::write_record(dir.path(), &own).expect("write");
+        let reports = reports_from_records(dir.path(), &plan).expect("reports");
+        assert!(matches!(reports[0].outcome, Outcome::Built { .. }));
+        assert_eq!(
+            reports[0].log,
+            std::path::PathBuf::new(),
+            "a path out of the records dir is dropped"
+        );
+        assert!(
+            matches!(reports[1].outcome, Outcome::Failed { .. }),
+            "now it did not run"
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod merge;
 pub mod record;
 pub mod shard;
+pub mod slurm;
 
 use std::path::{Path, PathBuf};
 

@@ -30,6 +30,28 @@ pub fn run(settings: &Settings, cmd: BatchCommand) -> Result<(), Error> {
             println!("{json}");
             Ok(())
         }
+        BatchCommand::Submit {
+            slurm: _,
+            partition,
+            account,
+            names,
+            all,
+            target,
+            records,
+            remote_cache,
+        } => {
+            let session = Session::open(settings)?;
+            let options = crate::batch::slurm::SlurmOptions { partition, account };
+            let request = PlanRequest {
+                names,
+                all,
+                targets: target,
+                build_dir: None,
+                remote_cache,
+                records,
+            };
+            session.batch_submit_slurm(&request, &options).map(|_| ())
+        }
         BatchCommand::Run {
             id,
             records,

@@ -7,6 +7,7 @@ mod build;
 mod check;
 mod provenance;
 mod sources;
+mod submit;
 mod summary;
 mod test;
 

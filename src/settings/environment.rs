@@ -31,6 +31,29 @@ pub const READ: &[(&str, &str)] = &[
     ("RECIPE_REMOTE_CACHE_SECRET", "the fleet's remote cache secret"),
     ("PATH", "where `patch` and other build-machine programs are found"),
     ("HOSTNAME", "host name in reports when /proc does not say"),
+    (
+        "SLURM_CONF",
+        "Slurm's configuration, passed to `sbatch` by `recipe batch submit`",
+    ),
+];
+
+/// What a job submitted to a workload manager runs with: where `recipe`
+/// finds its programs, caches, config and the remote cache. Not the fleet
+/// secret: workload managers keep job environments in their state files,
+/// so the secret comes from each node's config (`secret-file`).
+pub const JOB: &[&str] = &[
+    "PATH",
+    "HOME",
+    "SLURM_CONF",
+    "RECIPE_CACHE",
+    "RECIPE_CONFIG",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "RECIPE_REMOTE_CACHE",
+    "RECIPE_DEBIAN_MIRROR",
+    "RECIPE_DEBIAN_KEYRING",
+    "PIP_INDEX_URL",
+    "RECIPE_PYTHON",
 ];
 
 /// Passed through to build and shell environments, for terminals and users.
@@ -73,6 +96,13 @@ impl Environment {
 
     pub fn path(&self, name: &str) -> Option<PathBuf> {
         self.os(name).map(PathBuf::from)
+    }
+
+    /// The [`JOB`] variables that are set, for submitted jobs.
+    pub fn for_jobs(&self) -> BTreeMap<String, OsString> {
+        JOB.iter()
+            .filter_map(|n| Some((n.to_string(), self.os(n)?.clone())))
+            .collect()
     }
 
     /// The ambient variables that are set, for build and shell environments.

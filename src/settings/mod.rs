@@ -86,6 +86,11 @@ impl Settings {
     }
 
     /// The user's home, for `recipe shell`.
+    /// The environment of jobs submitted to a workload manager.
+    pub fn job_environment(&self) -> BTreeMap<String, std::ffi::OsString> {
+        self.env.for_jobs()
+    }
+
     pub fn home(&self) -> Option<PathBuf> {
         self.env.path("HOME")
     }

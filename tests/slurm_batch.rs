@@ -1,0 +1,351 @@
+//! Slurm as the batch's engine (issue 15): a real slurmctld, slurmd and
+//! munged, configured for localhost in a temporary directory and started by
+//! the test; `recipe batch submit --slurm` submits one job per (package,
+//! target) with afterok edges; a broken recipe fails, Slurm cancels its
+//! dependent, and `recipe batch report` equals the local batch's report.
+//!
+//! Skipped, saying so, without Debian's slurmctld/slurmd/munge or root
+//! (.ci/run installs the packages).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod remote_server;
+
+use remote_server::Server;
+
+const DAEMONS: [&str; 3] = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd"];
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(str::to_string))
+        .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Cluster {
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("slurm.conf")
+    }
+
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for sub in ["state", "spool", "log", "munge"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        let key = d.join("munge/munge.key");
+        let bytes: Vec<u8> = (0..1024u32).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect();
+        std::fs::write(&key, bytes).expect("munge key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let sock = d.join("munge/munge.sock");
+        let mut children = Vec::new();
+        let spawn = |cmd: &mut Command, log: &str| {
+            cmd.env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("SLURM_CONF", d.join("slurm.conf"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(d.join("log").join(log)).expect("log"))
+                .spawn()
+                .expect("start daemon")
+        };
+        let m = d.join("munge");
+        children.push(spawn(
+            Command::new(DAEMONS[0]).args([
+                "--foreground",
+                "--force",
+                &format!("--key-file={}", key.display()),
+                &format!("--socket={}", sock.display()),
+                &format!("--pid-file={}", m.join("munged.pid").display()),
+                &format!("--log-file={}", m.join("munged.log").display()),
+                &format!("--seed-file={}", m.join("seed").display()),
+            ]),
+            "munged.out",
+        ));
+        let conf = format!(
+            "ClusterName=recipetest\nSlurmctldHost=localhost\nSlurmUser=root\nSlurmdUser=root\nSlurmctldPort={}\nSlurmdPort={}\nAuthType=auth/munge\nAuthInfo=socket={sock}\nCredType=cred/munge\nStateSaveLocation={d}/state\nSlurmdSpoolDir={d}/spool\nSlurmctldPidFile={d}/slurmctld.pid\nSlurmdPidFile={d}/slurmd.pid\nSlurmctldLogFile={d}/log/slurmctld.log\nSlurmdLogFile={d}/log/slurmd.log\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSchedulerType=sched/builtin\nSelectType=select/cons_tres\nSelectTypeParameters=CR_CPU\nReturnToService=2\nMpiDefault=none\nJobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\nNodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\nPartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP\n",
+            free_port(),
+            free_port(),
+            sock = sock.display(),
+            d = d.display(),
+        );
+        std::fs::write(d.join("slurm.conf"), conf).expect("slurm.conf");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "munged did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let conf_path = d.join("slurm.conf").display().to_string();
+        children.push(spawn(
+            Command::new(DAEMONS[1]).args(["-D", "-f", &conf_path]),
+            "slurmctld.out",
+        ));
+        std::thread::sleep(Duration::from_millis(500));
+        children.push(spawn(
+            Command::new(DAEMONS[2]).args(["-D", "-f", &conf_path, "-N", "localhost"]),
+            "slurmd.out",
+        ));
+        let cluster = Cluster { dir, children };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = cluster.slurm("sinfo", &["-h", "-o", "%T"]);
+            if String::from_utf8_lossy(&state.stdout).trim() == "idle" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node did not come up: {}",
+                std::fs::read_to_string(cluster.dir.path().join("log/slurmctld.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        cluster
+    }
+
+    fn slurm(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(program)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("SLURM_CONF", self.conf())
+            .args(args)
+            .output()
+            .expect("run a Slurm client")
+    }
+
+    fn wait_idle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let q = self.slurm("squeue", &["-h"]);
+            if q.status.success() && q.stdout.iter().all(u8::is_ascii_whitespace) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "jobs still queued: {}",
+                String::from_utf8_lossy(&q.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // SIGTERM first: slurmctld then stops its script helper too.
+        for c in self.children.iter_mut().rev() {
+            let Ok(pid) = i32::try_from(c.id()) else { continue };
+            // SAFETY: signalling a child this test started and has not reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recipe = |name: &str, deps: &str, extra: &str| {
+        let d = dir.path().join("recipes").join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        let text = format!(
+            "package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n{deps}build script {{\n{extra}    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n}}\n"
+        );
+        std::fs::write(d.join("recipe.kdl"), text).expect("write recipe");
+    };
+    recipe("base", "", "");
+    recipe("mid", "depends base\n", "");
+    recipe("top", "depends mid\n", "");
+    recipe("other", "", "");
+    recipe(
+        "broken",
+        "depends base\n",
+        "    step \"echo broken on purpose >&2; exit 3\"\n",
+    );
+    recipe("needs-broken", "depends broken\n", "");
+    for d in ["toolchains", "sysroots"] {
+        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+    }
+    dir
+}
+
+fn recipe(p: &Path, slurm_conf: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_recipe"))
+        .current_dir(p)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", p)
+        .env("SLURM_CONF", slurm_conf)
+        .env("RECIPE_CACHE", p.join("cache"))
+        .env("RECIPE_CONFIG", p.join("no-config.kdl"))
+        .env("NO_COLOR", "1")
+        .arg("--no-sandbox")
+        .args(args)
+        .output()
+        .expect("run recipe")
+}
+
+fn outcomes(report: &Path) -> BTreeMap<String, (String, Option<String>)> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report).expect("read report")).expect("report json");
+    json["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (
+                format!(
+                    "{}@{}",
+                    p["name"].as_str().unwrap_or_default(),
+                    p["target"].as_str().unwrap_or_default()
+                ),
+                (
+                    p["status"].as_str().unwrap_or_default().to_string(),
+                    p["digest"].as_str().map(str::to_string),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_batch_runs_through_slurm() {
+    if let Some(missing) = DAEMONS.iter().find(|d| !Path::new(d).is_file()) {
+        eprintln!(
+            "SKIPPED the_batch_runs_through_slurm: {missing} is not installed (apt-get install slurmctld slurmd slurm-client munge; .ci/run does)"
+        );
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIPPED the_batch_runs_through_slurm: slurmd needs root to start jobs");
+        return;
+    }
+    let cluster = Cluster::start();
+    let server = Server::start();
+    let dir = project();
+    let p = dir.path();
+    let records = p.join("records");
+    let conf = cluster.conf();
+    let records_arg = records.display().to_string();
+    let out = recipe(
+        p,
+        &conf,
+        &[
+            "batch",
+            "submit",
+            "--slurm",
+            "--partition",
+            "debug",
+            "--all",
+            "--target",
+            "host",
+        ],
+    );
+    assert!(!out.status.success(), "no --records: a usage error");
+    let out = recipe(
+        p,
+        &conf,
+        &[
+            "batch",
+            "submit",
+            "--slurm",
+            "--partition",
+            "debug",
+            "--all",
+            "--target",
+            "host",
+            "--records",
+            &records_arg,
+            "--remote-cache",
+            &server.url(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("6 job(s) submitted"), "{err}");
+    let ids: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(records.join("slurm/jobs.json")).expect("jobs.json")).expect("json");
+    let show = cluster.slurm("scontrol", &["show", "job", &ids["top@host"]]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("JobName=recipe:top@host"),
+        "{}",
+        String::from_utf8_lossy(&show.stdout)
+    );
+    cluster.wait_idle(Duration::from_secs(180));
+    assert!(
+        records.join("slurm/top@host.out").is_file(),
+        "logs where recipe finds them"
+    );
+
+    let out = recipe(p, &conf, &["batch", "report", &records_arg]);
+    assert!(!out.status.success(), "a failed job fails the report");
+    let batch = outcomes(&records.join("report.json"));
+
+    let local = p.join("local-report");
+    let out = recipe(
+        p,
+        &conf,
+        &[
+            "build",
+            "--all",
+            "--target",
+            "host",
+            "--keep-going",
+            "--no-remote-cache",
+            "--build-dir",
+            "local-tree",
+            "--report",
+            &local.display().to_string(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert_eq!(batch, outcomes(&local.join("report.json")));
+    assert_eq!(batch["broken@host"].0, "failed");
+    assert_eq!(batch["needs-broken@host"].0, "skipped");
+    assert_eq!(batch["top@host"].0, "built");
+
+    // Submitted again: what succeeded is in the cache and is not submitted.
+    let again = recipe(
+        p,
+        &conf,
+        &[
+            "batch",
+            "submit",
+            "--slurm",
+            "--all",
+            "--target",
+            "host",
+            "--records",
+            &p.join("records-2").display().to_string(),
+            "--remote-cache",
+            &server.url(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&again.stderr).into_owned();
+    assert!(again.status.success(), "{err}");
+    assert!(
+        err.contains("2 job(s) submitted, 4 already in the remote cache"),
+        "{err}"
+    );
+    cluster.wait_idle(Duration::from_secs(120));
+}
