@@ -102,11 +102,34 @@ fn shared_objects(wheel: &Path) -> Vec<(String, u16)> {
 #[test]
 fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
     let (target, machine, triple, e_machine) = ("armv7hf", "armv7l", "arm-linux-gnueabihf", 40u16);
-    // (package, wheel name prefix, extension module inside)
+    // (package, wheel name prefix, python-abi tags, extension module inside)
+    let cpython = format!(".cpython-313-{triple}.so");
     let packages = [
-        ("markupsafe", "MarkupSafe-3.0.4-", "markupsafe/_speedups"),
-        ("msgpack", "msgpack-1.2.4-", "msgpack/_cmsgpack"),
-        ("pyyaml", "PyYAML-6.0.4-", "yaml/_yaml"),
+        (
+            "markupsafe",
+            "MarkupSafe-3.0.4-",
+            "cp313-cp313-",
+            format!("markupsafe/_speedups{cpython}"),
+        ),
+        (
+            "msgpack",
+            "msgpack-1.2.4-",
+            "cp313-cp313-",
+            format!("msgpack/_cmsgpack{cpython}"),
+        ),
+        (
+            "pyyaml",
+            "PyYAML-6.0.4-",
+            "cp313-cp313-",
+            format!("yaml/_yaml{cpython}"),
+        ),
+        // CFFI API mode, built with the limited API: an abi3 wheel.
+        (
+            "argon2-cffi-bindings",
+            "argon2_cffi_bindings-21.2.0-",
+            "cp313-abi3-",
+            "_argon2_cffi_bindings/_ffi.abi3.so".to_string(),
+        ),
     ];
     let names: Vec<&str> = packages.iter().map(|p| p.0).collect();
     let mut args = vec!["test"];
@@ -115,7 +138,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
     let out = recipe(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    for (name, prefix, ext) in packages {
+    for (name, prefix, tags, ext) in &packages {
         assert!(
             stderr.contains(&format!("test {name}@{target}: 2 steps passed")),
             "{name}: {stderr}"
@@ -127,13 +150,12 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
             .unwrap_or_default()
             .to_string();
         let tag = file.trim_start_matches(prefix).trim_end_matches(".whl");
-        assert!(tag.starts_with("cp313-cp313-manylinux_2_"), "{file}");
+        assert!(tag.starts_with(&format!("{tags}manylinux_2_")), "{file}");
         assert!(tag.ends_with(&format!("_{machine}")), "{file}");
-        let platform = tag.trim_start_matches("cp313-cp313-");
+        let platform = tag.trim_start_matches(tags);
         assert_eq!(auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
         let objects = shared_objects(&wheel);
-        let expected = format!("{ext}.cpython-313-{triple}.so");
-        assert!(objects.iter().any(|(n, _)| *n == expected), "{expected} in {objects:?}");
+        assert!(objects.iter().any(|(n, _)| n == ext), "{ext} in {objects:?}");
         for (n, m) in &objects {
             assert_eq!(*m, e_machine, "{n} is for the target");
         }
