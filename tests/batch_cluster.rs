@@ -280,6 +280,9 @@ fn jobs_in_separate_trees_rebuild_the_local_batch_report() {
         "host",
         "--keep-going",
         "--no-remote-cache",
+        // The reference builds everything itself: the jobs above filled
+        // this cache's local store.
+        "--no-local-store",
         "--build-dir",
         "local-tree",
         "--report",
