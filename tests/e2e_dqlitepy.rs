@@ -42,6 +42,11 @@ fn wheel_for(target: &str) -> PathBuf {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        // The shared out dir also holds the batch test's other wheels.
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("dqlitepy-"))
+        })
         .collect();
     assert_eq!(wheels.len(), 1, "{wheels:?}");
     wheels[0].clone()

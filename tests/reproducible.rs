@@ -166,8 +166,15 @@ fn two_cold_builds_in_different_places_give_identical_artifacts() {
     let second = build(&two, "tmp/two/deeper");
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
-        ["golib-0.1.tar.gz", "layout-2.0.tar.gz", "lz4-1.10.0.tar.gz"],
-        "one artifact per package"
+        [
+            "golib-0.1.spdx.json",
+            "golib-0.1.tar.gz",
+            "layout-2.0.spdx.json",
+            "layout-2.0.tar.gz",
+            "lz4-1.10.0.spdx.json",
+            "lz4-1.10.0.tar.gz"
+        ],
+        "one artifact and its SBOM per package"
     );
     assert_eq!(first, second, "bit-identical artifacts");
 

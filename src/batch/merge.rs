@@ -58,7 +58,10 @@ pub fn reports_from_records(dir: &Path, plan: &BatchPlan) -> Result<Vec<NodeRepo
         };
         ok.insert(
             &job.id,
-            matches!(report.outcome, Outcome::Built { .. } | Outcome::Cached { .. }),
+            matches!(
+                report.outcome,
+                Outcome::Built { .. } | Outcome::Cached { .. } | Outcome::Restored { .. }
+            ),
         );
         out.push(report);
     }

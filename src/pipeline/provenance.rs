@@ -20,7 +20,12 @@ pub fn publish_all(
     let staged = |id: &NodeId| layout.staged(&id.target, &id.name);
     let (mut sboms, mut license_dirs) = (0, 0);
     for report in reports {
-        if report.target == HOST || !matches!(report.outcome, Outcome::Built { .. } | Outcome::Cached { .. }) {
+        if report.target == HOST
+            || !matches!(
+                report.outcome,
+                Outcome::Built { .. } | Outcome::Cached { .. } | Outcome::Restored { .. }
+            )
+        {
             continue;
         }
         let node = NodeId {
