@@ -138,17 +138,7 @@ impl RemoteCache {
             Ok(dir) => dir,
             Err(not_used) => return Ok(not_used),
         };
-        if let Err(reason) = accept(unpacked.path()) {
-            return Ok(Fetched::Rejected { reason });
-        }
-        put_in_place(unpacked, dest_dir)?;
-        Ok(Fetched::Hit(FetchedOutput {
-            path: dest_dir.to_path_buf(),
-            output_digest: entry.output_digest,
-            tar_sha256: entry.tar_sha256,
-            size: entry.size,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }))
+        install_verified(entry, unpacked, dest_dir, accept, started)
     }
 
     /// The checked entry under `key` (shape, and tag when a secret is set)
@@ -301,6 +291,29 @@ pub(super) fn unpack_verified(
 }
 
 /// Replaces `dest_dir` with the verified output.
+/// The last step of a restore, from the remote cache or the local store: a
+/// verified output the caller still accepts replaces `dest_dir`. A rejected
+/// one is dropped and the entry left alone (it may suit another tree).
+pub(super) fn install_verified(
+    entry: AcEntry,
+    unpacked: TempDir,
+    dest_dir: &Path,
+    accept: &dyn Fn(&Path) -> Result<(), String>,
+    started: Instant,
+) -> Result<Fetched, RemoteError> {
+    if let Err(reason) = accept(unpacked.path()) {
+        return Ok(Fetched::Rejected { reason });
+    }
+    put_in_place(unpacked, dest_dir)?;
+    Ok(Fetched::Hit(FetchedOutput {
+        path: dest_dir.to_path_buf(),
+        output_digest: entry.output_digest,
+        tar_sha256: entry.tar_sha256,
+        size: entry.size,
+        duration_ms: started.elapsed().as_millis() as u64,
+    }))
+}
+
 pub(super) fn put_in_place(unpacked: TempDir, dest_dir: &Path) -> Result<(), RemoteError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(unpacked.path(), std::fs::Permissions::from_mode(0o755))

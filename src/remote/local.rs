@@ -19,9 +19,9 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::entry::{AC_FORMAT, AcEntry, ENCODING_TAR_GZIP, MAX_AC_BYTES, is_key, parse_ac, short};
-use super::fetch::{put_in_place, unpack_verified};
+use super::fetch::{install_verified, unpack_verified};
 use super::store::pack_to_temp;
-use super::{Fetched, FetchedOutput, RemoteError, Stored, io};
+use super::{Fetched, RemoteError, Stored, io};
 
 /// The word reports use for this cache ("local store hit …").
 pub const LOCAL_STORE: &str = "local store";
@@ -159,19 +159,9 @@ impl LocalStore {
             Ok(dir) => dir,
             Err(not_used) => return Ok(self.forget(key, Some(&entry), not_used)),
         };
-        if let Err(reason) = accept(unpacked.path()) {
-            // Verified but unusable here (e.g. a host tool that cannot be
-            // relocated into this tree): the entry stays for others.
-            return Ok(Fetched::Rejected { reason });
-        }
-        put_in_place(unpacked, dest_dir)?;
-        Ok(Fetched::Hit(FetchedOutput {
-            path: dest_dir.to_path_buf(),
-            output_digest: entry.output_digest,
-            tar_sha256: entry.tar_sha256,
-            size: entry.size,
-            duration_ms: started.elapsed().as_millis() as u64,
-        }))
+        // Verified but maybe unusable here (a host tool that cannot be
+        // relocated into this tree): then the entry stays for others.
+        install_verified(entry, unpacked, dest_dir, accept, started)
     }
 
     fn read_entry(&self, key: &str) -> Result<AcEntry, Fetched> {
