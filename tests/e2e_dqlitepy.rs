@@ -9,6 +9,7 @@
 //! minutes); the download cache and build tree live under Cargo's target
 //! directory so later runs are incremental.
 
+mod auditwheel;
 mod spdx;
 
 use std::path::{Path, PathBuf};
@@ -52,37 +53,9 @@ fn wheel_for(target: &str) -> PathBuf {
     wheels[0].clone()
 }
 
-/// `auditwheel show`, installed from PyPI into a venv next to the build.
 fn auditwheel_tag(wheel: &Path) -> String {
     let (_, build, _) = dirs();
-    let venv = build.join("auditwheel-venv");
-    if !venv.join("bin/auditwheel").exists() {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("venv");
-        assert!(ok.success());
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "auditwheel"])
-            .status()
-            .expect("pip");
-        assert!(ok.success(), "pip install auditwheel");
-    }
-    let out = Command::new(venv.join("bin/auditwheel"))
-        .arg("show")
-        .arg(wheel)
-        .output()
-        .expect("auditwheel");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    // "… is consistent with the following platform tag: "manylinux_2_38_armv7l"."
-    let after = text
-        .split("consistent with the following platform tag:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected auditwheel output: {text}"));
-    after.split('"').nth(1).unwrap_or_default().to_string()
+    auditwheel::platform_tag(&build.join("auditwheel-venv"), wheel)
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! One cache and build tree for all packages (shared with e2e_dqlitepy's
 //! layout), so toolchains, roots and the build Python are provisioned once.
 
+mod auditwheel;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,36 +50,9 @@ fn wheel_of(target: &str, prefix: &str) -> PathBuf {
     wheels[0].clone()
 }
 
-/// `auditwheel show`'s platform tag, from PyPI into a venv beside the build.
 fn auditwheel_tag(wheel: &Path) -> String {
     let (_, build, _) = dirs();
-    let venv = build.join("auditwheel-venv");
-    if !venv.join("bin/auditwheel").exists() {
-        let ok = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("venv");
-        assert!(ok.success());
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "auditwheel"])
-            .status()
-            .expect("pip");
-        assert!(ok.success(), "pip install auditwheel");
-    }
-    let out = Command::new(venv.join("bin/auditwheel"))
-        .arg("show")
-        .arg(wheel)
-        .output()
-        .expect("auditwheel");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let after = text
-        .split("consistent with the following platform tag:")
-        .nth(1)
-        .unwrap_or_else(|| panic!("unexpected auditwheel output: {text}"));
-    after.split('"').nth(1).unwrap_or_default().to_string()
+    auditwheel::platform_tag(&build.join("auditwheel-venv"), wheel)
 }
 
 /// Names and ELF machines of the wheel's shared objects.
