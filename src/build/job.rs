@@ -293,22 +293,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
     let host_build = job.env.base_sysroot.is_none();
     let log = Log::append(job.layout.log_path(target, &recipe.name))?;
 
-    // The next run checks that this build did not write into the trees it
-    // ran from.
-    let base_sysroot = job.env.sysroot_of(&recipe.name);
-    for tree in job.env.provisioned.iter().map(PathBuf::as_path).chain(base_sysroot) {
-        crate::toolchain::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
-    }
-    // The package sees the base sysroot (with its `sysroot-packages`) plus
-    // exactly its dependencies.
-    if let Some(base) = base_sysroot {
-        link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
-        for (_, staged) in &job.deps {
-            link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;
-        }
-    } else {
-        std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
-    }
+    assemble_sysroot(&job, &dirs)?;
     let env = package_env(recipe, job.env, job.layout, &dirs);
     let sandbox = jobenv::build_policy(&dirs, job.layout.confine_steps);
 
@@ -329,44 +314,10 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         sandbox: &sandbox,
     };
     builders::build(&ctx)?;
-    jobenv::check_installed(recipe, &dirs.dest)?;
-    if !host_build {
-        // The license files travel with the staged output (stamps, remote
-        // cache, tarball); the run publishes them beside the artifact.
-        let found = crate::provenance::licenses::stage(&dirs.src, recipe, &dirs.dest)
-            .map_err(|e| BuildError::invalid(e.to_string(), "see `license-files` in README"))?;
-        log.note(&format!("# license files: {}", found.join(" ")))?;
-    }
-
-    sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
-    if host_build {
-        crate::outputs::relocate::make_prefix_relative(&dirs.dest, &job.layout.host_prefix)?;
-    } else {
-        // A failing output never replaces the previous good one.
-        let checked = verify_output(job.layout, job.env, &recipe.name, &dirs.dest)
-            .map_err(|e| BuildError::invalid(e.to_string(), e.help))?;
-        log.note(&format!("# verified {checked} binaries and wheels"))?;
-    }
+    check_staged(&job, &dirs, &log)?;
     let staged = job.layout.staged(target, &recipe.name);
     let stamp_file = key::stamp_path(&job.layout.build_root, target, &recipe.name);
-    crate::fault::point("before-output-swap");
-    // The stamp goes first: until the new one is written, a kill leaves no
-    // stamp, and the next run rebuilds instead of trusting a half swap.
-    match std::fs::remove_file(&stamp_file) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(io("cannot invalidate the previous stamp")(e));
-        }
-        _ => {}
-    }
-    crate::fault::point("stamp-removed");
-    let previous = staged.with_file_name("dest.old");
-    remove_dir_if_exists(&previous).map_err(io("cannot remove an older staged output"))?;
-    if staged.exists() {
-        std::fs::rename(&staged, &previous).map_err(io("cannot move the previous staged output aside"))?;
-    }
-    crate::fault::point("previous-output-moved");
-    std::fs::rename(&dirs.dest, &staged).map_err(io("cannot move the staged output into place"))?;
-    crate::fault::point("output-swapped");
+    let previous = swap_into_place(&stamp_file, &dirs.dest, &staged)?;
     let digest = key::tree_digest(&staged).map_err(io("cannot hash the staged output"))?;
 
     // Host tools become usable by later builds through the shared host prefix.
@@ -398,6 +349,76 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         duration_ms,
         artifacts,
     })
+}
+
+/// Marks the provisioned trees used and links the package's sysroot: the
+/// base sysroot (with its `sysroot-packages`) plus exactly its dependencies.
+fn assemble_sysroot(job: &JobInput, dirs: &BuildDirs) -> Result<(), BuildError> {
+    // The next run checks that this build did not write into the trees it
+    // ran from.
+    let base_sysroot = job.env.sysroot_of(&job.recipe.name);
+    for tree in job.env.provisioned.iter().map(PathBuf::as_path).chain(base_sysroot) {
+        crate::toolchain::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
+    }
+    if let Some(base) = base_sysroot {
+        link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
+        for (_, staged) in &job.deps {
+            link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;
+        }
+    } else {
+        std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
+    }
+    Ok(())
+}
+
+/// What the build installed is checked before it may replace anything:
+/// license files staged, build-tree paths removed, host tools made
+/// relocatable, target binaries verified.
+fn check_staged(job: &JobInput, dirs: &BuildDirs, log: &Log) -> Result<(), BuildError> {
+    let recipe = job.recipe;
+    let host_build = job.env.base_sysroot.is_none();
+    jobenv::check_installed(recipe, &dirs.dest)?;
+    if !host_build {
+        // The license files travel with the staged output (stamps, remote
+        // cache, tarball); the run publishes them beside the artifact.
+        let found = crate::provenance::licenses::stage(&dirs.src, recipe, &dirs.dest)
+            .map_err(|e| BuildError::invalid(e.to_string(), "see `license-files` in README"))?;
+        log.note(&format!("# license files: {}", found.join(" ")))?;
+    }
+    sanitize_staged(&dirs.dest, &dirs.sysroot).map_err(io("cannot clean up the staged files"))?;
+    if host_build {
+        crate::outputs::relocate::make_prefix_relative(&dirs.dest, &job.layout.host_prefix)?;
+    } else {
+        // A failing output never replaces the previous good one.
+        let checked = verify_output(job.layout, job.env, &recipe.name, &dirs.dest)
+            .map_err(|e| BuildError::invalid(e.to_string(), e.help))?;
+        log.note(&format!("# verified {checked} binaries and wheels"))?;
+    }
+    Ok(())
+}
+
+/// Moves the new output into place; returns where the previous one was put
+/// (removed once the new stamp is written).
+fn swap_into_place(stamp_file: &Path, dest: &Path, staged: &Path) -> Result<PathBuf, BuildError> {
+    crate::fault::point("before-output-swap");
+    // The stamp goes first: until the new one is written, a kill leaves no
+    // stamp, and the next run rebuilds instead of trusting a half swap.
+    match std::fs::remove_file(stamp_file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("cannot invalidate the previous stamp")(e));
+        }
+        _ => {}
+    }
+    crate::fault::point("stamp-removed");
+    let previous = staged.with_file_name("dest.old");
+    remove_dir_if_exists(&previous).map_err(io("cannot remove an older staged output"))?;
+    if staged.exists() {
+        std::fs::rename(staged, &previous).map_err(io("cannot move the previous staged output aside"))?;
+    }
+    crate::fault::point("previous-output-moved");
+    std::fs::rename(dest, staged).map_err(io("cannot move the staged output into place"))?;
+    crate::fault::point("output-swapped");
+    Ok(previous)
 }
 
 /// The post-build checks of a target package's output in `dir`, the same

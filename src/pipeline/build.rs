@@ -85,69 +85,41 @@ impl Session<'_> {
 
 fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error> {
     let (settings, project) = (session.settings, &session.project);
-    let BuildRequest {
-        names,
-        all,
-        targets,
-        jobs,
-        keep_going,
-        offline,
-        force,
-        explain,
-        build_dir,
-        out_dir,
-        report,
-        remote_cache,
-        no_remote_cache,
-        remote_read_only,
-        no_local_store,
-        limits,
-        restore_deps_only,
-        shard,
-    } = request;
     let started = std::time::Instant::now();
-    let names: Vec<String> = if all { all_target_packages(project) } else { names };
-    if names.is_empty() {
-        return Err(Error::Usage("name at least one package to build, or pass --all".into()));
-    }
-    let names = match shard {
-        Some(s) => s.select(&names),
-        None => names,
-    };
-    if names.is_empty() {
+    let Some(names) = selected_names(project, &request)? else {
         // A shard can be empty: a success with an empty report.
         eprintln!("this shard has no packages to build");
-        if let Some(dir) = &report {
+        if let Some(dir) = &request.report {
             write_report(dir, &[], &crate::report::RunMeta::default())?;
         }
         return Ok(BuildOutcome {
             reports: Vec::new(),
             uploaded: None,
         });
-    }
-    for t in &targets {
+    };
+    let targets = &request.targets;
+    for t in targets {
         if t != HOST {
             project.target(t)?;
         }
     }
-    let plan = plan(project, &names, &targets)?;
+    let plan = plan(project, &names, targets)?;
     let recipes = render_plan(project, &plan, &crate::toolchain::activate::host_target())?;
-    let restore_only: BTreeSet<NodeId> = if restore_deps_only {
+    let restore_only: BTreeSet<NodeId> = if request.restore_deps_only {
         let wanted = |id: &NodeId| names.contains(&id.name) && targets.contains(&id.target);
         recipes.keys().filter(|id| !wanted(id)).cloned().collect()
     } else {
         BTreeSet::new()
     };
-    let layout = layout(settings, build_dir.as_deref(), out_dir.as_deref());
-    let config = &settings.config;
+    let layout = layout(settings, request.build_dir.as_deref(), request.out_dir.as_deref());
     // Before provisioning: a refused remote (plain http without a secret)
     // stops the run at once.
     // Offline means no network at all, the remote cache included (an
     // explicit --remote-cache with --offline is refused by the parser).
-    let remote = if offline || no_remote_cache {
+    let remote = if request.offline || request.no_remote_cache {
         None
     } else {
-        open_remote(settings, remote_cache.as_deref(), &limits)?
+        open_remote(settings, request.remote_cache.as_deref(), &request.limits)?
     };
     let _lock = lock_build_dir(&layout)?;
 
@@ -155,7 +127,7 @@ fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error
         &settings.cache,
         FetchOptions {
             progress: Arc::new(Plain),
-            ..settings.fetch_options(offline, &limits)
+            ..settings.fetch_options(request.offline, &request.limits)
         },
     )?);
     // Every source first: a wrong hash must not wait for dependencies (host
@@ -166,67 +138,139 @@ fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error
         .filter(|(id, _)| !restore_only.contains(*id))
         .map(|(id, r)| (id.clone(), r.clone()))
         .collect();
-    let failed = fetch_sources_first(&fetch, project, &to_build, config.jobs, keep_going)?;
+    let failed = fetch_sources_first(&fetch, project, &to_build, settings.config.jobs, request.keep_going)?;
     let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch.clone());
     let envs = activate_plan(project, &plan, &recipes, &layout, &provision)?;
-    let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
-        Ok(prepare_tree(&fetch, recipe, dest, &log.path)?)
-    };
     let options = Options {
-        jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        keep_going,
-        force: force.into_iter().collect(),
-        explain,
+        jobs: request
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        keep_going: request.keep_going,
+        force: request.force.iter().cloned().collect(),
+        explain: request.explain,
         failed,
         restore_only,
     };
-    let uploads = remote
-        .clone()
-        .filter(|_| !remote_read_only)
-        .map(crate::remote::RemoteWriter::spawn);
-    // The local store: outputs of other build directories on this machine.
-    let local = (!no_local_store).then(|| Arc::new(crate::remote::LocalStore::new(&settings.cache)));
-    if let Some(store) = &local {
-        store.remove_stale_temporaries();
-    }
-    let local_writes = local.clone().map(crate::remote::RemoteWriter::spawn_local);
-    let progress = Progress::new();
-    let reports = Run {
-        plan: &plan,
-        recipes: &recipes,
-        envs: &envs,
-        layout: &layout,
-        prepare: &prepare,
-        options: &options,
-        remote: remote.as_deref(),
-        uploads: uploads.as_ref(),
-        local: local.as_deref(),
-        local_writes: local_writes.as_ref(),
-    }
-    .execute(&progress)
-    .map_err(|e| Error::io("build scheduler", e))?;
-    let uploaded = uploads.map(crate::remote::RemoteWriter::finish);
-    let stored = local_writes.map(crate::remote::RemoteWriter::finish);
-    progress.finish();
-    super::provenance::publish_all(&reports, &recipes, &layout, fetch.debian_archive())?;
-    let mut warnings = uploaded.as_ref().map(|u| u.warnings.clone()).unwrap_or_default();
-    for w in stored.map(|s| s.warnings).unwrap_or_default() {
-        // A store that cannot be written costs the next build dir a build.
-        eprintln!("warning: {w}");
-        warnings.push(w);
-    }
-    super::summary::print_summary(&reports);
-    if let Some(dir) = &report {
+    let stores = Stores::open(settings, remote.clone(), &request);
+    let scheduled = stores.run(&fetch, &plan, &recipes, &envs, &layout, &options)?;
+    super::provenance::publish_all(&scheduled.reports, &recipes, &layout, fetch.debian_archive())?;
+    super::summary::print_summary(&scheduled.reports);
+    if let Some(dir) = &request.report {
         let meta = crate::report::RunMeta {
             wall_ms: Some(started.elapsed().as_millis() as u64),
             command: None,
             remote_cache: remote.as_ref().map(|r| r.display_url()),
-            warnings,
+            warnings: scheduled.warnings,
             outdated: super::provenance::upstream_versions(&fetch, project, &recipes),
         };
-        write_report(dir, &reports, &meta)?;
+        write_report(dir, &scheduled.reports, &meta)?;
     }
-    Ok(BuildOutcome { reports, uploaded })
+    Ok(BuildOutcome {
+        reports: scheduled.reports,
+        uploaded: scheduled.uploaded,
+    })
+}
+
+/// The packages a request names (`--all`, then the shard's share); `None`
+/// when the shard's share is empty.
+fn selected_names(
+    project: &crate::model::project::Project,
+    request: &BuildRequest,
+) -> Result<Option<Vec<String>>, Error> {
+    let names: Vec<String> = if request.all {
+        all_target_packages(project)
+    } else {
+        request.names.clone()
+    };
+    if names.is_empty() {
+        return Err(Error::Usage("name at least one package to build, or pass --all".into()));
+    }
+    let names = match &request.shard {
+        Some(s) => s.select(&names),
+        None => names,
+    };
+    Ok((!names.is_empty()).then_some(names))
+}
+
+/// Where outputs are restored from and added to besides the build tree: the
+/// remote cache (uploads unless read-only) and the local store.
+struct Stores {
+    remote: Option<Arc<crate::remote::RemoteCache>>,
+    uploads: Option<crate::remote::RemoteWriter>,
+    local: Option<Arc<crate::remote::LocalStore>>,
+    local_writes: Option<crate::remote::RemoteWriter>,
+}
+
+/// What the scheduler did, with the stores' warnings.
+struct Scheduled {
+    reports: Vec<NodeReport>,
+    uploaded: Option<crate::remote::UploadSummary>,
+    warnings: Vec<String>,
+}
+
+impl Stores {
+    fn open(settings: &Settings, remote: Option<Arc<crate::remote::RemoteCache>>, request: &BuildRequest) -> Stores {
+        let uploads = remote
+            .clone()
+            .filter(|_| !request.remote_read_only)
+            .map(crate::remote::RemoteWriter::spawn);
+        // The local store: outputs of other build directories on this machine.
+        let local = (!request.no_local_store).then(|| Arc::new(crate::remote::LocalStore::new(&settings.cache)));
+        if let Some(store) = &local {
+            store.remove_stale_temporaries();
+        }
+        let local_writes = local.clone().map(crate::remote::RemoteWriter::spawn_local);
+        Stores {
+            remote,
+            uploads,
+            local,
+            local_writes,
+        }
+    }
+
+    /// Runs the scheduler over the plan, then waits for the stores' writes.
+    fn run(
+        self,
+        fetch: &FetchContext,
+        plan: &crate::plan::graph::Plan,
+        recipes: &BTreeMap<NodeId, Recipe>,
+        envs: &BTreeMap<String, TargetEnv>,
+        layout: &Layout,
+        options: &Options,
+    ) -> Result<Scheduled, Error> {
+        let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
+            Ok(prepare_tree(fetch, recipe, dest, &log.path)?)
+        };
+        let progress = Progress::new();
+        let reports = Run {
+            plan,
+            recipes,
+            envs,
+            layout,
+            prepare: &prepare,
+            options,
+            remote: self.remote.as_deref(),
+            uploads: self.uploads.as_ref(),
+            local: self.local.as_deref(),
+            local_writes: self.local_writes.as_ref(),
+        }
+        .execute(&progress)
+        .map_err(|e| Error::io("build scheduler", e))?;
+        let uploaded = self.uploads.map(crate::remote::RemoteWriter::finish);
+        let stored = self.local_writes.map(crate::remote::RemoteWriter::finish);
+        progress.finish();
+        let mut warnings = uploaded.as_ref().map(|u| u.warnings.clone()).unwrap_or_default();
+        for w in stored.map(|s| s.warnings).unwrap_or_default() {
+            // A store that cannot be written costs the next build dir a build.
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
+        Ok(Scheduled {
+            reports,
+            uploaded,
+            warnings,
+        })
+    }
 }
 
 fn write_report(dir: &Path, reports: &[NodeReport], meta: &crate::report::RunMeta) -> Result<(), Error> {
