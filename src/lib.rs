@@ -5,7 +5,7 @@
 //! (checked by `tests/architecture.rs`, which reads the list below; leaves
 //! import nothing of the crate, and modules of one layer may use each other).
 //!
-//! 0. leaves: `digest`, `fault`, `elf`, `timefmt` (import nothing of the crate)
+//! 0. leaves: `digest`, `fault`, `elf`, `timefmt`, `units` (import nothing of the crate)
 //! 1. `recipe` — the recipe language: raw syntax, parse, schema, options
 //! 2. `model` — project, targets, sysroot definitions
 //! 3. `plan` — dependency graph, rendering for a target
@@ -51,4 +51,5 @@ pub(crate) mod scaffold;
 pub mod settings;
 pub(crate) mod timefmt;
 pub mod toolchain;
+pub(crate) mod units;
 pub mod unpack;

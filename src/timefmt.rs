@@ -1,10 +1,21 @@
-//! Timestamps as text, without a date crate. A leaf: it imports nothing of
+//! Dates and timestamps as text, without a date crate. A leaf: it imports nothing of
 //! the crate.
 
 /// `1970-01-01T00:00:00Z` style, UTC, from seconds since the epoch.
 pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        date(unix),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// `1970-01-01` style, UTC, from seconds since the epoch.
+pub fn date(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -15,12 +26,7 @@ pub fn rfc3339(unix: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Error;
-use crate::fetch::progress::{Bars, Plain, human};
+use crate::fetch::progress::{Bars, Plain};
 use crate::fetch::{FetchContext, FetchError, FetchOptions, LimitOverrides, ProgressSink, cached_source};
 use crate::pipeline::{all_target_packages, fetch_all, rendered_plan, unique_sources};
 use crate::settings::Settings;
+use crate::units::human_bytes as human;
 
 pub fn run(
     settings: &Settings,

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use crate::cli::NewCmd;
 use crate::error::Error;
 use crate::fetch::FetchContext;
-use crate::fetch::progress::{Plain, human};
+use crate::fetch::progress::Plain;
 use crate::scaffold::{self, Origin, Request, needs_attention};
 use crate::settings::Settings;
+use crate::units::human_bytes as human;
 
 pub fn run(settings: &Settings, cmd: NewCmd) -> Result<(), Error> {
     // Destructure so a new flag cannot be silently ignored.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use miette::Diagnostic;
 use thiserror::Error;
 
-use super::progress::human;
+use crate::units::human_bytes;
 
 /// One request (or one candidate that could not become a URL) and why it
 /// did not give a verified file.
@@ -67,14 +67,14 @@ pub enum AttemptError {
     Stalled { limit: Duration },
     #[error(
         "too slow: {} in the last {}, under {}/s (speed-limit over speed-time)",
-        human(*bytes), secs(*window), human(*limit)
+        human_bytes(*bytes), secs(*window), human_bytes(*limit)
     )]
     TooSlow { bytes: u64, window: Duration, limit: u64 },
     #[error("not finished after {} (attempt-timeout)", secs(*limit))]
     Deadline { limit: Duration },
-    #[error("body larger than {} ({basis})", human(*limit))]
+    #[error("body larger than {} ({basis})", human_bytes(*limit))]
     TooLarge { limit: u64, basis: SizeSource },
-    #[error("announces {} (Content-Length), more than {} ({basis})", human(*length), human(*limit))]
+    #[error("announces {} (Content-Length), more than {} ({basis})", human_bytes(*length), human_bytes(*limit))]
     Announced { length: u64, limit: u64, basis: SizeSource },
     #[error("sha256 mismatch: got {actual} ({size} bytes)")]
     Mismatch { actual: String, size: u64 },
@@ -115,7 +115,7 @@ impl fmt::Display for AttemptList<'_> {
             };
             write!(f, "\n  - {}{nth}: {}", a.url, a.reason)?;
             if a.try_number > 0 {
-                write!(f, " [{} in {:.1} s]", human(a.bytes), a.elapsed.as_secs_f64())?;
+                write!(f, " [{} in {:.1} s]", human_bytes(a.bytes), a.elapsed.as_secs_f64())?;
             }
         }
         Ok(())

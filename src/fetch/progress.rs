@@ -1,6 +1,7 @@
 //! Where download progress goes: nowhere (library use, tests), indicatif bars
 //! on a terminal, or one plain line per event otherwise (CI logs).
 
+use crate::units::human_bytes;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -58,7 +59,7 @@ struct PlainTransfer {
 
 impl ProgressSink for Plain {
     fn start(&self, file: &str, url: &str, len: Option<u64>) -> Box<dyn Transfer> {
-        let size = len.map(|l| format!(" ({})", human(l))).unwrap_or_default();
+        let size = len.map(|l| format!(" ({})", human_bytes(l))).unwrap_or_default();
         line(&format!("downloading {file} from {url}{size}"));
         Box::new(PlainTransfer {
             file: file.to_string(),
@@ -79,7 +80,7 @@ impl Transfer for PlainTransfer {
 
     fn finish(&mut self, outcome: Result<(), &str>) {
         match outcome {
-            Ok(()) => line(&format!("downloaded {} ({})", self.file, human(self.bytes))),
+            Ok(()) => line(&format!("downloaded {} ({})", self.file, human_bytes(self.bytes))),
             Err(why) => line(&format!("failed {} from {}: {why}", self.file, self.url)),
         }
     }
@@ -141,37 +142,11 @@ impl Transfer for BarTransfer {
     fn finish(&mut self, outcome: Result<(), &str>) {
         let name = self.bar.message();
         let line = match outcome {
-            Ok(()) => format!("downloaded {name} ({})", human(self.bar.position())),
+            Ok(()) => format!("downloaded {name} ({})", human_bytes(self.bar.position())),
             Err(why) => format!("failed {name}: {why}"),
         };
         self.bar.finish_and_clear();
         self.multi.remove(&self.bar);
         let _ = self.multi.println(line);
-    }
-}
-
-/// 1536 → "1.5 KiB".
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn human_sizes() {
-        assert_eq!(super::human(12), "12 B");
-        assert_eq!(super::human(1536), "1.5 KiB");
-        assert_eq!(super::human(3 * 1024 * 1024), "3.0 MiB");
     }
 }

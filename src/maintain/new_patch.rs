@@ -229,20 +229,10 @@ pub fn insert_line_after(text: &str, offset: usize, line: &str) -> String {
     out
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD`, from the days since the epoch
-/// (Howard Hinnant's civil-from-days).
+/// Today's date (UTC) as `YYYY-MM-DD`.
 pub fn today(now: std::time::SystemTime) -> String {
     let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let z = i64::try_from(secs / 86_400).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    crate::timefmt::date(secs)
 }
 
 #[cfg(test)]

@@ -28,6 +28,20 @@ pub struct AcEntry {
     pub hmac_sha256: Option<String>,
 }
 
+impl AcEntry {
+    /// An entry for a blob we packed (tar+gzip), untagged.
+    pub(super) fn packed(tar_sha256: String, output_digest: &str, size: u64) -> AcEntry {
+        AcEntry {
+            format: AC_FORMAT,
+            tar_sha256,
+            output_digest: output_digest.into(),
+            size,
+            encoding: ENCODING_TAR_GZIP.into(),
+            hmac_sha256: None,
+        }
+    }
+}
+
 fn default_encoding() -> String {
     ENCODING_TAR.into()
 }

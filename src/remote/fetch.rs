@@ -2,15 +2,14 @@
 //! hashed, never past its announced size), then the unpacked tree's digest
 //! and the caller's checks, before it replaces anything.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
 use tempfile::{NamedTempFile, TempDir};
 
+use super::blob::{StreamError, copy_checked};
 use super::client::Get;
 use super::entry::{AcEntry, ENCODING_TAR_GZIP, MAX_AC_BYTES, is_key, parse_ac, short};
 use super::pack::{self, PackError};
@@ -208,43 +207,19 @@ impl RemoteCache {
             }
             Ok(Get::Found(resp)) => resp,
         };
-        let mut hasher = Sha256::new();
-        let mut got = 0u64;
-        let mut reader = resp.take(entry.size + 1);
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    return Ok(Err(Fetched::Unavailable {
-                        reason: format!("reading cas/{}: {e}", short(&entry.tar_sha256)),
-                    }));
-                }
-            };
-            if n == 0 {
-                break;
+        match copy_checked(resp, entry, &mut blob) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => {
+                self.mark_damaged(&entry.tar_sha256);
+                return Ok(Err(Fetched::Corrupt { reason }));
             }
-            hasher.update(&buf[..n]);
-            got += n as u64;
-            blob.write_all(&buf[..n]).map_err(io("cannot write a temporary file"))?;
-        }
-        if got != entry.size {
-            self.mark_damaged(&entry.tar_sha256);
-            return Ok(Err(Fetched::Corrupt {
-                reason: format!(
-                    "blob {} has {got} bytes, the entry says {}",
-                    short(&entry.tar_sha256),
-                    entry.size
-                ),
-            }));
-        }
-        let actual = hex::encode(hasher.finalize());
-        if actual != entry.tar_sha256 {
-            self.mark_damaged(&entry.tar_sha256);
-            return Ok(Err(Fetched::Corrupt {
-                reason: format!("blob {} has sha256 {actual}", short(&entry.tar_sha256)),
-            }));
+            Err(StreamError::Read(e)) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                return Ok(Err(Fetched::Unavailable {
+                    reason: format!("reading cas/{}: {e}", short(&entry.tar_sha256)),
+                }));
+            }
+            Err(StreamError::Write(e)) => return Err(io("cannot write a temporary file")(e)),
         }
         Ok(Ok(blob))
     }

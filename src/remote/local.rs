@@ -16,9 +16,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
-
-use super::entry::{AC_FORMAT, AcEntry, ENCODING_TAR_GZIP, MAX_AC_BYTES, is_key, parse_ac, short};
+use super::blob::{StreamError, copy_checked};
+use super::entry::{AcEntry, MAX_AC_BYTES, is_key, parse_ac, short};
 use super::fetch::{install_verified, unpack_verified};
 use super::store::pack_to_temp;
 use super::{Fetched, RemoteError, Stored, io};
@@ -101,14 +100,7 @@ impl LocalStore {
             blob.persist(&cas)
                 .map_err(|e| io(format!("cannot store {}", cas.display()))(e.error))?;
         }
-        let entry = AcEntry {
-            format: AC_FORMAT,
-            tar_sha256: sha.clone(),
-            output_digest: output_digest.into(),
-            size,
-            encoding: ENCODING_TAR_GZIP.into(),
-            hmac_sha256: None,
-        };
+        let entry = AcEntry::packed(sha.clone(), output_digest, size);
         let json = serde_json::to_vec(&entry).map_err(|e| RemoteError::Io {
             what: "cannot encode the store entry".into(),
             source: std::io::Error::other(e),
@@ -205,37 +197,14 @@ impl LocalStore {
                 });
             }
         };
-        let mut hasher = Sha256::new();
-        let mut got = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut reader = (&mut file).take(entry.size + 1);
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
-                    return Err(Fetched::Unavailable {
-                        reason: format!("cannot read {}: {e}", path.display()),
-                    });
-                }
-            };
-            hasher.update(&buf[..n]);
-            got += n as u64;
-        }
-        if got != entry.size {
-            return Err(Fetched::Corrupt {
-                reason: format!(
-                    "blob {} has {got} bytes, the entry says {}",
-                    short(&entry.tar_sha256),
-                    entry.size
-                ),
-            });
-        }
-        let actual = hex::encode(hasher.finalize());
-        if actual != entry.tar_sha256 {
-            return Err(Fetched::Corrupt {
-                reason: format!("blob {} has sha256 {}", short(&entry.tar_sha256), short(&actual)),
-            });
+        match copy_checked(&mut file, entry, &mut std::io::sink()) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => return Err(Fetched::Corrupt { reason }),
+            Err(StreamError::Read(e) | StreamError::Write(e)) => {
+                return Err(Fetched::Unavailable {
+                    reason: format!("cannot read {}: {e}", path.display()),
+                });
+            }
         }
         Ok(file)
     }

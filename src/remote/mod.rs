@@ -17,6 +17,7 @@
 //! post-build checks before it replaces anything.
 
 mod auth;
+mod blob;
 mod client;
 mod entry;
 mod fetch;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::entry::{AC_FORMAT, AcEntry, ENCODING_TAR_GZIP, is_key};
+use super::entry::{AcEntry, is_key};
 use super::pack::{self, PackError};
 use super::{RemoteCache, RemoteError, auth, io};
 
@@ -50,14 +50,7 @@ impl RemoteCache {
                 "cas",
             )?;
         }
-        let mut entry = AcEntry {
-            format: AC_FORMAT,
-            tar_sha256: sha.clone(),
-            output_digest: output_digest.into(),
-            size,
-            encoding: ENCODING_TAR_GZIP.into(),
-            hmac_sha256: None,
-        };
+        let mut entry = AcEntry::packed(sha.clone(), output_digest, size);
         entry.hmac_sha256 = self.secret.as_ref().map(|s| auth::tag(s, key, &entry));
         let json = serde_json::to_vec(&entry).map_err(|e| RemoteError::Io {
             what: "cannot encode the AC entry".into(),

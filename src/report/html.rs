@@ -9,8 +9,9 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 
 use super::model::{PackageEntry, Report, Status};
-use super::text::{duration, size, truncate, xml_escape};
+use super::text::{duration, truncate, xml_escape};
 use super::timeline::{Chart, chart};
+use crate::units::human_bytes as size;
 
 const TEMPLATE: &str = include_str!("report.html");
 

@@ -274,7 +274,6 @@ fn text_helpers() {
     );
     assert_eq!(text::relative_href(Path::new("/a"), Path::new("/a/b/./x")), "b/x");
     assert_eq!(text::xml_attr("a\n<b>"), "a&#10;&lt;b&gt;");
-    assert_eq!(text::size(1536), "1.5 KiB");
     assert_eq!(text::duration(61_000), "1m01s");
 }
 

@@ -25,21 +25,6 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 /// Drops ANSI escape sequences (colours from compilers) and characters XML
 /// 1.0 cannot carry at all.
 pub fn clean(s: &str) -> String {
