@@ -211,11 +211,29 @@ where
     if let Some(s) = Stamp::read_at(dir) {
         return Ok(s);
     }
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let lock = lock_tree(ctx, dir)?;
+    // Someone else may have finished while we waited for the lock.
+    if let Some(s) = Stamp::read_at(dir) {
+        return Ok(s);
+    }
+    if dir.exists() {
+        make_writable_and_remove(dir).map_err(io(format!("cannot remove incomplete {}", dir.display())))?;
+    }
+    let tmp = build_beside(dir, build)?;
+    let result = std::fs::rename(&tmp.0, dir)
+        .map_err(io(format!("cannot rename {} to {}", tmp.0.display(), dir.display())))
+        .map(|()| tmp.1);
+    if result.is_err() {
+        let _ = make_writable_and_remove(&tmp.0);
+    }
+    drop(lock);
+    result
+}
+
+/// The exclusive provisioning lock of `dir` (waiting for another process,
+/// saying so); under it, leftovers of interrupted runs are removed.
+fn lock_tree(ctx: &ProvisionContext, dir: &Path) -> Result<File, ToolchainError> {
+    let (parent, name) = parent_and_name(dir);
     std::fs::create_dir_all(parent).map_err(io(format!("cannot create {}", parent.display())))?;
     let lock_path = parent.join(format!(".{name}.lock"));
     let lock = File::create(&lock_path).map_err(io(format!("cannot create {}", lock_path.display())))?;
@@ -224,19 +242,31 @@ where
         lock.lock()
             .map_err(io(format!("cannot lock {}", lock_path.display())))?;
     }
-    // Someone else may have finished while we waited for the lock.
-    if let Some(s) = Stamp::read_at(dir) {
-        return Ok(s);
-    }
-    // Under the lock, leftovers are from interrupted runs.
     for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().starts_with(&format!(".tmp-{name}-")) {
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with(&format!(".tmp-{name}-")) || file_name.starts_with(&format!(".old-{name}-")) {
             let _ = make_writable_and_remove(&e.path());
         }
     }
-    if dir.exists() {
-        make_writable_and_remove(dir).map_err(io(format!("cannot remove incomplete {}", dir.display())))?;
-    }
+    Ok(lock)
+}
+
+fn parent_and_name(dir: &Path) -> (&Path, String) {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (parent, name)
+}
+
+/// Runs `build` into a fresh temp dir beside `dir` (under the lock) and
+/// stamps it; the caller moves it into place. A failed build leaves nothing.
+fn build_beside<F>(dir: &Path, build: F) -> Result<(PathBuf, Stamp), ToolchainError>
+where
+    F: FnOnce(&Path, &Path) -> Result<Stamp, ToolchainError>,
+{
+    let (parent, name) = parent_and_name(dir);
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(io(format!("cannot create {}", tmp.display())))?;
     let started = Instant::now();
@@ -251,14 +281,15 @@ where
             source: std::io::Error::other(e),
         })?;
         std::fs::write(tmp.join(STAMP), json).map_err(io(format!("cannot write the stamp in {}", tmp.display())))?;
-        std::fs::rename(&tmp, dir).map_err(io(format!("cannot rename {} to {}", tmp.display(), dir.display())))?;
         Ok(stamp)
     });
-    if result.is_err() {
-        let _ = make_writable_and_remove(&tmp);
+    match result {
+        Ok(stamp) => Ok((tmp, stamp)),
+        Err(e) => {
+            let _ = make_writable_and_remove(&tmp);
+            Err(e)
+        }
     }
-    drop(lock);
-    result
 }
 
 /// Marks a provisioned tree as used by a build or test, so the next run
@@ -284,26 +315,91 @@ fn used_since_verified(dir: &Path) -> bool {
 /// it was provisioned (names, sizes, modes, mtimes); a changed one is
 /// provisioned again from the download cache. Unused trees are not walked,
 /// which keeps no-op runs fast.
+///
+/// Other processes may be running from the tree, so it is never removed in
+/// place: the replacement is built beside it and exchanged with it in one
+/// rename, under the provisioning lock and after checking again (another
+/// process may have replaced it already).
 pub fn install_checked<F>(ctx: &ProvisionContext, dir: &Path, build: F) -> Result<Stamp, ToolchainError>
 where
     F: Fn(&Path, &Path) -> Result<Stamp, ToolchainError>,
 {
     let stamp = install_once(ctx, dir, &build)?;
-    if !used_since_verified(dir) {
+    if !used_since_verified(dir) || unchanged(dir, &stamp) {
         return Ok(stamp);
     }
-    let recorded = stamp.info.get("fingerprint");
-    let now = crate::digest::fingerprint_except(dir, MARKERS).ok();
-    if recorded.is_none() || recorded == now.as_ref() {
-        let _ = std::fs::write(dir.join(VERIFIED), "");
+    let lock = lock_tree(ctx, dir)?;
+    let Some(stamp) = Stamp::read_at(dir) else {
+        drop(lock);
+        return install_once(ctx, dir, &build);
+    };
+    if unchanged(dir, &stamp) {
         return Ok(stamp);
     }
     eprintln!(
         "warning: {} changed since it was provisioned (a build step wrote into it?); provisioning it again",
         dir.display()
     );
-    make_writable_and_remove(dir).map_err(io(format!("cannot remove {}", dir.display())))?;
-    install_once(ctx, dir, &build)
+    let (fresh, stamp) = build_beside(dir, &build)?;
+    let swapped = swap_in(&fresh, dir).map_err(io(format!("cannot swap {} into place", dir.display())));
+    // Processes still running from the old tree keep their open files; new
+    // path lookups see the replacement.
+    let _ = make_writable_and_remove(swapped.as_ref().unwrap_or(&fresh));
+    drop(lock);
+    swapped.map(|_| stamp)
+}
+
+/// Whether the tree still matches its provisioning fingerprint (recorded as
+/// verified when it does).
+fn unchanged(dir: &Path, stamp: &Stamp) -> bool {
+    let recorded = stamp.info.get("fingerprint");
+    let now = crate::digest::fingerprint_except(dir, MARKERS).ok();
+    let same = recorded.is_none() || recorded == now.as_ref();
+    if same {
+        let _ = std::fs::write(dir.join(VERIFIED), "");
+    }
+    same
+}
+
+/// Puts `fresh` at `dir`; returns where the old tree now is, to be removed.
+/// Where the filesystem cannot exchange, the old tree is renamed aside first
+/// (a brief moment without a tree, never a half-removed one).
+fn swap_in(fresh: &Path, dir: &Path) -> std::io::Result<PathBuf> {
+    match exchange(fresh, dir) {
+        Ok(()) => Ok(fresh.to_path_buf()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)) => {
+            let (parent, name) = parent_and_name(dir);
+            let aside = parent.join(format!(".old-{name}-{}", std::process::id()));
+            std::fs::rename(dir, &aside)?;
+            std::fs::rename(fresh, dir)?;
+            Ok(aside)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Exchanges two directories atomically (`renameat2(RENAME_EXCHANGE)`), so a
+/// path lookup finds one tree or the other, never none.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both paths are valid NUL-terminated strings for the duration
+    // of the call; the flags ask for an exchange, which moves no data.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Resolves a closure in `suite`/`arch`.
@@ -422,48 +518,4 @@ pub fn disk_usage(path: &Path) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx(dir: &Path) -> ProvisionContext {
-        let fetch = FetchContext::new(dir, FetchOptions::default()).expect("fetch context");
-        let mut c = ProvisionContext::with_fetch(dir, Arc::new(fetch));
-        c.verbose = false;
-        c
-    }
-
-    #[test]
-    fn install_once_is_atomic_and_idempotent() {
-        let t = tempfile::tempdir().expect("tempdir");
-        let c = ctx(t.path());
-        let dir = t.path().join("things/one");
-        let err = install_once(&c, &dir, |tmp, _| {
-            std::fs::write(tmp.join("half"), "x").expect("write");
-            Err(ToolchainError::Usage("interrupted".into()))
-        });
-        assert!(err.is_err());
-        assert!(!dir.exists(), "a failed build leaves nothing in place");
-        let leftovers: Vec<_> = std::fs::read_dir(t.path().join("things"))
-            .expect("parent exists")
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty());
-        let mut runs = 0;
-        for _ in 0..2 {
-            let s = install_once(&c, &dir, |tmp, fin| {
-                runs += 1;
-                std::fs::write(tmp.join("file"), fin.display().to_string()).expect("write");
-                Ok(Stamp::new("test", "one", "none", &[]))
-            })
-            .expect("installs");
-            assert_eq!(s.kind, "test");
-        }
-        assert_eq!(runs, 1, "the second call only reads the stamp");
-        assert!(dir.join("file").is_file() && dir.join(STAMP).is_file());
-        // A moved entry is not trusted: its absolute paths point elsewhere.
-        let moved = t.path().join("things/two");
-        std::fs::rename(&dir, &moved).expect("move");
-        assert!(Stamp::read(&moved).is_some() && Stamp::read_at(&moved).is_none());
-    }
-}
+mod tests;
