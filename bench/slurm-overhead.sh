@@ -126,17 +126,25 @@ wait_idle
 chain=$(for i in $(seq 2 "$K"); do
     echo $(( $(cat "$work/t/chain.$i.start") - $(cat "$work/t/chain.$((i - 1)).end") ))
 done | stats)
+# One at a time on an idle node: sbatch → start.
 for i in $(seq 1 "$K"); do
-    now_ms > "$work/t/free.$i.submit"
-    sbatch --parsable -o /dev/null --wrap="$stamp > $work/t/free.$i.start" >/dev/null
+    now_ms > "$work/t/one.$i.submit"
+    sbatch --parsable -o /dev/null --wrap="$stamp > $work/t/one.$i.start" >/dev/null
+    while [ ! -s "$work/t/one.$i.start" ]; do sleep 0.05; done
+    wait_idle
 done
-wait_idle
-free=$(for i in $(seq 1 "$K"); do
-    echo $(( $(cat "$work/t/free.$i.start") - $(cat "$work/t/free.$i.submit") ))
+one=$(for i in $(seq 1 "$K"); do
+    echo $(( $(cat "$work/t/one.$i.start") - $(cat "$work/t/one.$i.submit") ))
 done | stats)
+# All at once: throughput of empty jobs on the node's 2 CPUs.
+t0=$(now_ms)
+for i in $(seq 1 "$K"); do sbatch --parsable -o /dev/null --wrap=true >/dev/null; done
+wait_idle
+t1=$(now_ms)
 echo "1. Slurm alone (one node, 2 CPUs, sched/builtin):"
 echo "   afterok chain, previous job's end → next job's start: $chain"
-echo "   independent jobs, sbatch → start (2 run at once):     $free"
+echo "   one job at a time on an idle node, sbatch → start:   $one"
+echo "   $K empty jobs at once: $((t1 - t0)) ms until all ended, $(( (t1 - t0) / K )) ms per job"
 
 # --- 2. recipe jobs through Slurm ------------------------------------------
 p=$work/project
@@ -169,6 +177,22 @@ own=$(cat "$p"/records/jobs/*.json | sed -n 's/.*"duration_ms": \([0-9]*\).*/\1/
 echo "2. recipe batch submit --slurm, a chain of $K script recipes, nginx as the cache:"
 echo "   submit $((t1 - t0)) ms; submit → last job done $((t2 - t1)) ms; $built/$K built"
 echo "   per job: $(( (t2 - t1) / K )) ms wall, of which build $(( own / K )) ms; overhead $(( (t2 - t1 - own) / K )) ms (Slurm + recipe start, restores, upload, record)"
+
+# The same jobs without Slurm, one after another (new keys: fresh builds).
+sed -i 's/seq 1 20000/seq 1 20001/' "$p"/recipes/*/recipe.kdl
+(cd "$p" && env -i PATH=/usr/bin:/bin HOME="$p" RECIPE_CACHE="$p/cache" RECIPE_CONFIG="$p/no-config.kdl" \
+    "$bin" --no-sandbox batch plan --all --target host --records "$p/records-2" --remote-cache "$url" >/dev/null 2>&1)
+direct=$(cd "$p" && env -i PATH=/usr/bin:/bin HOME="$p" RECIPE_CACHE="$p/cache" RECIPE_CONFIG="$p/no-config.kdl" \
+    python3 - "$p/records-2/plan.json" <<'PY'
+import json, subprocess, sys, time
+jobs = json.load(open(sys.argv[1]))["jobs"]
+t0 = time.monotonic()
+for j in jobs:
+    subprocess.run(j["command"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(int((time.monotonic() - t0) * 1000 / len(jobs)))
+PY
+)
+echo "   the same jobs run one after another without Slurm: $direct ms each (so Slurm adds $(( (t2 - t1) / K - direct )) ms per chained job)"
 
 # --- 3. restores of real outputs from nginx --------------------------------
 report() { # tree → "name bytes ms" per package restored from the remote cache
