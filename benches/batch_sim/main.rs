@@ -25,6 +25,9 @@ use recipe::plan::graph::{HOST, Plan, plan};
 use synthetic::{Batch, LogNormal, TARGETS};
 
 const SEED: u64 = 0x5EED_0015;
+/// Slurm's dispatch per job on a chain (an `afterok` dependency released →
+/// the next job running), as `bench/slurm-overhead.sh` measured it.
+const SLURM_DISPATCH_MS: u64 = 3_000;
 const WORKERS: [usize; 3] = [1, 8, 64];
 /// ln(seconds) of the 12 stamped jobs of a CI end-to-end tree (dqlite
 /// 45.8 s, m4 50.8 s, sqlite 28.2 s, libuv 17.8 s, … go-dqlite 0.4 s).
@@ -165,6 +168,7 @@ fn synthetic(jobs: usize, law: LogNormal) {
         work as f64 / cp.max(1) as f64
     );
     replay_all(&b, &WORKERS);
+    with_dispatch(&b);
     let max = b.plan.len();
     let within = |label: &str, limit: u64| match workers_for(&b, limit, max) {
         Some(n) => println!("  workers to end within {label}: {n}"),
@@ -176,6 +180,23 @@ fn synthetic(jobs: usize, law: LogNormal) {
     within("1.10 × the critical path", cp + cp / 10);
     within("8 h", 8 * 3600 * 1000);
     within("1 h", 3600 * 1000);
+}
+
+/// The same batch with Slurm's dispatch time added to every job.
+fn with_dispatch(b: &Batch) {
+    let actual: BTreeMap<NodeIndex, u64> = b.actual.iter().map(|(ix, ms)| (*ix, ms + SLURM_DISPATCH_MS)).collect();
+    let cells: Vec<String> = WORKERS
+        .iter()
+        .map(|n| {
+            let r = replay(&b.plan, &actual, &b.last_night, *n, Priority::CriticalPathFirst);
+            format!("N = {n}: {} (CP {})", hms(r.makespan_ms), hms(r.critical_path_ms))
+        })
+        .collect();
+    println!(
+        "  with {:.1} s of Slurm dispatch per job: {}",
+        SLURM_DISPATCH_MS as f64 / 1000.0,
+        cells.join(", ")
+    );
 }
 
 /// The project's own recipes for every target, each job taking its
