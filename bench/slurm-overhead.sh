@@ -13,10 +13,14 @@
 #     (no local store), per package (bytes, ms) as the report gives them.
 #     Part 3 needs the graph once (RECIPE_CACHE's local store or a build).
 # Needs root and Debian's slurmctld slurmd slurm-client munge nginx.
-# Usage: bench/slurm-overhead.sh [K]   (default 20)
+# Usage: bench/slurm-overhead.sh [K [SCHEDULER_PARAMETERS]]   (K: 20)
+# e.g. `bench/slurm-overhead.sh 20 batch_sched_delay=0`: Slurm then
+# schedules a submitted or released job at its next 1 s tick instead of
+# batching submissions for up to 3 s (the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K="${1:-20}"
+sched_params="${2:-}"
 [ "$(id -u)" = 0 ] || { echo "needs root (slurmd starts jobs as their user)"; exit 1; }
 for b in /usr/sbin/munged /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/sbin/nginx; do
     [ -x "$b" ] || { echo "missing $b (apt-get install slurmctld slurmd slurm-client munge nginx)"; exit 1; }
@@ -64,6 +68,7 @@ SlurmdLogFile=$work/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/builtin
+${sched_params:+SchedulerParameters=$sched_params}
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
@@ -141,7 +146,7 @@ t0=$(now_ms)
 for i in $(seq 1 "$K"); do sbatch --parsable -o /dev/null --wrap=true >/dev/null; done
 wait_idle
 t1=$(now_ms)
-echo "1. Slurm alone (one node, 2 CPUs, sched/builtin):"
+echo "1. Slurm alone (one node, 2 CPUs, sched/builtin${sched_params:+, $sched_params}):"
 echo "   afterok chain, previous job's end → next job's start: $chain"
 echo "   one job at a time on an idle node, sbatch → start:   $one"
 echo "   $K empty jobs at once: $((t1 - t0)) ms until all ended, $(( (t1 - t0) / K )) ms per job"
