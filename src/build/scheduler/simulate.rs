@@ -3,7 +3,9 @@
 //! scheduler's own ([`order`]: weights from the times the scheduler would
 //! know, longest remaining path first) and the launch rule is the one of
 //! `exec::launches`: whenever a slot is free, the first ready job in that
-//! ranking starts. Used by `benches/batch_sim.rs` to size a nightly batch.
+//! ranking starts. A job is one piece here: the early phase a real run may
+//! start before its dependencies end (sources, `autoreconf`) is not
+//! modelled. Used by `benches/batch_sim/` to size a nightly batch.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
