@@ -5,12 +5,14 @@
 //! The parts: [`decide`] is the pure rebuild decision of one package;
 //! [`order`] ranks ready jobs (critical path first); `exec` holds the
 //! run's state and applies decisions; this file spawns the jobs;
-//! [`timeline`] records when and where each ran.
+//! [`timeline`] records when and where each ran; [`simulate`] replays a
+//! plan with given durations through the same ranking, building nothing.
 
 mod decide;
 mod exec;
 mod order;
 mod predict;
+pub mod simulate;
 mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
