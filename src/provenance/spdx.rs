@@ -85,7 +85,7 @@ fn is_url(s: &str) -> bool {
 }
 
 /// Where a source is downloaded from, and how it was named in the recipe.
-fn location(source: &Source, debian_archive: Option<&str>) -> (String, String) {
+fn location(source: &Source, recipe_dir: &std::path::Path, debian_archive: Option<&str>) -> (String, String) {
     match &source.origin {
         Origin::Url { url } if is_url(url) => (url.clone(), "a URL".into()),
         Origin::Url { url } => (NOASSERTION.into(), format!("the URL {url}")),
@@ -97,9 +97,13 @@ fn location(source: &Source, debian_archive: Option<&str>) -> (String, String) {
             format!("Debian source package {package}"),
         ),
         Origin::Pypi { project } => (NOASSERTION.into(), format!("Python package index project {project}")),
+        // Relative: where the project is checked out is not provenance.
         Origin::Path { path } => (
             NOASSERTION.into(),
-            format!("{} in the recipe's directory", path.display()),
+            format!(
+                "{} in the recipe's directory",
+                path.strip_prefix(recipe_dir).unwrap_or(path).display()
+            ),
         ),
     }
 }
@@ -108,7 +112,7 @@ fn source_packages(m: &Member, input: &Input, packages: &mut Vec<Value>, rels: &
     let owner = package_id(m);
     for (i, s) in m.recipe.sources.iter().enumerate() {
         let id = format!("SPDXRef-Source-{}-{}", owner.trim_start_matches("SPDXRef-"), i + 1);
-        let (download, from) = location(s, input.debian_archive.as_deref());
+        let (download, from) = location(s, &m.recipe.dir, input.debian_archive.as_deref());
         // The first source is the package's own; later ones (vendored
         // modules, extra files) have versions and licenses of their own.
         let declared = if i == 0 {

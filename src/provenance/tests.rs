@@ -334,3 +334,23 @@ fn a_wheel_contains_the_packages_whose_libraries_it_carries() {
         "the recipe's SOURCE_DATE_EPOCH"
     );
 }
+
+/// A source shipped in the recipe's directory is named relative to it: the
+/// same project checked out elsewhere gives the same document.
+#[test]
+fn a_recipe_directory_source_does_not_name_the_checkout() {
+    let text =
+        "package golib { version \"0.1\"; license \"MIT\"; }\nsource path=\"src\"\nbuild script { step \"true\"; }\n";
+    let at = |dir: &str| {
+        let raw =
+            crate::recipe::parse::parse_recipe(SourceFile::new("recipe.kdl", text), Path::new(dir)).expect("parses");
+        let mut r = crate::plan::render::render(&raw, &crate::toolchain::activate::host_target()).expect("renders");
+        r.target = "armv7hf".into();
+        r
+    };
+    let (one, two) = (at("/tmp/one/recipes/golib"), at("/var/two/deeper/recipes/golib"));
+    let doc = |r: &Recipe| spdx::to_bytes(&spdx::document(&input(r, &[], Some(SHA))));
+    let first = String::from_utf8(doc(&one)).expect("utf-8");
+    assert!(!first.contains("/tmp/one"), "{first}");
+    assert_eq!(first.as_bytes(), doc(&two), "same document wherever the project is");
+}
