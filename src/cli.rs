@@ -227,10 +227,14 @@ pub enum Command {
         after_help = "Examples:\n  recipe shell --target armv7hf\n  recipe shell dqlite --target aarch64   # in build/aarch64/dqlite"
     )]
     Shell {
-        /// Package whose build directory (build/<target>/<name>) to start in
+        /// Package whose build environment to enter (its source tree in
+        /// build/<target>/<name>, its sysroot, DESTDIR and env, as its steps got them)
         name: Option<String>,
         #[arg(long, short)]
         target: String,
+        /// Build tree the package was built in [default: <project>/build]
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
     },
 
     /// Run a target program under qemu-user with the target's sysroot

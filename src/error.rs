@@ -79,6 +79,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Process(Box<crate::build::process::ProcessError>),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(Box<crate::build::builders::BuildError>),
+
     #[error("{count} test run(s) failed")]
     #[diagnostic(code(recipe::tests_failed), help("each failure above names its log"))]
     TestsFailed { count: usize },
@@ -121,6 +125,12 @@ impl From<crate::maintain::MaintainError> for Error {
 impl From<crate::toolchain::ToolchainError> for Error {
     fn from(e: crate::toolchain::ToolchainError) -> Error {
         Error::Toolchain(Box::new(e))
+    }
+}
+
+impl From<crate::build::builders::BuildError> for Error {
+    fn from(e: crate::build::builders::BuildError) -> Self {
+        Error::Build(Box::new(e))
     }
 }
 

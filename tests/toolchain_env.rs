@@ -123,3 +123,68 @@ fn install_is_idempotent_and_listed() {
     assert!(list.contains("toolchain  aarch64"), "{list}");
     assert!(list.contains("sysroot    debian-trixie-arm64"), "{list}");
 }
+
+/// A project of its own with the repository's targets and sysroots.
+fn project_with_targets() -> tempfile::TempDir {
+    let project = tempfile::tempdir().expect("tempdir");
+    for dir in ["toolchains", "sysroots"] {
+        let to = project.path().join(dir);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for e in std::fs::read_dir(repo().join(dir)).expect("read").flatten() {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+    project
+}
+
+/// The failure message says "to investigate: recipe shell NAME": the shell
+/// must then be the failed step's environment — its sysroot with its
+/// dependencies (pkg-config finds them), its DESTDIR, the recipe's env.
+#[test]
+fn shell_for_a_failed_package_has_its_build_environment() {
+    let project = project_with_targets();
+    let write = |rel: &str, text: &str| {
+        let path = project.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    write(
+        "recipes/dep/recipe.kdl",
+        "package dep {\n    version \"1.2.3\"\n    license \"MIT\"\n}\nbuild script {\n    step \"mkdir -p $DESTDIR/usr/lib/pkgconfig\"\n    step \"printf 'Name: dep\\\\nDescription: d\\\\nVersion: 1.2.3\\\\nCflags: -I${pcfiledir}/../../include\\\\n' > $DESTDIR/usr/lib/pkgconfig/dep.pc\"\n}\n",
+    );
+    write(
+        "recipes/app/recipe.kdl",
+        "package app {\n    version \"0.1\"\n    license \"MIT\"\n}\ndepends dep\nbuild script {\n    env APP_FLAVOUR=\"crunchy\"\n    step \"pkg-config --exists dep\"\n    step \"exit 3\"\n}\n",
+    );
+    let recipes = project.path().join("recipes");
+    let out = recipe_in(&recipes, &["build", "app", "--target", "armv7hf", "--no-local-store"])
+        .current_dir(project.path())
+        .output()
+        .expect("build");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second step fails: {err}");
+    assert!(err.contains("recipe shell app --target armv7hf"), "{err}");
+
+    let mut c = recipe_in(&recipes, &["shell", "app", "--target", "armv7hf"]);
+    c.current_dir(project.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"echo \"version=$(pkg-config --modversion dep)\"\necho \"flavour=$APP_FLAVOUR\"\necho \"destdir=$DESTDIR\"\necho \"pwd=$PWD\"\nexit 0\n")
+        .expect("write script");
+    let out = child.wait_with_output().expect("wait");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("version=1.2.3\n"),
+        "the dependency is in its sysroot:\n{text}"
+    );
+    assert!(text.contains("flavour=crunchy\n"), "the recipe's env:\n{text}");
+    assert!(text.contains("/build/armv7hf/app/dest.new\n"), "its DESTDIR:\n{text}");
+    assert!(text.contains("/build/armv7hf/app/src\n"), "in its source tree:\n{text}");
+}

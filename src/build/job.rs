@@ -354,21 +354,43 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
 /// Marks the provisioned trees used and links the package's sysroot: the
 /// base sysroot (with its `sysroot-packages`) plus exactly its dependencies.
 fn assemble_sysroot(job: &JobInput, dirs: &BuildDirs) -> Result<(), BuildError> {
+    link_sysroot(job.env, &job.recipe.name, &job.deps, dirs)
+}
+
+fn link_sysroot(env: &TargetEnv, name: &str, deps: &[(String, PathBuf)], dirs: &BuildDirs) -> Result<(), BuildError> {
     // The next run checks that this build did not write into the trees it
     // ran from.
-    let base_sysroot = job.env.sysroot_of(&job.recipe.name);
-    for tree in job.env.provisioned.iter().map(PathBuf::as_path).chain(base_sysroot) {
+    let base_sysroot = env.sysroot_of(name);
+    for tree in env.provisioned.iter().map(PathBuf::as_path).chain(base_sysroot) {
         crate::toolchain::provision::mark_used(tree).map_err(io("cannot mark a provisioned tree used"))?;
     }
     if let Some(base) = base_sysroot {
         link_tree(base, &dirs.sysroot).map_err(io("cannot assemble the package sysroot"))?;
-        for (_, staged) in &job.deps {
+        for (_, staged) in deps {
             link_tree(staged, &dirs.sysroot).map_err(io("cannot add a dependency to the package sysroot"))?;
         }
     } else {
         std::fs::create_dir_all(&dirs.sysroot).map_err(io("cannot create the sysroot dir"))?;
     }
     Ok(())
+}
+
+/// What `recipe shell NAME` enters: the package's directories and the
+/// environment its steps get. The sysroot a failed build left is kept as it
+/// was; after a successful build it is assembled again from the staged
+/// dependencies (`deps`, as [`JobInput::deps`]).
+pub fn shell_env(
+    recipe: &Recipe,
+    env: &TargetEnv,
+    layout: &Layout,
+    deps: &[(String, PathBuf)],
+) -> Result<(BuildDirs, BTreeMap<String, String>), BuildError> {
+    let dirs = dirs_for(layout, &env.target.name, &recipe.name);
+    if !dirs.sysroot.is_dir() {
+        link_sysroot(env, &recipe.name, deps, &dirs)?;
+    }
+    let vars = package_env(recipe, env, layout, &dirs);
+    Ok((dirs, vars))
 }
 
 /// What the build installed is checked before it may replace anything:

@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use miette::Diagnostic;
 use thiserror::Error;
 
-pub use crate::toolchain::env::shell_quote;
-
 #[derive(Debug, Error, Diagnostic)]
 pub enum ProcessError {
     #[error("`{command}` failed ({status})")]
@@ -99,7 +97,7 @@ impl Step<'_> {
             return script.to_string();
         }
         std::iter::once(self.program.to_string())
-            .chain(self.args.iter().map(|a| shell_quote(a)))
+            .chain(self.args.iter().map(|a| crate::toolchain::env::shell_quote(a)))
             .collect::<Vec<_>>()
             .join(" ")
     }

@@ -16,6 +16,8 @@ pub struct Progress {
     fancy: Option<Fancy>,
     done: Mutex<usize>,
     total: Mutex<usize>,
+    /// A build tree other than the project's, named in `recipe shell` hints.
+    build_dir: Option<std::path::PathBuf>,
 }
 
 struct Fancy {
@@ -43,7 +45,15 @@ impl Progress {
             fancy,
             done: Mutex::new(0),
             total: Mutex::new(0),
+            build_dir: None,
         }
+    }
+
+    /// Failure hints name `build_dir`, the build tree the run uses when it
+    /// is not the project's.
+    pub fn in_build_dir(mut self, build_dir: Option<std::path::PathBuf>) -> Progress {
+        self.build_dir = build_dir;
+        self
     }
 
     fn line(&self, text: &str) {
@@ -161,10 +171,17 @@ impl Progress {
             text.push_str(&format!("\n--- last lines of {} ---\n{tail}\n---", log.display()));
         }
         text.push_str(&format!(
-            "\nfull log: {}\nto investigate: recipe shell {} --target {}",
+            "\nfull log: {}\nto investigate: recipe shell {} --target {}{}",
             log.display(),
             id.name,
-            id.target
+            id.target,
+            self.build_dir
+                .as_ref()
+                .map(|d| format!(
+                    " --build-dir {}",
+                    crate::toolchain::env::shell_quote(&d.display().to_string())
+                ))
+                .unwrap_or_default()
         ));
         self.line(&text);
     }

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::build::builders::BuildError;
-use crate::build::process::{Log, Step, shell_quote};
+use crate::build::process::{Log, Step};
 use crate::model::target::Target;
 use crate::recipe::Recipe;
 use crate::recipe::raw::TestStepKind;
+use crate::toolchain::env::shell_quote;
 
 /// A root file system for the target with its C library and Python.
 pub struct Runtime {

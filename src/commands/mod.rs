@@ -82,7 +82,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Source { name, target, offline } => source::run(&settings, &name, &target, offline),
         Command::Toolchain(cmd) => toolchain::run(&settings, cmd),
         Command::Env { target, go } => env::run(&settings, &target, go),
-        Command::Shell { name, target } => shell::run(&settings, name.as_deref(), &target),
+        Command::Shell {
+            name,
+            target,
+            build_dir,
+        } => shell::run(&settings, name.as_deref(), &target, build_dir.as_deref()),
         Command::Run {
             target,
             root,

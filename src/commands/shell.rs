@@ -1,36 +1,33 @@
+//! `recipe shell [NAME] --target T`: an interactive bash with the target's
+//! environment, or with exactly the environment of NAME's build steps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::Error;
+use crate::pipeline::Session;
 use crate::settings::Settings;
 use crate::toolchain::env::{EnvOptions, compose};
 
-pub fn run(settings: &Settings, name: Option<&str>, target: &str) -> Result<(), Error> {
-    let (project, _ctx, tc) = super::toolchain::provision(settings, target)?;
-    let dir = match name {
+pub fn run(settings: &Settings, name: Option<&str>, target: &str, build_dir: Option<&Path>) -> Result<(), Error> {
+    let (dir, vars) = match name {
         Some(n) => {
-            crate::plan::graph::check_requested(&project, &[n.to_string()])?;
-            let dir = project.paths.root.join("build").join(target).join(n);
-            if !dir.is_dir() {
-                return Err(Error::Usage(format!(
-                    "{} does not exist yet; run `recipe build {n} --target {target}` first (a failed build keeps it)",
-                    dir.display()
-                )));
-            }
-            dir
+            let shell = Session::open(settings)?.package_shell(n, target, build_dir)?;
+            (shell.dir, shell.vars)
         }
-        None => std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?,
+        None => target_env(settings, target)?,
     };
-    let env = compose(
-        &tc,
-        &EnvOptions {
-            home: settings.home(),
-            ambient: settings.ambient(),
-            ..EnvOptions::default()
-        },
-    );
+    let mut vars = vars;
+    // What an interactive shell needs of the user's session (terminal,
+    // locale), never what a build step would see differently.
+    for (k, v) in settings.ambient() {
+        vars.entry(k).or_insert(v);
+    }
     let label = name.map_or_else(|| target.to_string(), |n| format!("{n}@{target}"));
     let mut cmd = Command::new("/bin/bash");
-    env.apply(&mut cmd)
+    cmd.env_clear()
+        .envs(&vars)
         // No rc files: they could reset PATH or CC behind the user's back.
         .args(["--noprofile", "--norc", "-i"])
         .env("PS1", format!("(recipe {label}) \\w\\$ "))
@@ -42,4 +39,19 @@ pub fn run(settings: &Settings, name: Option<&str>, target: &str) -> Result<(), 
         Some(code) => std::process::exit(code),
         None => std::process::exit(1),
     }
+}
+
+/// The target's toolchain environment in the current directory.
+fn target_env(settings: &Settings, target: &str) -> Result<(PathBuf, BTreeMap<String, String>), Error> {
+    let (_project, _ctx, tc) = super::toolchain::provision(settings, target)?;
+    let dir = std::env::current_dir().map_err(|e| Error::io("cannot read the current directory", e))?;
+    let env = compose(
+        &tc,
+        &EnvOptions {
+            home: settings.home(),
+            ambient: settings.ambient(),
+            ..EnvOptions::default()
+        },
+    );
+    Ok((dir, env.vars))
 }

@@ -151,7 +151,8 @@ fn build(session: &Session, request: BuildRequest) -> Result<BuildOutcome, Error
         failed,
         restore_only,
     };
-    let stores = Stores::open(settings, remote.clone(), &request);
+    let progress = Progress::new().in_build_dir(request.build_dir.as_ref().map(|_| layout.build_root.clone()));
+    let stores = Stores::open(settings, remote.clone(), &request, progress);
     let scheduled = stores.run(&fetch, &plan, &recipes, &envs, &layout, &options)?;
     super::provenance::publish_all(&scheduled.reports, &recipes, &layout, fetch.debian_archive())?;
     super::summary::print_summary(&scheduled.reports);
@@ -193,8 +194,10 @@ fn selected_names(
 }
 
 /// Where outputs are restored from and added to besides the build tree: the
-/// remote cache (uploads unless read-only) and the local store.
+/// remote cache (uploads unless read-only) and the local store; and where
+/// the run's progress goes.
 struct Stores {
+    progress: Progress,
     remote: Option<Arc<crate::remote::RemoteCache>>,
     uploads: Option<crate::remote::RemoteWriter>,
     local: Option<Arc<crate::remote::LocalStore>>,
@@ -209,7 +212,12 @@ struct Scheduled {
 }
 
 impl Stores {
-    fn open(settings: &Settings, remote: Option<Arc<crate::remote::RemoteCache>>, request: &BuildRequest) -> Stores {
+    fn open(
+        settings: &Settings,
+        remote: Option<Arc<crate::remote::RemoteCache>>,
+        request: &BuildRequest,
+        progress: Progress,
+    ) -> Stores {
         let uploads = remote
             .clone()
             .filter(|_| !request.remote_read_only)
@@ -221,6 +229,7 @@ impl Stores {
         }
         let local_writes = local.clone().map(crate::remote::RemoteWriter::spawn_local);
         Stores {
+            progress,
             remote,
             uploads,
             local,
@@ -238,10 +247,10 @@ impl Stores {
         layout: &Layout,
         options: &Options,
     ) -> Result<Scheduled, Error> {
+        let progress = self.progress;
         let prepare = |recipe: &Recipe, dest: &Path, log: &Log| -> Result<(), BuildError> {
             Ok(prepare_tree(fetch, recipe, dest, &log.path)?)
         };
-        let progress = Progress::new();
         let reports = Run {
             plan,
             recipes,

@@ -6,6 +6,7 @@ mod batch;
 mod build;
 mod check;
 mod provenance;
+mod shell;
 mod sources;
 mod submit;
 mod summary;

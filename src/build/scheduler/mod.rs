@@ -132,7 +132,7 @@ struct Finished {
 }
 
 /// All transitive dependencies of `ix` in plan order.
-fn transitive_deps(plan: &Plan, ix: NodeIndex) -> Vec<NodeIndex> {
+pub(crate) fn transitive_deps(plan: &Plan, ix: NodeIndex) -> Vec<NodeIndex> {
     let mut seen = BTreeSet::new();
     let mut stack = plan.deps(ix);
     while let Some(d) = stack.pop() {
