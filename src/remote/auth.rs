@@ -78,6 +78,36 @@ pub fn tag(secret: &Secret, key: &str, entry: &AcEntry) -> String {
     hex::encode(hmac_sha256(&secret.0, &canonical(key, entry)))
 }
 
+/// The domain of documents (batch records): never the same bytes as an
+/// output entry's canonical form, so neither tag passes for the other.
+const DOCUMENT_DOMAIN: &str = "recipe-remote-document-v1";
+
+/// The tag of a document of `kind` whose body has sha256 `body_sha256`,
+/// stored under `key`.
+pub fn tag_document(secret: &Secret, key: &str, kind: &str, body_sha256: &str) -> String {
+    let text = format!("{DOCUMENT_DOMAIN}\nkey {key}\nkind {kind}\nbody_sha256 {body_sha256}\n");
+    hex::encode(hmac_sha256(&secret.0, text.as_bytes()))
+}
+
+/// Whether `given` is the document's tag (compared in constant time).
+pub fn check_document(
+    secret: &Secret,
+    key: &str,
+    kind: &str,
+    body_sha256: &str,
+    given: Option<&str>,
+) -> Result<(), String> {
+    let Some(given) = given else {
+        return Err("document has no tag (written without this fleet's secret, or forged)".into());
+    };
+    let expected = tag_document(secret, key, kind, body_sha256);
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err("document's tag does not match (written with another secret, altered, or forged)".into())
+    }
+}
+
 /// Whether `entry`, read under `key`, carries a valid tag; the error says why not.
 pub fn check(secret: &Secret, key: &str, entry: &AcEntry) -> Result<(), String> {
     let Some(given) = &entry.hmac_sha256 else {
