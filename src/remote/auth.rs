@@ -182,6 +182,26 @@ mod tests {
         assert!(check(&secret, &key, &e).is_err());
     }
 
+    /// A record's tag binds its key, kind and body, and is never an output
+    /// entry's tag for the same key.
+    #[test]
+    fn document_tags_bind_key_kind_and_body() {
+        let secret = Secret::new(b"0123456789abcdef").expect("secret");
+        let (key, body) = ("c".repeat(64), "d".repeat(64));
+        let tag = tag_document(&secret, &key, "recipe-batch-record", &body);
+        assert_eq!(
+            check_document(&secret, &key, "recipe-batch-record", &body, Some(&tag)),
+            Ok(())
+        );
+        assert!(check_document(&secret, &"e".repeat(64), "recipe-batch-record", &body, Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "other", &body, Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "recipe-batch-record", &"f".repeat(64), Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "recipe-batch-record", &body, None).is_err_and(|m| m.contains("no tag")));
+        let other = Secret::new(b"fedcba9876543210").expect("secret");
+        assert!(check_document(&other, &key, "recipe-batch-record", &body, Some(&tag)).is_err());
+        assert_ne!(tag, super::tag(&secret, &key, &entry()));
+    }
+
     #[test]
     fn short_secrets_are_refused_and_never_shown() {
         assert!(Secret::new(b"  short \n").is_err());
