@@ -453,6 +453,19 @@ fn records_travel_through_the_cache_without_a_shared_directory() {
     let out = p.run(&["batch", "status", records_arg]);
     let err = stderr(&out);
     assert!(!out.status.success() && err.contains("damaged"), "{err}");
+
+    // A reader holding a fleet secret takes no untagged record.
+    let out = p
+        .recipe_cmd()
+        .env("RECIPE_REMOTE_CACHE_SECRET", "a-fleet-secret-of-enough-bytes")
+        .args(["batch", "status", records_arg])
+        .output()
+        .expect("run recipe");
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("base@host") && err.contains("no tag"),
+        "{err}"
+    );
 }
 
 #[test]

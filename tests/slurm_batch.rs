@@ -560,7 +560,16 @@ fn every_armv7hf_recipe_runs_through_slurm() {
             .map(|(id, (status, digest))| (id.clone(), (class(status).to_string(), digest.clone())))
             .collect()
     };
-    assert_eq!(classes(&batch), classes(&reference));
+    // The jobs' own words for any difference.
+    let errors: Vec<String> = batch
+        .iter()
+        .filter(|(id, (status, _))| status == "failed" && reference.get(*id).is_some_and(|r| r.0 != "failed"))
+        .map(|(id, _)| {
+            let rec = std::fs::read_to_string(records.join(format!("jobs/{id}.json"))).unwrap_or_default();
+            format!("{id}: {rec}")
+        })
+        .collect();
+    assert_eq!(classes(&batch), classes(&reference), "{errors:#?}");
     assert_eq!(batch["broken-demo@armv7hf"].0, "failed");
     assert_eq!(batch["needs-broken@armv7hf"].0, "skipped");
     let ok = batch.values().filter(|(s, _)| class(s) == "ok").count();
