@@ -315,6 +315,9 @@ pub enum BatchCommand {
         /// Shared directory for the job's record, log and artifacts
         #[arg(long, value_name = "DIR")]
         records: PathBuf,
+        /// The batch (from the plan): the record, log and artifacts also go into the remote cache under it
+        #[arg(long, value_name = "ID")]
+        batch_id: Option<String>,
         /// The shared output cache [default: $RECIPE_REMOTE_CACHE]
         #[arg(long, value_name = "URL")]
         remote_cache: Option<String>,
@@ -328,7 +331,7 @@ pub enum BatchCommand {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
-    /// Write report.json, junit.xml and report.html from the job records in DIR (or from shards' reports)
+    /// Write report.json, junit.xml and report.html from the job records in DIR and the remote cache (or from shards' reports)
     #[command(
         after_help = "Examples:\n  recipe batch report /shared/nightly/2026-11-30 --previous /shared/nightly/2026-11-29/report.json\n  recipe batch report merged --shard-report s1/report.json --shard-report s2/report.json"
     )]
@@ -344,11 +347,17 @@ pub enum BatchCommand {
         /// The previous night's report.json to compare with [default: OUT/report.json as it was]
         #[arg(long, value_name = "FILE")]
         previous: Option<PathBuf>,
+        /// Read the records the directory lacks from this cache [default: $RECIPE_REMOTE_CACHE, else the plan's]
+        #[arg(long, value_name = "URL")]
+        remote_cache: Option<String>,
     },
-    /// Print each job's state from the records in DIR
+    /// Print each job's state from the records in DIR (and in the remote cache)
     Status {
         /// The records directory of `recipe batch plan`
         dir: PathBuf,
+        /// Read the records the directory lacks from this cache [default: $RECIPE_REMOTE_CACHE, else the plan's]
+        #[arg(long, value_name = "URL")]
+        remote_cache: Option<String>,
     },
 }
 

@@ -206,6 +206,40 @@ fn plan_gives_keys_bottom_up_and_a_command_per_job() {
     assert!(p.built().is_empty(), "planning builds nothing: {:?}", p.built());
 }
 
+/// `resources { cores N }` becomes the job's `cpus` (default 1), which
+/// `recipe batch submit --slurm` turns into `--cpus-per-task`; the build key
+/// does not change with it.
+#[test]
+fn cores_from_the_recipe_are_the_jobs_cpus() {
+    let server = Server::start();
+    let p = Project::batch();
+    let records = p.path().join("records");
+    let before = plan(&p, &server.url(), &records);
+    let path = p.path().join("recipes/base/recipe.kdl");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, format!("{text}resources {{\n    cores 2\n}}\n")).expect("write");
+    let lint = p.run(&["lint", "base"]);
+    assert!(lint.status.success(), "{}", stderr(&lint));
+
+    let after = plan(&p, &server.url(), &records);
+    assert_eq!(job(&after, "base@host")["cpus"], 2, "{after}");
+    assert_eq!(job(&after, "mid@host")["cpus"], 1, "{after}");
+    assert_eq!(job(&before, "base@host")["cpus"], 1, "{before}");
+    assert_eq!(
+        job(&after, "base@host")["key"],
+        job(&before, "base@host")["key"],
+        "the allocation is not an input of the build"
+    );
+
+    std::fs::write(&path, format!("{text}resources {{\n    cores 0\n}}\n")).expect("write");
+    let lint = p.run(&["lint", "base"]);
+    let err = stderr(&lint);
+    assert!(
+        !lint.status.success() && err.contains("cores") && err.contains("between 1 and"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_job_never_builds_a_dependency_and_names_the_missing_key() {
     let server = Server::start();
@@ -326,6 +360,112 @@ fn jobs_in_separate_trees_rebuild_the_local_batch_report() {
     }
     assert_eq!(job(&again, "broken@host")["in_remote_cache"], false);
     assert!(job(&again, "needs-broken@host")["key"].is_null());
+}
+
+/// Records without a shared directory: each job writes into a directory of
+/// its own "machine" and puts its record, log and artifacts into the cache
+/// under the plan's batch id; `recipe batch status` and `report`, given only
+/// plan.json, read them from there. A record the cache holds for another
+/// job, or a damaged one, is refused rather than counted.
+#[test]
+fn records_travel_through_the_cache_without_a_shared_directory() {
+    let server = Server::start();
+    let p = Project::batch();
+    let records = p.path().join("records");
+    let plan = plan(&p, &server.url(), &records);
+    let batch_id = plan["batch_id"].as_str().expect("batch id").to_string();
+    assert!(recipe::remote::is_key(&batch_id), "{plan}");
+
+    let mut ok: BTreeMap<String, bool> = BTreeMap::new();
+    for (i, j) in plan["jobs"].as_array().expect("jobs").iter().enumerate() {
+        let id = j["id"].as_str().expect("id").to_string();
+        let deps_ok = j["deps"]
+            .as_array()
+            .expect("deps")
+            .iter()
+            .all(|d| ok.get(d.as_str().unwrap_or_default()) == Some(&true));
+        if !deps_ok {
+            ok.insert(id, false);
+            continue;
+        }
+        let mut job = j.clone();
+        let argv = job["command"].as_array_mut().expect("command");
+        assert!(argv.iter().any(|a| a == batch_id.as_str()), "{argv:?}");
+        let at = argv.iter().position(|a| a == "--records").expect("--records") + 1;
+        argv[at] = p.path().join(format!("node-{i}")).display().to_string().into();
+        let out = run_job(&p, &job, &p.path().join(format!("tree-{i}")));
+        assert_eq!(out.status.success(), id != "broken@host", "{id}: {}", stderr(&out));
+        ok.insert(id, out.status.success());
+    }
+    assert!(
+        !records.join("jobs").exists(),
+        "nothing written into the planner's directory"
+    );
+
+    let records_arg = records.to_str().expect("utf-8");
+    let status = p.run(&["batch", "status", records_arg]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("failed   broken@host")
+            && text.contains("skipped  needs-broken@host  dependency broken@host failed")
+            && text.contains("built    top@host"),
+        "{text}{}",
+        stderr(&status)
+    );
+    let out = p.run(&["batch", "report", records_arg]);
+    assert!(!out.status.success(), "a failed job fails the report: {}", stderr(&out));
+    let batch = outcomes(&records.join("report.json"));
+    let log = std::fs::read_to_string(records.join("logs/broken@host.log")).expect("the log, from the cache");
+    assert!(log.contains("broken on purpose"), "{log}");
+
+    let local = p.path().join("local-report");
+    let out = p.run(&[
+        "build",
+        "--all",
+        "--target",
+        "host",
+        "--keep-going",
+        "--no-remote-cache",
+        "--no-local-store",
+        "--build-dir",
+        "local-tree",
+        "--report",
+        local.to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(batch, outcomes(&local.join("report.json")));
+
+    // Hostile cache contents: top's record replaced by other's (a valid
+    // record, of another job), then by a damaged copy.
+    let key = |id: &str| format!("/ac/{}", recipe::batch::shared::record_key(&batch_id, id));
+    let other = server.store.lock().expect("lock")[&key("other@host")].clone();
+    std::fs::remove_dir_all(records.join("jobs")).ok();
+    server.put(&key("top@host"), other.clone());
+    let out = p.run(&["batch", "report", records_arg]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("top@host") && err.contains("expected `top@host`"),
+        "{err}"
+    );
+    let mut damaged = String::from_utf8(other).expect("utf-8");
+    damaged = damaged.replacen("built", "BUILT", 1);
+    server.put(&key("top@host"), damaged.into_bytes());
+    let out = p.run(&["batch", "status", records_arg]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("damaged"), "{err}");
+
+    // A reader holding a fleet secret takes no untagged record.
+    let out = p
+        .recipe_cmd()
+        .env("RECIPE_REMOTE_CACHE_SECRET", "a-fleet-secret-of-enough-bytes")
+        .args(["batch", "status", records_arg])
+        .output()
+        .expect("run recipe");
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("base@host") && err.contains("no tag"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -25,6 +25,10 @@ pub struct BatchPlan {
     pub targets: Vec<String>,
     /// The remote cache, credentials redacted (`None`: none configured).
     pub remote_cache: Option<String>,
+    /// Names the jobs' records in the remote cache (see `shared`); empty
+    /// without a remote cache.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub batch_id: String,
     /// In plan order: every job after the jobs it depends on.
     pub jobs: Vec<Job>,
 }

@@ -18,14 +18,23 @@ use crate::build::scheduler::{NodeReport, Outcome};
 
 pub const NO_RECORD: &str = "no record: the job did not run to completion (cancelled, timed out, or its node was lost)";
 
+/// Where a job's record is looked up: its id → the record, if any.
+pub type ReadRecord<'a> = dyn FnMut(&str) -> Result<Option<record::JobRecord>, BatchError> + 'a;
+
 /// The node reports of a batch from `dir/plan.json`'s jobs and `dir/jobs/`.
 pub fn reports_from_records(dir: &Path, plan: &BatchPlan) -> Result<Vec<NodeReport>, BatchError> {
+    reports_with(dir, plan, &mut |id| record::read_record(dir, id))
+}
+
+/// The node reports of a batch whose records `read` finds (paths in them
+/// are relative to `dir`).
+pub fn reports_with(dir: &Path, plan: &BatchPlan, read: &mut ReadRecord) -> Result<Vec<NodeReport>, BatchError> {
     let mut ok: BTreeMap<&str, bool> = BTreeMap::new();
     let mut out = Vec::new();
     for job in &plan.jobs {
         let node = job.node();
         let log_of = |rel: Option<&Path>| rel.and_then(|r| record::inside(dir, r)).unwrap_or_default();
-        let report = match record::read_record(dir, &job.id)? {
+        let report = match read(&job.id)? {
             Some(rec) => {
                 let outcome = match (rec.status, rec.output_digest.clone()) {
                     (JobStatus::Built, Some(digest)) => Outcome::Built { digest },
@@ -45,10 +54,12 @@ pub fn reports_from_records(dir: &Path, plan: &BatchPlan) -> Result<Vec<NodeRepo
                     key: rec.key.clone(),
                     reasons: rec.reasons.clone(),
                     log: log_of(rec.log.as_deref()),
+                    // Only what is there: a file the cache could not give is not linked.
                     artifacts: rec
                         .artifacts
                         .iter()
                         .filter_map(|a| record::inside(dir, &a.path))
+                        .filter(|p| p.is_file())
                         .collect(),
                     spans: Vec::new(),
                     critical: false,
@@ -135,6 +146,7 @@ mod tests {
             format: crate::batch::PLAN_FORMAT,
             targets: vec!["host".into()],
             remote_cache: None,
+            batch_id: String::new(),
             jobs: vec![
                 job("lost@host", &[], false),
                 job("after@host", &["lost@host"], false),
@@ -158,6 +170,7 @@ mod tests {
             error: None,
             reasons: vec![],
             log: Some("../../etc/passwd".into()),
+            log_sha256: None,
             log_tail: vec![],
             artifacts: vec![],
             host: String::new(),

@@ -1,6 +1,7 @@
 //! The nightly batch beyond one machine: the graph of (package, target) jobs
 //! with their keys ([`graph`]), the record each job leaves in a shared
-//! directory ([`record`]), and the report rebuilt from those records
+//! directory and the shared cache ([`record`], [`shared`]), and the report
+//! rebuilt from those records
 //! ([`merge`]); the sharded mode for CI matrices ([`shard`]). Running the jobs is left to a workload manager (or to
 //! `recipe batch run` in a loop); outputs travel through the remote cache.
 
@@ -8,6 +9,7 @@ pub mod graph;
 pub mod merge;
 pub mod record;
 pub mod shard;
+pub mod shared;
 pub mod slurm;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 pub use graph::{BatchPlan, Lookup, NodeFacts, PLAN_FORMAT, compute, parse_id};
-pub use merge::reports_from_records;
+pub use merge::{reports_from_records, reports_with};
 pub use record::{JobRecord, JobStatus, RECORD_FORMAT};
 pub use shard::{Shard, merge_reports};
 
@@ -33,6 +35,14 @@ pub enum BatchError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the record of {id} in the remote cache: {reason}")]
+    #[diagnostic(
+        code(recipe::batch::remote),
+        help(
+            "records in the cache are written by `recipe batch run --batch-id`; an untrusted or damaged one is not read as a result"
+        )
+    )]
+    Remote { id: String, reason: String },
     #[error("{}: {reason}", path.display())]
     #[diagnostic(
         code(recipe::batch::json),

@@ -1,6 +1,7 @@
 //! A job's result record: what one `recipe batch run` did, written into the
-//! shared records directory as `jobs/<package>@<target>.json`, with its log
-//! and artifacts copied next to it so the report needs nothing else.
+//! records directory as `jobs/<package>@<target>.json`, with its log and
+//! artifacts copied next to it so the report needs nothing else (and, with a
+//! remote cache, also put there: see `shared`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ pub const RECORD_FORMAT: u32 = 1;
 /// Lines of the log kept in the record.
 pub const LOG_TAIL_LINES: usize = 40;
 /// Records are small; anything larger is not ours.
-const MAX_RECORD_BYTES: u64 = 1 << 20;
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,6 +48,9 @@ pub struct JobRecord {
     /// Relative to the records directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<PathBuf>,
+    /// sha256 of the log, when it was put into the shared cache's CAS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_sha256: Option<String>,
     #[serde(default)]
     pub log_tail: Vec<String>,
     #[serde(default)]

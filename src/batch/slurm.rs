@@ -16,7 +16,9 @@ pub struct SlurmOptions {
 
 /// The `sbatch` arguments of `job` (the program name excluded), given the
 /// Slurm ids of its dependencies that were submitted. The job's log goes to
-/// `records/slurm/<id>.out`; `-j` comes from the allocation.
+/// `records/slurm/<id>.out`; `-j` comes from the allocation (what Slurm
+/// granted, which a site's defaults may raise above what was asked), read by
+/// the job's shell so `recipe` itself never looks at Slurm's variables.
 pub fn sbatch_args(job: &Job, dep_ids: &[String], records: &Path, options: &SlurmOptions) -> Vec<String> {
     let mut args = vec![
         "--parsable".to_string(),
@@ -39,7 +41,7 @@ pub fn sbatch_args(job: &Job, dep_ids: &[String], records: &Path, options: &Slur
     }
     let mut command: Vec<String> = job.command.iter().map(|w| shell_quote(w)).collect();
     command.push("-j".into());
-    command.push("\"${SLURM_CPUS_PER_TASK:-1}\"".into());
+    command.push(format!("\"${{SLURM_CPUS_PER_TASK:-{}}}\"", job.cpus.max(1)));
     args.push(format!("--wrap={}", command.join(" ")));
     args
 }
@@ -82,6 +84,35 @@ pub fn submit_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cores_become_cpus_per_task_and_j() {
+        let job = Job {
+            id: "dqlite@armv7hf".into(),
+            package: "dqlite".into(),
+            target: "armv7hf".into(),
+            key: None,
+            key_unknown_because: None,
+            deps: vec!["libuv@armv7hf".into()],
+            in_remote_cache: false,
+            remote_miss: None,
+            output_digest: None,
+            cpus: 2,
+            command: vec![
+                "/bin/recipe".into(),
+                "batch".into(),
+                "run".into(),
+                "dqlite@armv7hf".into(),
+            ],
+        };
+        let args = sbatch_args(&job, &["7".into()], Path::new("/n"), &SlurmOptions::default());
+        assert!(args.contains(&"--cpus-per-task=2".to_string()), "{args:?}");
+        assert!(args.contains(&"--dependency=afterok:7".to_string()), "{args:?}");
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("--wrap=/bin/recipe batch run dqlite@armv7hf -j \"${SLURM_CPUS_PER_TASK:-2}\"")
+        );
+    }
 
     #[test]
     fn quoting() {

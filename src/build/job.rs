@@ -100,6 +100,8 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     // Tests run against the output; changing them does not change it.
     if let Some(map) = json.as_object_mut() {
         map.remove("test");
+        // Neither does the allocation it asks for.
+        map.remove("resources");
         // Keys must not depend on where the project is checked out (they are
         // shared between machines): recipe-local paths become relative.
         for field in ["sources", "patches"] {

@@ -55,6 +55,7 @@ pub fn run(settings: &Settings, cmd: BatchCommand) -> Result<(), Error> {
         BatchCommand::Run {
             id,
             records,
+            batch_id,
             remote_cache,
             build_dir,
             out_dir,
@@ -65,6 +66,7 @@ pub fn run(settings: &Settings, cmd: BatchCommand) -> Result<(), Error> {
                 .batch_run(&JobRequest {
                     id,
                     records,
+                    batch_id,
                     remote_cache,
                     build_dir,
                     out_dir,
@@ -77,17 +79,20 @@ pub fn run(settings: &Settings, cmd: BatchCommand) -> Result<(), Error> {
             shard_report,
             out,
             previous,
+            remote_cache,
         } => {
             let out = out.unwrap_or_else(|| dir.clone());
             let reports = if shard_report.is_empty() {
-                batch_report(&dir, &out, previous.as_deref())?
+                let cache = crate::pipeline::records_cache(settings, &dir, remote_cache.as_deref())?;
+                batch_report(&dir, &out, previous.as_deref(), cache.as_deref())?
             } else {
                 crate::pipeline::merge_shard_reports(&shard_report, &out, previous.as_deref())?
             };
             ensure_success(&reports)
         }
-        BatchCommand::Status { dir } => {
-            let reports = crate::pipeline::batch_reports(&dir)?;
+        BatchCommand::Status { dir, remote_cache } => {
+            let cache = crate::pipeline::records_cache(settings, &dir, remote_cache.as_deref())?;
+            let reports = crate::pipeline::batch_reports(&dir, cache.as_deref())?;
             for r in &reports {
                 let (state, detail) = match &r.outcome {
                     Outcome::Built { .. } => ("built", String::new()),

@@ -33,10 +33,37 @@ pub struct PlanRequest {
 pub struct JobRequest {
     pub id: String,
     pub records: PathBuf,
+    /// Where the record also goes in the remote cache (`recipe batch plan`
+    /// puts it into each job's command).
+    pub batch_id: Option<String>,
     pub remote_cache: Option<String>,
     pub build_dir: Option<PathBuf>,
     pub out_dir: Option<PathBuf>,
     pub jobs: Option<usize>,
+}
+
+/// The batch's id (see `batch::shared`): its records directory, every job's
+/// id, own inputs and edges.
+fn batch_id_of(plan: &crate::plan::graph::Plan, records: &Path, owns: &BTreeMap<NodeId, key::KeyInputs>) -> String {
+    let deps: Vec<(NodeId, Vec<String>)> = plan
+        .order
+        .iter()
+        .map(|ix| {
+            let d = plan.deps(*ix).into_iter().map(|d| plan.node(d).to_string()).collect();
+            (plan.node(*ix).clone(), d)
+        })
+        .collect();
+    let parts: Vec<batch::shared::IdPart> = deps
+        .iter()
+        .filter_map(|(id, d)| {
+            owns.get(id).map(|own| batch::shared::IdPart {
+                id: id.to_string(),
+                own_key: own.key(),
+                deps: d,
+            })
+        })
+        .collect();
+    batch::shared::batch_id(records, &parts)
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -69,18 +96,27 @@ impl Session<'_> {
         let provision = ProvisionContext::with_fetch(settings.cache.clone(), fetch);
         let envs = activate_plan(project, &plan, &recipes, &layout, &provision)?;
         let records = absolute(&request.records);
-        let mut facts = BTreeMap::new();
+        let mut owns = BTreeMap::new();
         for (id, recipe) in &recipes {
             let own = crate::build::job::key_inputs(recipe, &envs[&id.target], BTreeMap::new())
                 .map_err(|e| Error::io(format!("cannot hash the inputs of {id}"), e))?;
+            owns.insert(id.clone(), own);
+        }
+        let batch_id = match &remote {
+            Some(_) => batch_id_of(&plan, &records, &owns),
+            None => String::new(),
+        };
+        let mut facts = BTreeMap::new();
+        for (id, own) in owns {
             let stamp = key::read_stamp(&key::stamp_path(&layout.build_root, &id.target, &id.name));
-            let command = self.job_command(id, &records, request);
+            let command = self.job_command(&id, &records, &batch_id, request);
+            let cpus = recipes.get(&id).map_or(1, |r| r.resources.cores);
             facts.insert(
-                id.clone(),
+                id,
                 NodeFacts {
                     own,
                     stamp,
-                    cpus: 1,
+                    cpus,
                     command,
                 },
             );
@@ -101,6 +137,7 @@ impl Session<'_> {
             format: batch::PLAN_FORMAT,
             targets: request.targets.clone(),
             remote_cache: remote.as_ref().map(|r| r.display_url()),
+            batch_id,
             jobs,
         };
         batch::record::write_json(&records.join(batch::PLAN_FILE), &out)?;
@@ -110,7 +147,7 @@ impl Session<'_> {
     /// The command line of one job: this binary, this project, the same
     /// sandbox setting, the records directory and the remote cache (unless
     /// its URL holds credentials: those stay in the job's environment).
-    fn job_command(&self, id: &NodeId, records: &Path, request: &PlanRequest) -> Vec<String> {
+    fn job_command(&self, id: &NodeId, records: &Path, batch_id: &str, request: &PlanRequest) -> Vec<String> {
         let exe = std::env::current_exe().map_or_else(|_| "recipe".to_string(), |p| p.display().to_string());
         let mut cmd = vec![
             exe,
@@ -122,6 +159,9 @@ impl Session<'_> {
         }
         cmd.extend(["batch".into(), "run".into(), id.to_string()]);
         cmd.extend(["--records".into(), records.display().to_string()]);
+        if !batch_id.is_empty() {
+            cmd.extend(["--batch-id".into(), batch_id.to_string()]);
+        }
         if let Some(url) = &request.remote_cache
             && !crate::remote::has_credentials(url)
         {
@@ -139,6 +179,11 @@ impl Session<'_> {
     pub fn batch_run(&self, request: &JobRequest) -> Result<JobRecord, Error> {
         let id = batch::parse_id(&request.id)
             .ok_or_else(|| Error::Usage(format!("`{}` is not a job id (package@target)", request.id)))?;
+        if let Some(b) = request.batch_id.as_deref().filter(|b| !crate::remote::is_key(b)) {
+            return Err(Error::Usage(format!(
+                "`{b}` is not a batch id (64 hex digits, from the plan)"
+            )));
+        }
         let remote = super::build::open_remote(self.settings, request.remote_cache.as_deref(), &Default::default())?;
         if remote.is_none() {
             return Err(Error::Usage(
@@ -169,8 +214,22 @@ impl Session<'_> {
         if record.duration_ms == 0 {
             record.duration_ms = started.elapsed().as_millis() as u64;
         }
+        let shared = remote.as_deref().zip(request.batch_id.as_deref());
+        if let Some((cache, _)) = shared {
+            for w in batch::shared::upload_files(cache, &records, &mut record) {
+                eprintln!("warning: not in the remote cache: {w}");
+            }
+        }
         let path = batch::record::write_record(&records, &record)?;
         eprintln!("record: {}", path.display());
+        if let Some((cache, batch_id)) = shared {
+            // The record in the directory stands; a report reading only the
+            // cache will call this job lost (docs/batch.md, cache outage).
+            match batch::shared::upload_record(cache, batch_id, &record) {
+                Ok(()) => eprintln!("record: in the remote cache (batch {})", &batch_id[..12]),
+                Err(e) => eprintln!("warning: the record could not be put into the remote cache: {e}"),
+            }
+        }
         if record.status == JobStatus::Failed {
             return Err(Error::BuildFailed { count: 1 });
         }
@@ -232,6 +291,7 @@ fn job_record(records: &Path, id: &NodeId, reports: &[NodeReport]) -> Result<Job
         duration_ms: report.duration_ms,
         error,
         reasons: report.reasons.clone(),
+        log_sha256: None,
         log_tail: log
             .as_ref()
             .map(|l| batch::record::log_tail(&records.join(l), batch::record::LOG_TAIL_LINES))
@@ -246,15 +306,46 @@ fn job_record(records: &Path, id: &NodeId, reports: &[NodeReport]) -> Result<Job
 }
 
 /// Writes report.json / junit.xml / report.html into `out` from the records
-/// in `records` (the same directory by default).
-pub fn batch_report(records: &Path, out: &Path, previous: Option<&Path>) -> Result<Vec<NodeReport>, Error> {
+/// in `records` (the same directory by default), and those in the remote
+/// cache when given.
+pub fn batch_report(
+    records: &Path,
+    out: &Path,
+    previous: Option<&Path>,
+    cache: Option<&crate::remote::RemoteCache>,
+) -> Result<Vec<NodeReport>, Error> {
     let plan = batch::read_plan(records)?;
-    let reports = batch::reports_from_records(records, &plan)?;
+    let reports = read_reports(records, &plan, cache)?;
     let meta = crate::report::RunMeta {
         remote_cache: plan.remote_cache.clone(),
         ..Default::default()
     };
     write(out, reports, previous, &meta)
+}
+
+/// The jobs' reports: each record from the directory, else (with a cache and
+/// a batch id) from the cache, its log and artifacts copied into `records`.
+fn read_reports(
+    records: &Path,
+    plan: &BatchPlan,
+    cache: Option<&crate::remote::RemoteCache>,
+) -> Result<Vec<NodeReport>, Error> {
+    let shared = cache.filter(|_| !plan.batch_id.is_empty());
+    let mut warnings = Vec::new();
+    let mut read = |id: &str| -> Result<Option<JobRecord>, batch::BatchError> {
+        if let Some(rec) = batch::record::read_record(records, id)? {
+            return Ok(Some(rec));
+        }
+        let Some(cache) = shared else { return Ok(None) };
+        let (rec, w) = batch::shared::download(cache, &plan.batch_id, records, id)?;
+        warnings.extend(w);
+        Ok(rec)
+    };
+    let reports = batch::reports_with(records, plan, &mut read)?;
+    for w in &warnings {
+        eprintln!("warning: not taken from the remote cache: {w}");
+    }
+    Ok(reports)
 }
 
 /// Writes the reports into `out` from shards' `report.json` files.
@@ -278,8 +369,27 @@ fn write(
     Ok(reports)
 }
 
-/// The jobs' states from the records in `records` (no report written).
-pub fn batch_reports(records: &Path) -> Result<Vec<NodeReport>, Error> {
+/// The jobs' states from the records in `records` and in the remote cache
+/// when given (no report written).
+pub fn batch_reports(records: &Path, cache: Option<&crate::remote::RemoteCache>) -> Result<Vec<NodeReport>, Error> {
     let plan = batch::read_plan(records)?;
-    Ok(batch::reports_from_records(records, &plan)?)
+    read_reports(records, &plan, cache)
+}
+
+/// The remote cache where a batch's records are read: `--remote-cache`, else
+/// $RECIPE_REMOTE_CACHE, else the one the plan names (unless its URL held
+/// credentials, which the plan does not keep).
+pub fn records_cache(
+    settings: &crate::settings::Settings,
+    records: &Path,
+    arg_url: Option<&str>,
+) -> Result<Option<std::sync::Arc<crate::remote::RemoteCache>>, Error> {
+    if let Some(cache) = super::build::open_remote(settings, arg_url, &Default::default())? {
+        return Ok(Some(cache));
+    }
+    let plan = batch::read_plan(records)?;
+    match plan.remote_cache.filter(|u| !u.contains("***")) {
+        Some(url) => super::build::open_remote(settings, Some(&url), &Default::default()),
+        None => Ok(None),
+    }
 }

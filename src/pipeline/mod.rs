@@ -12,7 +12,7 @@ mod submit;
 mod summary;
 mod test;
 
-pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports, merge_shard_reports};
+pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports, merge_shard_reports, records_cache};
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
 pub use sources::{fetch_all, provision_targets, rendered_plan, unique_sources};
 pub use test::TestRequest;

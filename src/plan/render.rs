@@ -388,6 +388,14 @@ pub fn render(raw: &RawRecipe, target: &Target) -> Result<Recipe, RecipeErrors> 
         sysroot_packages,
         build,
         test,
+        resources: crate::recipe::rendered::Resources {
+            cores: raw
+                .resources
+                .as_ref()
+                .and_then(|r| r.cores.as_ref())
+                .and_then(|c| u32::try_from(c.value).ok())
+                .unwrap_or(1),
+        },
     };
     if r.errors.is_empty() {
         Ok(recipe)
@@ -479,6 +487,23 @@ mod tests {
         };
         assert_eq!(script.steps, ["echo linux-armv7"]);
         assert_eq!(out.sources[0].strip_components, 1);
+    }
+
+    /// `resources { cores N }` reaches the rendered recipe and `recipe show`
+    /// (only when not the default), never the serialized key inputs' meaning.
+    #[test]
+    fn resources_render_and_show() {
+        let plain = render(&raw("package foo { version \"1\" }\nbuild make\n"), &armv7()).expect("renders");
+        assert_eq!(plain.resources.cores, 1);
+        assert!(!crate::recipe::emit::to_kdl(&plain).contains("resources"));
+        let two = render(
+            &raw("package foo { version \"1\" }\nbuild make\nresources { cores 2; }\n"),
+            &armv7(),
+        )
+        .expect("renders");
+        assert_eq!(two.resources.cores, 2);
+        let shown = crate::recipe::emit::to_kdl(&two);
+        assert!(shown.contains("resources {\n    cores 2\n}"), "{shown}");
     }
 
     #[test]

@@ -316,7 +316,7 @@ impl<'a> Decoder<'a> {
                         entry.span(),
                         name,
                         &format!("must be between {min} and {max}"),
-                        "use a smaller number",
+                        &format!("use a number from {min} to {max}"),
                     );
                     None
                 }

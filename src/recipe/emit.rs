@@ -57,6 +57,13 @@ pub fn to_kdl(r: &Recipe) -> String {
     if let Some(t) = &r.test {
         doc.nodes_mut().push(test_node(t));
     }
+    if !r.resources.is_default() {
+        let mut res = KdlNode::new("resources");
+        let mut cores = KdlNode::new("cores");
+        cores.push(KdlEntry::new(i128::from(r.resources.cores)));
+        child(&mut res, cores);
+        doc.nodes_mut().push(res);
+    }
     doc.autoformat();
     doc.to_string()
 }

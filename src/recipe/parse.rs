@@ -20,6 +20,7 @@ const TOP_NODES: &[&str] = &[
     "sysroot-packages",
     "build",
     "test",
+    "resources",
 ];
 const PACKAGE_NODES: &[&str] = &[
     "version",
@@ -30,6 +31,9 @@ const PACKAGE_NODES: &[&str] = &[
     "source-date-epoch",
 ];
 const TEST_NODES: &[&str] = &["run", "python", "requires"];
+const RESOURCE_NODES: &[&str] = &["cores"];
+/// More cores than any node of a cluster is a typo.
+pub const MAX_CORES: i128 = 1024;
 
 /// Reads and parses `recipes/<name>/recipe.kdl`.
 pub fn load_recipe(path: &Path, display_name: &str) -> Result<RawRecipe, RecipeErrors> {
@@ -50,6 +54,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
     let mut sysroot_packages = Vec::new();
     let mut build = None;
     let mut test = None;
+    let mut resources = None;
     let mut seen = Vec::new();
 
     for node in doc.nodes() {
@@ -72,6 +77,11 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
             "test" => {
                 if d.once(&mut seen, node) {
                     test = Some(parse_test(&mut d, node));
+                }
+            }
+            "resources" => {
+                if d.once(&mut seen, node) {
+                    resources = Some(parse_resources(&mut d, node));
                 }
             }
             _ => d.unknown_node(node, "a recipe", TOP_NODES),
@@ -132,6 +142,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         sysroot_packages,
         build,
         test,
+        resources,
     })
 }
 
@@ -323,6 +334,27 @@ fn parse_build(d: &mut Decoder, node: &KdlNode) -> Option<RawBuild> {
     Some(build)
 }
 
+fn parse_resources(d: &mut Decoder, node: &KdlNode) -> RawResources {
+    d.check_props(node, &[]);
+    d.check_max_args(node, 0);
+    let mut resources = RawResources {
+        span: node.span(),
+        cores: None,
+    };
+    let mut seen = Vec::new();
+    for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+        match child.name().value() {
+            "cores" => {
+                if d.once(&mut seen, child) {
+                    resources.cores = d.single_int(child, 1, MAX_CORES);
+                }
+            }
+            _ => d.unknown_node(child, "`resources`", RESOURCE_NODES),
+        }
+    }
+    resources
+}
+
 fn parse_test(d: &mut Decoder, node: &KdlNode) -> RawTest {
     d.check_props(node, &[]);
     d.check_max_args(node, 0);
@@ -466,6 +498,33 @@ test {
         assert_eq!(
             kinds("package x { version \"1\" }\nsource pypy=\"x\"\nbuild make\n"),
             ["unknown-property"]
+        );
+    }
+
+    #[test]
+    fn resources_ask_for_cores_with_spans() {
+        let r = parse("package x { version \"1\" }\nbuild make\nresources {\n    cores 4\n}\n").expect("valid");
+        assert_eq!(r.resources.and_then(|r| r.cores).map(|c| c.value), Some(4));
+        let text = "package x { version \"1\" }\nbuild make\nresources { cores 0; }\n";
+        let err = parse(text).expect_err("0 cores");
+        let RecipeError::InvalidValue { span, what, .. } = &err.errors[0] else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            (what.as_str(), &text[span.offset()..span.offset() + span.len()]),
+            ("cores", "0")
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nbuild make\nresources { cpus 2; }\n"),
+            ["unknown-node"]
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nbuild make\nresources { cores \"2\"; }\n"),
+            ["wrong-type"]
+        );
+        assert_eq!(
+            kinds("package x { version \"1\" }\nbuild make\nresources { cores 2; cores 3; }\n"),
+            ["duplicate"]
         );
     }
 

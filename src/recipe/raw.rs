@@ -40,6 +40,17 @@ pub struct RawRecipe {
     pub sysroot_packages: Vec<Text>,
     pub build: RawBuild,
     pub test: Option<RawTest>,
+    /// `resources { cores N }`: what one build of the package asks of a
+    /// machine (a batch job's allocation); not part of the key.
+    #[serde(default)]
+    pub resources: Option<RawResources>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RawResources {
+    #[serde(with = "span_serde")]
+    pub span: SourceSpan,
+    pub cores: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -103,4 +103,27 @@ pub struct Recipe {
     pub sysroot_packages: Vec<String>,
     pub build: Build,
     pub test: Option<Test>,
+    /// Left out of keys (a bigger allocation gives the same output) and of
+    /// the serialized form when it is the default.
+    #[serde(skip_serializing_if = "Resources::is_default")]
+    pub resources: Resources,
+}
+
+/// What one build asks of a machine: cores, the `-j` of a batch job and its
+/// `--cpus-per-task` on Slurm.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash)]
+pub struct Resources {
+    pub cores: u32,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources { cores: 1 }
+    }
+}
+
+impl Resources {
+    pub fn is_default(&self) -> bool {
+        *self == Resources::default()
+    }
 }

@@ -78,6 +78,36 @@ pub fn tag(secret: &Secret, key: &str, entry: &AcEntry) -> String {
     hex::encode(hmac_sha256(&secret.0, &canonical(key, entry)))
 }
 
+/// The domain of documents (batch records): never the same bytes as an
+/// output entry's canonical form, so neither tag passes for the other.
+const DOCUMENT_DOMAIN: &str = "recipe-remote-document-v1";
+
+/// The tag of a document of `kind` whose body has sha256 `body_sha256`,
+/// stored under `key`.
+pub fn tag_document(secret: &Secret, key: &str, kind: &str, body_sha256: &str) -> String {
+    let text = format!("{DOCUMENT_DOMAIN}\nkey {key}\nkind {kind}\nbody_sha256 {body_sha256}\n");
+    hex::encode(hmac_sha256(&secret.0, text.as_bytes()))
+}
+
+/// Whether `given` is the document's tag (compared in constant time).
+pub fn check_document(
+    secret: &Secret,
+    key: &str,
+    kind: &str,
+    body_sha256: &str,
+    given: Option<&str>,
+) -> Result<(), String> {
+    let Some(given) = given else {
+        return Err("document has no tag (written without this fleet's secret, or forged)".into());
+    };
+    let expected = tag_document(secret, key, kind, body_sha256);
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err("document's tag does not match (written with another secret, altered, or forged)".into())
+    }
+}
+
 /// Whether `entry`, read under `key`, carries a valid tag; the error says why not.
 pub fn check(secret: &Secret, key: &str, entry: &AcEntry) -> Result<(), String> {
     let Some(given) = &entry.hmac_sha256 else {
@@ -150,6 +180,26 @@ mod tests {
         assert!(check(&other, &key, &e).is_err_and(|m| m.contains("does not match")));
         e.hmac_sha256 = Some("zz".into());
         assert!(check(&secret, &key, &e).is_err());
+    }
+
+    /// A record's tag binds its key, kind and body, and is never an output
+    /// entry's tag for the same key.
+    #[test]
+    fn document_tags_bind_key_kind_and_body() {
+        let secret = Secret::new(b"0123456789abcdef").expect("secret");
+        let (key, body) = ("c".repeat(64), "d".repeat(64));
+        let tag = tag_document(&secret, &key, "recipe-batch-record", &body);
+        assert_eq!(
+            check_document(&secret, &key, "recipe-batch-record", &body, Some(&tag)),
+            Ok(())
+        );
+        assert!(check_document(&secret, &"e".repeat(64), "recipe-batch-record", &body, Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "other", &body, Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "recipe-batch-record", &"f".repeat(64), Some(&tag)).is_err());
+        assert!(check_document(&secret, &key, "recipe-batch-record", &body, None).is_err_and(|m| m.contains("no tag")));
+        let other = Secret::new(b"fedcba9876543210").expect("secret");
+        assert!(check_document(&other, &key, "recipe-batch-record", &body, Some(&tag)).is_err());
+        assert_ne!(tag, super::tag(&secret, &key, &entry()));
     }
 
     #[test]

@@ -15,10 +15,14 @@
 //! untagged or mistagged ones are ignored when read (see `auth` and the trust
 //! model in docs/batch.md); a restored output must also pass the caller's
 //! post-build checks before it replaces anything.
+//!
+//! Batch jobs also leave their result records here (`document`): small
+//! documents under keys of their batch, tagged the same way.
 
 mod auth;
 mod blob;
 mod client;
+mod document;
 mod entry;
 mod fetch;
 mod local;
@@ -35,6 +39,7 @@ use thiserror::Error;
 
 pub use auth::{MIN_SECRET_BYTES, Secret};
 pub use client::{DEFAULT_MAX_BLOB_BYTES, RemoteCache, has_credentials, redact};
+pub use document::DOCUMENT_FORMAT;
 pub use entry::{AC_FORMAT, AcEntry, ENCODING_TAR, ENCODING_TAR_GZIP, is_key};
 pub use fetch::{Fetched, FetchedOutput};
 pub use local::{LOCAL_STORE, LocalStore};
