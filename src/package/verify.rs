@@ -61,12 +61,22 @@ pub fn check_elf(
         ));
     }
     if target.elf.machine == "arm" && target.triple.ends_with("hf") && info.hard_float == Some(false) {
-        return Err(fail(
-            path,
-            "soft-float ARM binary on a hard-float target",
-            "pass the target's CFLAGS (-mfloat-abi=hard) through to the compiler",
-        ));
+        return Err(soft_float(path));
     }
+    check_portable(path, info, bytes, forbidden)
+}
+
+fn soft_float(path: &Path) -> VerifyError {
+    fail(
+        path,
+        "soft-float ARM binary on a hard-float target",
+        "pass the target's CFLAGS (-mfloat-abi=hard) through to the compiler",
+    )
+}
+
+/// What holds for a binary of any target: no run path outside the target's
+/// file system, no path of this build machine.
+fn check_portable(path: &Path, info: &ElfInfo, bytes: &[u8], forbidden: &Forbidden) -> Result<(), VerifyError> {
     for rp in info.rpaths.iter().chain(info.runpaths.iter()) {
         for entry in rp.split(':') {
             let ok = entry.starts_with("$ORIGIN")
@@ -133,6 +143,9 @@ pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Resu
         .and_then(|s| s.rsplit('-').next())
         .unwrap_or("")
         .to_string();
+    if tag.contains('.') {
+        return verify_fat_wheel(path, &entries, &tag, target, forbidden);
+    }
     let mut max_glibc = (2, 17);
     let mut any_binary = false;
     for (name, data, _) in &entries {
@@ -164,6 +177,120 @@ pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Resu
             format!("platform tag `{tag}` is not for {machine}"),
             "the wheel's platform tag must match the target",
         ));
+    }
+    Ok(())
+}
+
+/// The ELF machine and class of a wheel platform's machine (PEP 600's
+/// architecture names).
+fn elf_of(machine: &str) -> Option<(&'static str, u8)> {
+    Some(match machine {
+        "x86_64" => ("x86_64", 64),
+        "aarch64" => ("aarch64", 64),
+        "armv7l" => ("arm", 32),
+        "i686" => ("i386", 32),
+        "riscv64" => ("riscv", 64),
+        _ => return None,
+    })
+}
+
+/// A fat wheel (`…-manylinux_2_17_aarch64.manylinux_2_17_armv7l…`): every
+/// binary belongs to exactly one platform of the tag (by its ELF machine),
+/// the binaries for this target pass the target's checks, the others the
+/// checks that hold everywhere, and each platform's tag names the highest
+/// glibc version its own binaries need.
+fn verify_fat_wheel(
+    path: &Path,
+    entries: &[(String, Vec<u8>, u32)],
+    tag: &str,
+    target: &Target,
+    forbidden: &Forbidden,
+) -> Result<(), VerifyError> {
+    let mut platforms: Vec<(&str, String, (&str, u8), (u32, u32), bool)> = Vec::new();
+    for p in tag.split('.') {
+        let (glibc_tag, machine) = match p.strip_prefix("manylinux_") {
+            Some(rest) => {
+                let mut parts = rest.splitn(3, '_');
+                let (maj, min, m) = (parts.next(), parts.next(), parts.next());
+                match (maj.and_then(|v| v.parse().ok()), min.and_then(|v| v.parse().ok()), m) {
+                    (Some(a), Some(b), Some(m)) => (Some((a, b)), m.to_string()),
+                    _ => {
+                        return Err(fail(
+                            path,
+                            format!("platform tag `{p}` is malformed"),
+                            "manylinux_X_Y_<arch>",
+                        ));
+                    }
+                }
+            }
+            None => match p.strip_prefix("linux_") {
+                Some(m) => (None, m.to_string()),
+                None => {
+                    return Err(fail(
+                        path,
+                        format!("platform tag `{p}` is not a Linux platform"),
+                        "fat wheels carry Linux platforms only",
+                    ));
+                }
+            },
+        };
+        let elf = elf_of(&machine).ok_or_else(|| {
+            fail(
+                path,
+                format!("platform tag `{p}` names an unknown architecture"),
+                "x86_64, aarch64, armv7l, i686, riscv64",
+            )
+        })?;
+        platforms.push((p, machine, elf, glibc_tag.unwrap_or((0, 0)), glibc_tag.is_some()));
+    }
+    let mut needed: Vec<((u32, u32), bool)> = vec![((2, 17), false); platforms.len()];
+    for (name, data, _) in entries {
+        let Some(info) = elf::inspect_bytes(data) else { continue };
+        let inner = path.join(name);
+        let Some(i) = platforms
+            .iter()
+            .position(|p| p.2 == (info.machine.as_str(), info.class))
+        else {
+            return Err(fail(
+                &inner,
+                format!(
+                    "a {} ({}-bit) binary, for no platform of the tag `{tag}`",
+                    info.machine, info.class
+                ),
+                "a fat wheel's tag must name the platform of every binary it carries",
+            ));
+        };
+        if info.machine == target.elf.machine && info.class == target.elf.class {
+            check_elf(&inner, &info, target, data, forbidden)?;
+        } else {
+            if info.machine == "arm" && info.hard_float == Some(false) {
+                return Err(soft_float(&inner));
+            }
+            check_portable(&inner, &info, data, forbidden)?;
+        }
+        needed[i].1 = true;
+        if let Some(g) = info.glibc {
+            needed[i].0 = needed[i].0.max(g);
+        }
+    }
+    for ((p, machine, _, glibc, manylinux), (need, any)) in platforms.iter().zip(&needed) {
+        if !any {
+            return Err(fail(
+                path,
+                format!("platform tag `{p}` has no binary for {machine} in the wheel"),
+                "a fat wheel names only the platforms whose libraries it carries",
+            ));
+        }
+        if *manylinux && glibc != need {
+            return Err(fail(
+                path,
+                format!(
+                    "platform tag `{p}` does not match its binaries (they need manylinux_{}_{}_{machine})",
+                    need.0, need.1
+                ),
+                "the tag must name the highest glibc version the binaries need",
+            ));
+        }
     }
     Ok(())
 }
