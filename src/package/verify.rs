@@ -194,6 +194,58 @@ fn elf_of(machine: &str) -> Option<(&'static str, u8)> {
     })
 }
 
+/// One platform of a fat wheel's compressed tag set.
+struct Platform<'a> {
+    tag: &'a str,
+    machine: String,
+    elf: (&'static str, u8),
+    /// The glibc version of a `manylinux_` tag; `None` for `linux_`.
+    glibc: Option<(u32, u32)>,
+}
+
+/// One platform tag of a fat wheel: `manylinux_X_Y_<arch>` or `linux_<arch>`.
+fn parse_platform<'a>(path: &Path, p: &'a str) -> Result<Platform<'a>, VerifyError> {
+    let (glibc_tag, machine) = match p.strip_prefix("manylinux_") {
+        Some(rest) => {
+            let mut parts = rest.splitn(3, '_');
+            let (maj, min, m) = (parts.next(), parts.next(), parts.next());
+            match (maj.and_then(|v| v.parse().ok()), min.and_then(|v| v.parse().ok()), m) {
+                (Some(a), Some(b), Some(m)) => (Some((a, b)), m.to_string()),
+                _ => {
+                    return Err(fail(
+                        path,
+                        format!("platform tag `{p}` is malformed"),
+                        "manylinux_X_Y_<arch>",
+                    ));
+                }
+            }
+        }
+        None => match p.strip_prefix("linux_") {
+            Some(m) => (None, m.to_string()),
+            None => {
+                return Err(fail(
+                    path,
+                    format!("platform tag `{p}` is not a Linux platform"),
+                    "fat wheels carry Linux platforms only",
+                ));
+            }
+        },
+    };
+    let elf = elf_of(&machine).ok_or_else(|| {
+        fail(
+            path,
+            format!("platform tag `{p}` names an unknown architecture"),
+            "x86_64, aarch64, armv7l, i686, riscv64",
+        )
+    })?;
+    Ok(Platform {
+        tag: p,
+        machine,
+        elf,
+        glibc: glibc_tag,
+    })
+}
+
 /// A fat wheel (`…-manylinux_2_17_aarch64.manylinux_2_17_armv7l…`): every
 /// binary belongs to exactly one platform of the tag (by its ELF machine),
 /// the binaries for this target pass the target's checks, the others the
@@ -206,50 +258,17 @@ fn verify_fat_wheel(
     target: &Target,
     forbidden: &Forbidden,
 ) -> Result<(), VerifyError> {
-    let mut platforms: Vec<(&str, String, (&str, u8), (u32, u32), bool)> = Vec::new();
-    for p in tag.split('.') {
-        let (glibc_tag, machine) = match p.strip_prefix("manylinux_") {
-            Some(rest) => {
-                let mut parts = rest.splitn(3, '_');
-                let (maj, min, m) = (parts.next(), parts.next(), parts.next());
-                match (maj.and_then(|v| v.parse().ok()), min.and_then(|v| v.parse().ok()), m) {
-                    (Some(a), Some(b), Some(m)) => (Some((a, b)), m.to_string()),
-                    _ => {
-                        return Err(fail(
-                            path,
-                            format!("platform tag `{p}` is malformed"),
-                            "manylinux_X_Y_<arch>",
-                        ));
-                    }
-                }
-            }
-            None => match p.strip_prefix("linux_") {
-                Some(m) => (None, m.to_string()),
-                None => {
-                    return Err(fail(
-                        path,
-                        format!("platform tag `{p}` is not a Linux platform"),
-                        "fat wheels carry Linux platforms only",
-                    ));
-                }
-            },
-        };
-        let elf = elf_of(&machine).ok_or_else(|| {
-            fail(
-                path,
-                format!("platform tag `{p}` names an unknown architecture"),
-                "x86_64, aarch64, armv7l, i686, riscv64",
-            )
-        })?;
-        platforms.push((p, machine, elf, glibc_tag.unwrap_or((0, 0)), glibc_tag.is_some()));
-    }
+    let platforms = tag
+        .split('.')
+        .map(|p| parse_platform(path, p))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut needed: Vec<((u32, u32), bool)> = vec![((2, 17), false); platforms.len()];
     for (name, data, _) in entries {
         let Some(info) = elf::inspect_bytes(data) else { continue };
         let inner = path.join(name);
         let Some(i) = platforms
             .iter()
-            .position(|p| p.2 == (info.machine.as_str(), info.class))
+            .position(|p| p.elf == (info.machine.as_str(), info.class))
         else {
             return Err(fail(
                 &inner,
@@ -273,7 +292,13 @@ fn verify_fat_wheel(
             needed[i].0 = needed[i].0.max(g);
         }
     }
-    for ((p, machine, _, glibc, manylinux), (need, any)) in platforms.iter().zip(&needed) {
+    for (
+        Platform {
+            tag: p, machine, glibc, ..
+        },
+        (need, any),
+    ) in platforms.iter().zip(&needed)
+    {
         if !any {
             return Err(fail(
                 path,
@@ -281,7 +306,7 @@ fn verify_fat_wheel(
                 "a fat wheel names only the platforms whose libraries it carries",
             ));
         }
-        if *manylinux && glibc != need {
+        if glibc.is_some_and(|g| g != *need) {
             return Err(fail(
                 path,
                 format!(
@@ -306,5 +331,47 @@ mod tests {
         };
         assert_eq!(f.find_in(b"xx/work/main/build/armv7hf/yy"), Some("/work/main/build"));
         assert_eq!(f.find_in(b"/usr/lib"), None);
+    }
+
+    /// A fat wheel holding this test binary (a real x86_64 ELF file) under
+    /// the given platform tag; the error, if any.
+    fn fat_wheel_error(platforms: &str) -> Option<String> {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let exe = std::fs::read(std::env::current_exe().expect("exe")).expect("read exe");
+        let entries = vec![
+            wheel::WheelEntry {
+                path: "p/_lib/linux-amd64/libp.so".into(),
+                data: exe,
+                executable: true,
+            },
+            wheel::WheelEntry {
+                path: "p/__init__.py".into(),
+                data: b"".to_vec(),
+                executable: false,
+            },
+        ];
+        let tag = format!("py3-none-{platforms}");
+        let path = wheel::write(tmp.path(), "p", "1", &tag, "Name: p\nVersion: 1\n", entries).expect("write");
+        let file = crate::recipe::SourceFile::new(
+            "x86_64.kdl",
+            "target x86_64 {\n triple \"x86_64-linux-gnu\"\n arch \"x86_64\"\n debian-arch \"amd64\"\n go arch=\"amd64\"\n python platform=\"linux_x86_64\" machine=\"x86_64\" lib-dir=\"linux-amd64\"\n toolchain host\n sysroot \"s\"\n elf machine=\"x86_64\" class=64\n}\n",
+        );
+        let target = Target::parse(&file).expect("target");
+        verify_wheel(&path, &target, &Forbidden { paths: vec![] })
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_fat_wheel_tag_must_match_its_binaries() {
+        // The binaries of x86_64 only, but a tag that also names aarch64.
+        let err = fat_wheel_error("linux_aarch64.linux_x86_64").expect("refused");
+        assert!(err.contains("`linux_aarch64` has no binary for aarch64"), "{err}");
+        // An x86_64 binary under a tag without x86_64.
+        let err = fat_wheel_error("linux_aarch64.linux_armv7l").expect("refused");
+        assert!(err.contains("for no platform of the tag"), "{err}");
+        let err = fat_wheel_error("linux_x86_64.macosx_11_0_arm64").expect("refused");
+        assert!(err.contains("is not a Linux platform"), "{err}");
     }
 }

@@ -51,6 +51,7 @@ pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions, lib_dir: &str, part: &Py
     let parent = lib_parent(ctx, lib_dir)?;
     let mut entries: Vec<WheelEntry> = part.entries.clone();
     let mut tags: Vec<String> = Vec::new();
+    let mut dirs: Vec<(&str, &str)> = Vec::new();
     for platform in &opts.platforms {
         let (target, deps) = deps_of(ctx, platform).ok_or_else(|| {
             BuildError::invalid(
@@ -58,6 +59,16 @@ pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions, lib_dir: &str, part: &Py
                 "the plan adds every listed platform; run the build through `recipe build`",
             )
         })?;
+        match dirs.iter().find(|(_, d)| *d == target.python.lib_dir) {
+            Some((other, _)) if *other == platform => continue,
+            Some((other, dir)) => {
+                return Err(BuildError::invalid(
+                    format!("platforms `{other}` and `{platform}` both put their libraries in `{parent}/{dir}`"),
+                    "list one target per python lib-dir in `platforms`",
+                ));
+            }
+            None => dirs.push((platform, &target.python.lib_dir)),
+        }
         let libs = bundle_closure(deps, &opts.bundle)?;
         let top = top_libraries(deps, &opts.bundle, &libs);
         check_loadable(&libs, &top)?;
