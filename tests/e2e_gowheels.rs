@@ -6,6 +6,7 @@
 //! - helmpy (helmpy shape): the Go library of every target in one fat wheel
 //!   (`_lib/<platform>/`) beside per-platform wheels, the Python side
 //!   picking its platform's library at import.
+//!
 //! `recipe test` installs each wheel with the target's pip and calls the Go
 //! code under qemu (natively for x86_64); then the wheels are checked here:
 //! contents, ELF machines, tags, identical fat wheels, `auditwheel show`.
