@@ -159,9 +159,10 @@ fn go_wheels_for_three_targets_in_one_command() {
         );
         fat_bytes.push(std::fs::read(fat).expect("read fat wheel"));
 
-        // helmbind: the CFFI extension and the vendored Go library, both for
-        // the target, and a tag auditwheel agrees with.
-        let helmbind = wheels_of(target, "helmbind-0.1.0-");
+        // helmbind: an abi3 wheel (the CFFI extension uses the limited API)
+        // with the extension and the vendored Go library, both for the
+        // target, and a tag auditwheel agrees with.
+        let helmbind = wheels_of(target, "helmbind-0.1.0-cp39-abi3-manylinux_2_");
         assert_eq!(helmbind.len(), 1, "{helmbind:?}");
         let tag = name_of(&helmbind[0])
             .trim_end_matches(".whl")
