@@ -267,6 +267,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compressed_tag_sets_expand_to_every_tag() {
+        assert_eq!(expand_tags("py3-none-any"), ["py3-none-any"]);
+        assert_eq!(
+            expand_tags("py3-none-manylinux_2_34_aarch64.manylinux_2_34_x86_64"),
+            ["py3-none-manylinux_2_34_aarch64", "py3-none-manylinux_2_34_x86_64"]
+        );
+        assert_eq!(expand_tags("py2.py3-none-a"), ["py2-none-a", "py3-none-a"]);
+        assert_eq!(expand_tags("garbage"), ["garbage"]);
+    }
+
+    #[test]
     fn names_are_escaped() {
         assert_eq!(escape_name("dqlitepy"), "dqlitepy");
         assert_eq!(escape_name("my-pkg.name"), "my_pkg_name");
