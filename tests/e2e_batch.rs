@@ -197,17 +197,21 @@ fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
         "100 % hits: {second:?}"
     );
     let one = wheels(&out_one);
-    // One wheel per python-wheel recipe and target (dqlitepy and the
-    // extension wheels), none missing.
-    let wheel_recipes = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes"))
+    // One wheel per python-wheel recipe and target (dqlitepy, the extension
+    // wheels, the Go wheels), two where a recipe also makes a fat wheel
+    // (`layout "per-platform" "fat"`), none missing.
+    let wheels_per_target: usize = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes"))
         .expect("recipes")
         .flatten()
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("recipe.kdl")).is_ok_and(|t| t.contains("build python-wheel"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("recipe.kdl")).ok())
+        .filter(|t| t.contains("build python-wheel"))
+        .map(|t| match t.lines().find(|l| l.trim_start().starts_with("layout ")) {
+            Some(l) => usize::from(l.contains("\"fat\"")) + usize::from(l.contains("\"per-platform\"")),
+            None => 1,
         })
-        .count();
-    assert!(wheel_recipes >= 1);
-    assert_eq!(one.len(), wheel_recipes * TARGETS.split(',').count(), "{one:?}");
+        .sum();
+    assert!(wheels_per_target >= 1);
+    assert_eq!(one.len(), wheels_per_target * TARGETS.split(',').count(), "{one:?}");
     for t in TARGETS.split(',') {
         assert!(one.keys().any(|k| k.starts_with(&format!("{t}/dqlitepy-"))), "{one:?}");
     }

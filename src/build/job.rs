@@ -209,6 +209,8 @@ pub struct JobInput<'a> {
     pub inputs: KeyInputs,
     /// Staged outputs of all (transitive) dependencies, in build order.
     pub deps: Vec<(String, PathBuf)>,
+    /// Other targets' outputs a fat wheel carries.
+    pub platforms: Vec<builders::PlatformOutput>,
     pub jobserver: &'a jobserver::Client,
     pub prepare: &'a (dyn Fn(&Recipe, &Path, &Log) -> Result<(), BuildError> + Sync),
 }
@@ -270,6 +272,7 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
         log: &log,
         jobserver: job.jobserver,
         deps: &[],
+        platforms: &[],
         out_dir: &out_dir,
         sandbox: &sandbox,
     };
@@ -312,6 +315,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         log: &log,
         jobserver: job.jobserver,
         deps: &job.deps,
+        platforms: &job.platforms,
         out_dir: &out_dir,
         sandbox: &sandbox,
     };

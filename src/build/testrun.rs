@@ -149,8 +149,19 @@ pub fn run_tests(input: &TestInput, log: &Log) -> Result<usize, BuildError> {
     env.insert("PYTHON".to_string(), input.runtime.python().display().to_string());
     env.insert("TMPDIR".to_string(), tmp.display().to_string());
     env.insert("HOME".to_string(), tmp.display().to_string());
-    if let Some(w) = input.wheels.first() {
+    // A fat wheel's platform tag is a compressed set (`a.b`): it is
+    // `$FAT_WHEEL`; `$WHEEL` is this target's own wheel when there is one.
+    let fat = |w: &&PathBuf| {
+        w.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.rsplit('-').next())
+            .is_some_and(|tag| tag.contains('.'))
+    };
+    if let Some(w) = input.wheels.iter().find(|w| !fat(w)).or(input.wheels.first()) {
         env.insert("WHEEL".to_string(), w.display().to_string());
+    }
+    if let Some(w) = input.wheels.iter().find(fat) {
+        env.insert("FAT_WHEEL".to_string(), w.display().to_string());
     }
     // Tests write only to their own work dir (which holds TMPDIR and HOME);
     // the staged output and the root they run in stay read-only. They keep

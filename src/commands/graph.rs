@@ -23,12 +23,15 @@ pub fn run(settings: &Settings, names: &[String], target: &str, format: GraphFor
 fn label(project: &Project, plan: &Plan, ix: NodeIndex) -> String {
     let id = plan.node(ix);
     let r = &project.recipes[&id.name];
-    let host = if id.target == crate::plan::graph::HOST {
-        " [host]"
+    // Host tools, and the other targets' libraries of a fat wheel, say
+    // which target they are built for.
+    let requested = plan.roots.first().map(|r| plan.node(*r).target.as_str());
+    let other = if id.target == crate::plan::graph::HOST || requested.is_some_and(|t| t != id.target) {
+        format!(" [{}]", id.target)
     } else {
-        ""
+        String::new()
     };
-    format!("{} {} ({}){host}", id.name, r.version.value, r.build.kind.value)
+    format!("{} {} ({}){other}", id.name, r.version.value, r.build.kind.value)
 }
 
 /// A `cargo tree`-style view; subtrees already shown are marked `(*)`.
@@ -89,6 +92,7 @@ pub fn dot(project: &Project, plan: &Plan) -> String {
         for d in plan.deps(*ix) {
             let style = match plan.graph.find_edge(d, *ix).map(|e| plan.graph[e]) {
                 Some(DepKind::Host) => " [style=dashed]",
+                Some(DepKind::Platform) => " [style=dotted]",
                 _ => "",
             };
             out.push_str(&format!("  \"{}\" -> \"{}\"{style};\n", plan.node(*ix), plan.node(d)));

@@ -61,12 +61,22 @@ pub fn check_elf(
         ));
     }
     if target.elf.machine == "arm" && target.triple.ends_with("hf") && info.hard_float == Some(false) {
-        return Err(fail(
-            path,
-            "soft-float ARM binary on a hard-float target",
-            "pass the target's CFLAGS (-mfloat-abi=hard) through to the compiler",
-        ));
+        return Err(soft_float(path));
     }
+    check_portable(path, info, bytes, forbidden)
+}
+
+fn soft_float(path: &Path) -> VerifyError {
+    fail(
+        path,
+        "soft-float ARM binary on a hard-float target",
+        "pass the target's CFLAGS (-mfloat-abi=hard) through to the compiler",
+    )
+}
+
+/// What holds for a binary of any target: no run path outside the target's
+/// file system, no path of this build machine.
+fn check_portable(path: &Path, info: &ElfInfo, bytes: &[u8], forbidden: &Forbidden) -> Result<(), VerifyError> {
     for rp in info.rpaths.iter().chain(info.runpaths.iter()) {
         for entry in rp.split(':') {
             let ok = entry.starts_with("$ORIGIN")
@@ -133,6 +143,9 @@ pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Resu
         .and_then(|s| s.rsplit('-').next())
         .unwrap_or("")
         .to_string();
+    if tag.contains('.') {
+        return verify_fat_wheel(path, &entries, &tag, target, forbidden);
+    }
     let mut max_glibc = (2, 17);
     let mut any_binary = false;
     for (name, data, _) in &entries {
@@ -168,6 +181,145 @@ pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Resu
     Ok(())
 }
 
+/// The ELF machine and class of a wheel platform's machine (PEP 600's
+/// architecture names).
+fn elf_of(machine: &str) -> Option<(&'static str, u8)> {
+    Some(match machine {
+        "x86_64" => ("x86_64", 64),
+        "aarch64" => ("aarch64", 64),
+        "armv7l" => ("arm", 32),
+        "i686" => ("i386", 32),
+        "riscv64" => ("riscv", 64),
+        _ => return None,
+    })
+}
+
+/// One platform of a fat wheel's compressed tag set.
+struct Platform<'a> {
+    tag: &'a str,
+    machine: String,
+    elf: (&'static str, u8),
+    /// The glibc version of a `manylinux_` tag; `None` for `linux_`.
+    glibc: Option<(u32, u32)>,
+}
+
+/// One platform tag of a fat wheel: `manylinux_X_Y_<arch>` or `linux_<arch>`.
+fn parse_platform<'a>(path: &Path, p: &'a str) -> Result<Platform<'a>, VerifyError> {
+    let (glibc_tag, machine) = match p.strip_prefix("manylinux_") {
+        Some(rest) => {
+            let mut parts = rest.splitn(3, '_');
+            let (maj, min, m) = (parts.next(), parts.next(), parts.next());
+            match (maj.and_then(|v| v.parse().ok()), min.and_then(|v| v.parse().ok()), m) {
+                (Some(a), Some(b), Some(m)) => (Some((a, b)), m.to_string()),
+                _ => {
+                    return Err(fail(
+                        path,
+                        format!("platform tag `{p}` is malformed"),
+                        "manylinux_X_Y_<arch>",
+                    ));
+                }
+            }
+        }
+        None => match p.strip_prefix("linux_") {
+            Some(m) => (None, m.to_string()),
+            None => {
+                return Err(fail(
+                    path,
+                    format!("platform tag `{p}` is not a Linux platform"),
+                    "fat wheels carry Linux platforms only",
+                ));
+            }
+        },
+    };
+    let elf = elf_of(&machine).ok_or_else(|| {
+        fail(
+            path,
+            format!("platform tag `{p}` names an unknown architecture"),
+            "x86_64, aarch64, armv7l, i686, riscv64",
+        )
+    })?;
+    Ok(Platform {
+        tag: p,
+        machine,
+        elf,
+        glibc: glibc_tag,
+    })
+}
+
+/// A fat wheel (`…-manylinux_2_17_aarch64.manylinux_2_17_armv7l…`): every
+/// binary belongs to exactly one platform of the tag (by its ELF machine),
+/// the binaries for this target pass the target's checks, the others the
+/// checks that hold everywhere, and each platform's tag names the highest
+/// glibc version its own binaries need.
+fn verify_fat_wheel(
+    path: &Path,
+    entries: &[(String, Vec<u8>, u32)],
+    tag: &str,
+    target: &Target,
+    forbidden: &Forbidden,
+) -> Result<(), VerifyError> {
+    let platforms = tag
+        .split('.')
+        .map(|p| parse_platform(path, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut needed: Vec<((u32, u32), bool)> = vec![((2, 17), false); platforms.len()];
+    for (name, data, _) in entries {
+        let Some(info) = elf::inspect_bytes(data) else { continue };
+        let inner = path.join(name);
+        let Some(i) = platforms
+            .iter()
+            .position(|p| p.elf == (info.machine.as_str(), info.class))
+        else {
+            return Err(fail(
+                &inner,
+                format!(
+                    "a {} ({}-bit) binary, for no platform of the tag `{tag}`",
+                    info.machine, info.class
+                ),
+                "a fat wheel's tag must name the platform of every binary it carries",
+            ));
+        };
+        if info.machine == target.elf.machine && info.class == target.elf.class {
+            check_elf(&inner, &info, target, data, forbidden)?;
+        } else {
+            if info.machine == "arm" && info.hard_float == Some(false) {
+                return Err(soft_float(&inner));
+            }
+            check_portable(&inner, &info, data, forbidden)?;
+        }
+        needed[i].1 = true;
+        if let Some(g) = info.glibc {
+            needed[i].0 = needed[i].0.max(g);
+        }
+    }
+    for (
+        Platform {
+            tag: p, machine, glibc, ..
+        },
+        (need, any),
+    ) in platforms.iter().zip(&needed)
+    {
+        if !any {
+            return Err(fail(
+                path,
+                format!("platform tag `{p}` has no binary for {machine} in the wheel"),
+                "a fat wheel names only the platforms whose libraries it carries",
+            ));
+        }
+        if glibc.is_some_and(|g| g != *need) {
+            return Err(fail(
+                path,
+                format!(
+                    "platform tag `{p}` does not match its binaries (they need manylinux_{}_{}_{machine})",
+                    need.0, need.1
+                ),
+                "the tag must name the highest glibc version the binaries need",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +331,47 @@ mod tests {
         };
         assert_eq!(f.find_in(b"xx/work/main/build/armv7hf/yy"), Some("/work/main/build"));
         assert_eq!(f.find_in(b"/usr/lib"), None);
+    }
+
+    /// A fat wheel holding this test binary (a real x86_64 ELF file) under
+    /// the given platform tag; the error, if any.
+    fn fat_wheel_error(platforms: &str) -> Option<String> {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let exe = std::fs::read(std::env::current_exe().expect("exe")).expect("read exe");
+        let entries = vec![
+            wheel::WheelEntry {
+                path: "p/_lib/linux-amd64/libp.so".into(),
+                data: exe,
+                executable: true,
+            },
+            wheel::WheelEntry {
+                path: "p/__init__.py".into(),
+                data: b"".to_vec(),
+                executable: false,
+            },
+        ];
+        let tag = format!("py3-none-{platforms}");
+        let path = wheel::write(tmp.path(), "p", "1", &tag, "Name: p\nVersion: 1\n", entries).expect("write");
+        let file = crate::recipe::SourceFile::new(
+            "x86_64.kdl",
+            "target x86_64 {\n triple \"x86_64-linux-gnu\"\n arch \"x86_64\"\n debian-arch \"amd64\"\n go arch=\"amd64\"\n python platform=\"linux_x86_64\" machine=\"x86_64\" lib-dir=\"linux-amd64\"\n toolchain host\n sysroot \"s\"\n elf machine=\"x86_64\" class=64\n}\n",
+        );
+        let target = Target::parse(&file).expect("target");
+        verify_wheel(&path, &target, &Forbidden { paths: vec![] })
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_fat_wheel_tag_must_match_its_binaries() {
+        // The binaries of x86_64 only, but a tag that also names aarch64.
+        let err = fat_wheel_error("linux_aarch64.linux_x86_64").expect("refused");
+        assert!(err.contains("`linux_aarch64` has no binary for aarch64"), "{err}");
+        // An x86_64 binary under a tag without x86_64.
+        let err = fat_wheel_error("linux_aarch64.linux_armv7l").expect("refused");
+        assert!(err.contains("for no platform of the tag"), "{err}");
+        let err = fat_wheel_error("linux_x86_64.macosx_11_0_arm64").expect("refused");
+        assert!(err.contains("is not a Linux platform"), "{err}");
     }
 }

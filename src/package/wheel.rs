@@ -57,6 +57,24 @@ pub fn record_hash(data: &[u8]) -> String {
     )
 }
 
+/// Every tag of a (possibly compressed) tag set, `py3-none-a.b` →
+/// `py3-none-a`, `py3-none-b`.
+pub fn expand_tags(tag: &str) -> Vec<String> {
+    let mut parts = tag.splitn(3, '-');
+    let (Some(py), Some(abi), Some(plat)) = (parts.next(), parts.next(), parts.next()) else {
+        return vec![tag.to_string()];
+    };
+    let mut out = Vec::new();
+    for p in py.split('.') {
+        for a in abi.split('.') {
+            for pl in plat.split('.') {
+                out.push(format!("{p}-{a}-{pl}"));
+            }
+        }
+    }
+    out
+}
+
 /// The wheel's file name: `{name}-{version}-{python}-{abi}-{platform}.whl`.
 pub fn file_name(name: &str, version: &str, tag: &str) -> String {
     format!("{}-{}-{}.whl", escape_name(name), version, tag)
@@ -74,10 +92,14 @@ pub fn write(
 ) -> Result<PathBuf, WheelError> {
     let dist_info = format!("{}-{}.dist-info", escape_name(name), version);
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    let wheel_meta = format!(
-        "Wheel-Version: 1.0\nGenerator: recipe {}\nRoot-Is-Purelib: false\nTag: {tag}\n",
+    // One `Tag:` line per tag of a compressed set (`py3-none-a.b` is two).
+    let mut wheel_meta = format!(
+        "Wheel-Version: 1.0\nGenerator: recipe {}\nRoot-Is-Purelib: false\n",
         env!("CARGO_PKG_VERSION")
     );
+    for t in expand_tags(tag) {
+        wheel_meta.push_str(&format!("Tag: {t}\n"));
+    }
     entries.push(WheelEntry {
         path: format!("{dist_info}/METADATA"),
         data: metadata.as_bytes().to_vec(),
@@ -243,6 +265,17 @@ pub fn unpack_into(wheel: &Path, site: &Path) -> Result<(), WheelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compressed_tag_sets_expand_to_every_tag() {
+        assert_eq!(expand_tags("py3-none-any"), ["py3-none-any"]);
+        assert_eq!(
+            expand_tags("py3-none-manylinux_2_34_aarch64.manylinux_2_34_x86_64"),
+            ["py3-none-manylinux_2_34_aarch64", "py3-none-manylinux_2_34_x86_64"]
+        );
+        assert_eq!(expand_tags("py2.py3-none-a"), ["py2-none-a", "py3-none-a"]);
+        assert_eq!(expand_tags("garbage"), ["garbage"]);
+    }
 
     #[test]
     fn names_are_escaped() {

@@ -51,6 +51,9 @@ impl std::fmt::Display for NodeId {
 pub enum DepKind {
     Target,
     Host,
+    /// The same package for another target, whose output a fat wheel
+    /// carries (see `platforms`); never part of the dependent's sysroot.
+    Platform,
 }
 
 pub struct Plan {
@@ -68,6 +71,19 @@ impl Plan {
     /// Direct dependencies of `ix`, sorted by name.
     pub fn deps(&self, ix: NodeIndex) -> Vec<NodeIndex> {
         let mut v: Vec<_> = self.graph.neighbors_directed(ix, Direction::Incoming).collect();
+        v.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
+        v
+    }
+
+    /// Direct dependencies of `ix` through `DepKind::Platform` edges (the
+    /// other targets' libraries of a fat wheel), sorted.
+    pub fn platform_deps(&self, ix: NodeIndex) -> Vec<NodeIndex> {
+        let mut v: Vec<_> = self
+            .graph
+            .edges_directed(ix, Direction::Incoming)
+            .filter(|e| *e.weight() == DepKind::Platform)
+            .map(|e| e.source())
+            .collect();
         v.sort_by(|a, b| self.graph[*a].cmp(&self.graph[*b]));
         v
     }
@@ -132,6 +148,13 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
         };
         let from = index[&id];
         let tools = kind_tools(raw);
+        let platforms = match super::platforms::platform_deps(project, raw, &id.target) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.extend(e);
+                Vec::new()
+            }
+        };
         let edges = raw
             .depends
             .iter()
@@ -165,6 +188,21 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
             };
             if !graph.contains_edge(to, from) {
                 graph.add_edge(to, from, kind);
+            }
+        }
+        // Known recipes (the bundle is checked to be in `depends` above).
+        for dep_id in platforms.into_iter().filter(|d| project.recipes.contains_key(&d.name)) {
+            let to = match index.get(&dep_id) {
+                Some(ix) => *ix,
+                None => {
+                    let ix = graph.add_node(dep_id.clone());
+                    index.insert(dep_id.clone(), ix);
+                    stack.push(dep_id);
+                    ix
+                }
+            };
+            if !graph.contains_edge(to, from) {
+                graph.add_edge(to, from, DepKind::Platform);
             }
         }
     }

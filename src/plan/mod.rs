@@ -2,4 +2,5 @@
 //! target) nodes, and every node's recipe rendered for its target.
 
 pub mod graph;
+pub mod platforms;
 pub mod render;

@@ -106,7 +106,16 @@ pub struct PythonWheelOptions {
     pub pep517: bool,
     /// `KEY=VALUE` config settings passed to the backend.
     pub config_settings: Vec<String>,
+    /// `layout`: a wheel for this target's platform (the default) …
+    pub per_platform: bool,
+    /// … and/or one fat wheel carrying `<lib-dir's parent>/<lib_dir>/` of
+    /// every target of `platforms`.
+    pub fat: bool,
+    pub platforms: Vec<String>,
 }
+
+/// The values `layout` accepts.
+pub const LAYOUTS: &[&str] = &["per-platform", "fat"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ScriptOptions {
@@ -191,6 +200,18 @@ pub fn typed(kind: BuildKind, map: &BTreeMap<String, OptionValue>) -> Result<(Co
         })?,
         _ => GoMode::Exe,
     };
+    if kind == BuildKind::PythonWheel
+        && let Some(bad) = Values(map)
+            .list("layout")
+            .into_iter()
+            .find(|l| !LAYOUTS.contains(&l.as_str()))
+    {
+        return Err(BadValue {
+            option: "layout",
+            value: bad,
+            expected: LAYOUTS,
+        });
+    }
     Ok(with_mode(kind, map, mode))
 }
 
@@ -242,6 +263,12 @@ pub fn with_mode(kind: BuildKind, map: &BTreeMap<String, OptionValue>, mode: GoM
             abi_tag: v.text("abi-tag").unwrap_or_else(|| "none".to_string()),
             pep517: v.flag("pep517", false),
             config_settings: v.list("config-settings"),
+            per_platform: {
+                let layout = v.list("layout");
+                layout.is_empty() || layout.iter().any(|l| l == "per-platform")
+            },
+            fat: v.list("layout").iter().any(|l| l == "fat"),
+            platforms: v.list("platforms"),
         }),
         BuildKind::Script => KindOptions::Script(ScriptOptions { steps: v.list("step") }),
     };
@@ -291,6 +318,28 @@ mod tests {
         assert!(o.parallel());
         let KindOptions::Meson(meson) = o else { panic!("meson") };
         assert_eq!(meson.args, ["-Dtests=false"]);
+    }
+
+    #[test]
+    fn wheel_layouts_are_read_and_checked() {
+        let (_, o) = typed(BuildKind::PythonWheel, &BTreeMap::new()).expect("typed");
+        let KindOptions::PythonWheel(w) = o else {
+            panic!("wheel")
+        };
+        assert!(w.per_platform && !w.fat);
+        let m = map(&[
+            ("layout", OptionValue::List(vec!["fat".into()])),
+            ("platforms", OptionValue::List(vec!["a".into(), "b".into()])),
+        ]);
+        let (_, o) = typed(BuildKind::PythonWheel, &m).expect("typed");
+        let KindOptions::PythonWheel(w) = o else {
+            panic!("wheel")
+        };
+        assert!(!w.per_platform && w.fat);
+        assert_eq!(w.platforms, ["a", "b"]);
+        let m = map(&[("layout", OptionValue::List(vec!["fat".into(), "thin".into()]))]);
+        let err = typed(BuildKind::PythonWheel, &m).expect_err("refused");
+        assert_eq!((err.option, err.value.as_str()), ("layout", "thin"));
     }
 
     #[test]

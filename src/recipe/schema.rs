@@ -144,6 +144,16 @@ const PYTHON_WHEEL: &[OptionSpec] = &[
         List,
         "KEY=VALUE settings passed to the PEP 517 backend (with pep517)",
     ),
+    opt(
+        "layout",
+        List,
+        "per-platform (default) and/or fat: one wheel per target, and/or one wheel carrying every platform's lib-dir",
+    ),
+    opt(
+        "platforms",
+        List,
+        "targets whose bundled libraries a fat wheel carries (with layout fat)",
+    ),
 ];
 
 const SCRIPT: &[OptionSpec] = &[opt("step", List, "a shell command; steps run in order")];

@@ -7,6 +7,7 @@ mod cmake;
 mod go;
 mod make;
 mod meson;
+mod python_fat_wheel;
 mod python_pep517;
 mod python_wheel;
 mod script;
@@ -87,6 +88,15 @@ pub struct BuildDirs {
     pub sysroot: PathBuf,
 }
 
+/// Another target's outputs that a fat wheel carries: the bundled
+/// packages built for `target`, with their dependencies on that target
+/// (staged dirs, as in [`BuildCtx::deps`]).
+#[derive(Debug, Clone)]
+pub struct PlatformOutput {
+    pub target: Target,
+    pub deps: Vec<(String, PathBuf)>,
+}
+
 /// Everything a builder needs; the environment is already complete.
 pub struct BuildCtx<'a> {
     pub recipe: &'a Recipe,
@@ -101,6 +111,9 @@ pub struct BuildCtx<'a> {
     pub jobserver: &'a jobserver::Client,
     /// Staged output directories of the direct and indirect dependencies.
     pub deps: &'a [(String, PathBuf)],
+    /// Other targets' outputs (`DepKind::Platform` dependencies of a fat
+    /// wheel), one entry per target.
+    pub platforms: &'a [PlatformOutput],
     /// Where finished artifacts (wheels) are copied.
     pub out_dir: &'a Path,
     /// What every step of this package may write.

@@ -13,7 +13,7 @@ use crate::recipe::options::PythonWheelOptions;
 
 /// `Name:` and `Version:` from the sdist's PKG-INFO, which is also the
 /// wheel's METADATA.
-fn read_pkg_info(src: &Path) -> Result<(String, String, String), BuildError> {
+pub(super) fn read_pkg_info(src: &Path) -> Result<(String, String, String), BuildError> {
     let path = src.join("PKG-INFO");
     let text =
         std::fs::read_to_string(&path).map_err(|e| BuildError::io(format!("cannot read {}", path.display()), e))?;
@@ -33,7 +33,7 @@ fn read_pkg_info(src: &Path) -> Result<(String, String, String), BuildError> {
 
 /// Top-level import packages: directories with `__init__.py` at the root or
 /// under `src/`.
-fn find_packages(src: &Path) -> Vec<PathBuf> {
+pub(super) fn find_packages(src: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for base in [src.to_path_buf(), src.join("src")] {
         let Ok(entries) = std::fs::read_dir(&base) else {
@@ -50,7 +50,12 @@ fn find_packages(src: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn collect_python(root: &Path, dir: &Path, skip: &Path, out: &mut Vec<WheelEntry>) -> Result<(), BuildError> {
+pub(super) fn collect_python(
+    root: &Path,
+    dir: &Path,
+    skip: &Path,
+    out: &mut Vec<WheelEntry>,
+) -> Result<(), BuildError> {
     let entries = std::fs::read_dir(dir).map_err(|e| BuildError::io(format!("cannot read {}", dir.display()), e))?;
     for e in entries.flatten() {
         let p = e.path();
@@ -78,14 +83,14 @@ fn collect_python(root: &Path, dir: &Path, skip: &Path, out: &mut Vec<WheelEntry
 }
 
 /// A shared library found in a dependency's staged tree.
-struct Lib {
-    soname: String,
-    path: PathBuf,
-    info: ElfInfo,
+pub(super) struct Lib {
+    pub soname: String,
+    pub path: PathBuf,
+    pub info: ElfInfo,
 }
 
-fn find_in_deps(ctx: &BuildCtx, soname: &str) -> Option<PathBuf> {
-    ctx.deps.iter().find_map(|(_, dir)| {
+fn find_in_deps(deps: &[(String, PathBuf)], soname: &str) -> Option<PathBuf> {
+    deps.iter().find_map(|(_, dir)| {
         ["usr/lib", "usr/local/lib", "lib"]
             .iter()
             .map(|sub| dir.join(sub).join(soname))
@@ -112,12 +117,12 @@ fn load_lib(soname: &str, path: &Path) -> Result<Lib, BuildError> {
 }
 
 /// The libraries of `bundle` packages plus every non-system library they
-/// need, found in the dependencies' staged trees.
-fn bundle_closure(ctx: &BuildCtx, bundle: &[String]) -> Result<Vec<Lib>, BuildError> {
+/// need, found in the dependencies' staged trees (`deps`, of one target).
+pub(super) fn bundle_closure(deps: &[(String, PathBuf)], bundle: &[String]) -> Result<Vec<Lib>, BuildError> {
     let mut libs: BTreeMap<String, Lib> = BTreeMap::new();
     let mut queue: Vec<String> = Vec::new();
     for pkg in bundle {
-        let Some((_, dir)) = ctx.deps.iter().find(|(n, _)| n == pkg) else {
+        let Some((_, dir)) = deps.iter().find(|(n, _)| n == pkg) else {
             return Err(BuildError::invalid(
                 format!("bundle names `{pkg}`, which is not a dependency"),
                 format!("add `depends {pkg}`"),
@@ -150,7 +155,7 @@ fn bundle_closure(ctx: &BuildCtx, bundle: &[String]) -> Result<Vec<Lib>, BuildEr
         if libs.contains_key(&needed) || elf::is_system_library(&needed) {
             continue;
         }
-        let path = find_in_deps(ctx, &needed).ok_or_else(|| {
+        let path = find_in_deps(deps, &needed).ok_or_else(|| {
             BuildError::invalid(
                 format!("{needed} is needed by a bundled library but no dependency provides it"),
                 "add the package that builds it to `depends`",
@@ -166,7 +171,7 @@ fn bundle_closure(ctx: &BuildCtx, bundle: &[String]) -> Result<Vec<Lib>, BuildEr
 /// The loader resolves a library's NEEDED through *that library's* run path,
 /// or finds it already loaded. Simulate the breadth-first load from the top
 /// libraries and report anything that would not be found.
-fn check_loadable(libs: &[Lib], top: &BTreeSet<String>) -> Result<(), BuildError> {
+pub(super) fn check_loadable(libs: &[Lib], top: &BTreeSet<String>) -> Result<(), BuildError> {
     let by_name: BTreeMap<&str, &Lib> = libs.iter().map(|l| (l.soname.as_str(), l)).collect();
     let mut loaded: Vec<&str> = top.iter().map(String::as_str).collect();
     let mut i = 0;
@@ -207,7 +212,7 @@ fn check_loadable(libs: &[Lib], top: &BTreeSet<String>) -> Result<(), BuildError
 /// `manylinux_2_N_<machine>` for the highest glibc version any binary
 /// needs (never below the oldest policy, 2.17); `linux_<machine>` when a
 /// binary needs a non-system library that is not bundled.
-fn platform_tag(machine: &str, libs: &[Lib]) -> String {
+pub(super) fn platform_tag(machine: &str, libs: &[Lib]) -> String {
     let glibc = libs
         .iter()
         .filter_map(|l| l.info.glibc)
@@ -246,15 +251,32 @@ fn stripped(ctx: &BuildCtx, lib: &Lib) -> Result<Vec<u8>, BuildError> {
     std::fs::read(&copy).map_err(|e| BuildError::io(format!("cannot read {}", copy.display()), e))
 }
 
-pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError> {
+/// The libraries of `bundle` that Python loads itself (those of the
+/// bundled packages, not what they need).
+pub(super) fn top_libraries(deps: &[(String, PathBuf)], bundle: &[String], libs: &[Lib]) -> BTreeSet<String> {
+    libs.iter()
+        .filter(|l| {
+            bundle.iter().any(|pkg| {
+                deps.iter()
+                    .any(|(n, d)| n == pkg && l.path.starts_with(std::fs::canonicalize(d).unwrap_or(d.clone())))
+            })
+        })
+        .map(|l| l.soname.clone())
+        .collect()
+}
+
+/// The sdist's metadata and Python files (without any platform's library
+/// directory beside `lib-dir`), and `lib-dir`'s parent inside the wheel.
+pub(super) struct PythonPart {
+    pub name: String,
+    pub version: String,
+    pub metadata: String,
+    pub entries: Vec<WheelEntry>,
+}
+
+fn python_part(ctx: &BuildCtx, lib_dir: &str) -> Result<PythonPart, BuildError> {
     let src = &ctx.dirs.src;
     let (name, version, metadata) = read_pkg_info(src)?;
-    let lib_dir = opts.lib_dir.as_deref().ok_or_else(|| {
-        BuildError::invalid(
-            "python-wheel needs `lib-dir`",
-            "e.g. `lib-dir \"pkg/_lib/{{ target.python.lib_dir }}\"`",
-        )
-    })?;
     let lib_parent = src
         .join(lib_dir)
         .parent()
@@ -272,19 +294,41 @@ pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError
         let root = p.parent().unwrap_or(src);
         collect_python(root, p, &lib_parent, &mut entries)?;
     }
-    let libs = bundle_closure(ctx, &opts.bundle)?;
-    let top: BTreeSet<String> = libs
-        .iter()
-        .filter(|l| {
-            // Libraries of the `bundle` packages themselves are what Python loads.
-            opts.bundle.iter().any(|pkg| {
-                ctx.deps
-                    .iter()
-                    .any(|(n, d)| n == pkg && l.path.starts_with(std::fs::canonicalize(d).unwrap_or(d.clone())))
-            })
-        })
-        .map(|l| l.soname.clone())
-        .collect();
+    Ok(PythonPart {
+        name,
+        version,
+        metadata,
+        entries,
+    })
+}
+
+pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError> {
+    let lib_dir = opts.lib_dir.as_deref().ok_or_else(|| {
+        BuildError::invalid(
+            "python-wheel needs `lib-dir`",
+            "e.g. `lib-dir \"pkg/_lib/{{ target.python.lib_dir }}\"`",
+        )
+    })?;
+    let part = python_part(ctx, lib_dir)?;
+    if opts.fat {
+        super::python_fat_wheel::build(ctx, opts, lib_dir, &part)?;
+    }
+    if opts.per_platform {
+        per_platform(ctx, opts, lib_dir, part)?;
+    }
+    Ok(())
+}
+
+/// The wheel of this target: its Python files and its bundled libraries.
+fn per_platform(ctx: &BuildCtx, opts: &PythonWheelOptions, lib_dir: &str, part: PythonPart) -> Result<(), BuildError> {
+    let PythonPart {
+        name,
+        version,
+        metadata,
+        mut entries,
+    } = part;
+    let libs = bundle_closure(ctx.deps, &opts.bundle)?;
+    let top = top_libraries(ctx.deps, &opts.bundle, &libs);
     check_loadable(&libs, &top)?;
     for lib in &libs {
         let data = stripped(ctx, lib)?;

@@ -349,6 +349,7 @@ impl<'r, 'a> Exec<'r, 'a> {
                 (n.name.clone(), self.run.layout.staged(&n.target, &n.name))
             })
             .collect();
+        let platforms = self.platform_outputs(ix);
         self.pending.insert(ix, (inputs.clone(), reasons));
         self.running += 1;
         self.progress.started(id);
@@ -358,8 +359,28 @@ impl<'r, 'a> Exec<'r, 'a> {
             slot: self.slots.take(),
             inputs,
             deps,
+            platforms,
             prepared: self.prepared.remove(&ix),
         }
+    }
+
+    /// A fat wheel's other targets: each target's bundled packages (its
+    /// `Platform` dependencies) with their own dependencies on that target.
+    fn platform_outputs(&self, ix: NodeIndex) -> Vec<(String, Vec<(String, PathBuf)>)> {
+        let plan = self.run.plan;
+        let mut by_target: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+        for d in plan.platform_deps(ix) {
+            let n = plan.node(d);
+            let entry = by_target.entry(n.target.clone()).or_default();
+            let own = std::iter::once(d).chain(transitive_deps(plan, d));
+            for dep in own.filter(|x| plan.node(*x).target == n.target) {
+                let m = plan.node(dep);
+                if !entry.iter().any(|(name, _)| name == &m.name) {
+                    entry.push((m.name.clone(), self.run.layout.staged(&m.target, &m.name)));
+                }
+            }
+        }
+        by_target.into_iter().collect()
     }
 
     /// Records a job that finished (or its early phase).

@@ -114,6 +114,8 @@ enum Launch {
         slot: usize,
         inputs: KeyInputs,
         deps: Vec<(String, PathBuf)>,
+        /// Other targets' outputs a fat wheel carries, by target name.
+        platforms: Vec<(String, Vec<(String, PathBuf)>)>,
         prepared: bool,
     },
     /// Only the early phase (sources, `pre-build`, `autoreconf`).
@@ -188,8 +190,19 @@ impl Run<'_> {
             let start_ms = ms();
             let (phase, span_phase) = match launch {
                 Launch::Build {
-                    inputs, deps, prepared, ..
+                    inputs,
+                    deps,
+                    platforms,
+                    prepared,
+                    ..
                 } => {
+                    let platforms = platforms
+                        .into_iter()
+                        .filter_map(|(t, deps)| {
+                            let target = self.envs.get(&t)?.target.clone();
+                            Some(crate::build::builders::PlatformOutput { target, deps })
+                        })
+                        .collect();
                     let result = match token {
                         Ok(_) => job::run(
                             JobInput {
@@ -198,6 +211,7 @@ impl Run<'_> {
                                 layout,
                                 inputs,
                                 deps,
+                                platforms,
                                 jobserver,
                                 prepare,
                             },
