@@ -88,33 +88,7 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         }
     }
 
-    let whole = doc.span();
-    if package.is_none() && !seen.iter().any(|(n, _)| n == "package") {
-        d.missing(
-            (0, whole.len().min(1)).into(),
-            "`package`",
-            "the recipe",
-            "start the recipe with `package NAME { version \"…\" }`",
-        );
-    }
-    if let Some((name, span)) = &package
-        && meta.version.is_none()
-    {
-        d.missing(
-            *span,
-            "`version`",
-            &format!("package `{}`", name.value),
-            "add `version \"1.2.3\"` inside the package node",
-        );
-    }
-    if package.is_some() && !seen.iter().any(|(n, _)| n == "build") {
-        d.missing(
-            package.as_ref().map_or((0, 0).into(), |(_, s)| *s),
-            "`build`",
-            "the recipe",
-            "add a `build KIND { … }` node (autotools, cmake, meson, make, go, python-wheel, script)",
-        );
-    }
+    check_required(&mut d, doc.span(), package.as_ref(), &meta, &seen);
     check_names(&mut d, &depends);
     check_names(&mut d, &host_depends);
 
@@ -144,6 +118,42 @@ pub fn parse_recipe(file: SourceFile, dir: &Path) -> Result<RawRecipe, RecipeErr
         test,
         resources,
     })
+}
+
+/// `package` (with a `version`) and `build` must be there.
+fn check_required(
+    d: &mut Decoder,
+    whole: SourceSpan,
+    package: Option<&(Text, SourceSpan)>,
+    meta: &Meta,
+    seen: &[(String, SourceSpan)],
+) {
+    if package.is_none() && !seen.iter().any(|(n, _)| n == "package") {
+        d.missing(
+            (0, whole.len().min(1)).into(),
+            "`package`",
+            "the recipe",
+            "start the recipe with `package NAME { version \"…\" }`",
+        );
+    }
+    if let Some((name, span)) = package
+        && meta.version.is_none()
+    {
+        d.missing(
+            *span,
+            "`version`",
+            &format!("package `{}`", name.value),
+            "add `version \"1.2.3\"` inside the package node",
+        );
+    }
+    if package.is_some() && !seen.iter().any(|(n, _)| n == "build") {
+        d.missing(
+            package.map_or((0, 0).into(), |(_, s)| *s),
+            "`build`",
+            "the recipe",
+            "add a `build KIND { … }` node (autotools, cmake, meson, make, go, python-wheel, script)",
+        );
+    }
 }
 
 #[derive(Default)]
