@@ -2,6 +2,7 @@
 //! remote cache, with `afterok` edges from the graph, so Slurm holds back
 //! (and with `--kill-on-invalid-dep`, cancels) the dependents of a failure.
 
+use crate::toolchain::env::shell_quote;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -44,19 +45,6 @@ pub fn sbatch_args(job: &Job, dep_ids: &[String], records: &Path, options: &Slur
     command.push(format!("\"${{SLURM_CPUS_PER_TASK:-{}}}\"", job.cpus.max(1)));
     args.push(format!("--wrap={}", command.join(" ")));
     args
-}
-
-/// One word for `sh`, quoted unless plainly safe.
-pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@=+,".contains(&b));
-    if safe {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
 }
 
 /// Submits one job with these `sbatch` arguments: its Slurm id, or why not.
