@@ -177,33 +177,11 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
                 name: dep.value.clone(),
                 target: dep_target,
             };
-            let to = match index.get(&dep_id) {
-                Some(ix) => *ix,
-                None => {
-                    let ix = graph.add_node(dep_id.clone());
-                    index.insert(dep_id.clone(), ix);
-                    stack.push(dep_id);
-                    ix
-                }
-            };
-            if !graph.contains_edge(to, from) {
-                graph.add_edge(to, from, kind);
-            }
+            add_edge(&mut graph, &mut index, &mut stack, dep_id, from, kind);
         }
         // Known recipes (the bundle is checked to be in `depends` above).
         for dep_id in platforms.into_iter().filter(|d| project.recipes.contains_key(&d.name)) {
-            let to = match index.get(&dep_id) {
-                Some(ix) => *ix,
-                None => {
-                    let ix = graph.add_node(dep_id.clone());
-                    index.insert(dep_id.clone(), ix);
-                    stack.push(dep_id);
-                    ix
-                }
-            };
-            if !graph.contains_edge(to, from) {
-                graph.add_edge(to, from, DepKind::Platform);
-            }
+            add_edge(&mut graph, &mut index, &mut stack, dep_id, from, DepKind::Platform);
         }
     }
     if !errors.is_empty() {
@@ -211,6 +189,30 @@ pub fn plan(project: &Project, requested: &[String], targets: &[String]) -> Resu
     }
     let order = topo_order(&graph).map_err(|cycle| cycle_error(project, &graph, &cycle))?;
     Ok(Plan { graph, order, roots })
+}
+
+/// The edge `dep` → `from`, adding `dep`'s node (and queueing it for its own
+/// dependencies) the first time it is seen.
+fn add_edge(
+    graph: &mut StableDiGraph<NodeId, DepKind>,
+    index: &mut BTreeMap<NodeId, NodeIndex>,
+    stack: &mut Vec<NodeId>,
+    dep: NodeId,
+    from: NodeIndex,
+    kind: DepKind,
+) {
+    let to = match index.get(&dep) {
+        Some(ix) => *ix,
+        None => {
+            let ix = graph.add_node(dep.clone());
+            index.insert(dep.clone(), ix);
+            stack.push(dep);
+            ix
+        }
+    };
+    if !graph.contains_edge(to, from) {
+        graph.add_edge(to, from, kind);
+    }
 }
 
 /// The host tools the recipe's build kind runs, as host dependencies

@@ -128,6 +128,17 @@ impl RemoteCache {
         (n >= MAX_FAILURES).then(|| format!("not used for the rest of this run after {n} failed requests"))
     }
 
+    /// Whether the server has the blob at `cas` (`HEAD`).
+    pub(super) fn has_blob(&self, cas: reqwest::Url) -> Result<bool, super::RemoteError> {
+        Ok(self
+            .client
+            .head(cas)
+            .send()
+            .map_err(|e| super::RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
+            .status()
+            .is_success())
+    }
+
     pub(super) fn network_error(&self, what: &str, e: reqwest::Error) -> String {
         self.failures.fetch_add(1, Ordering::Relaxed);
         // Without the URL: it may carry credentials.

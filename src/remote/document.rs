@@ -112,13 +112,7 @@ impl RemoteCache {
         }
         let sha = crate::digest::sha256_file(path).map_err(io(format!("cannot hash {}", path.display())))?;
         let cas = self.url("cas", &sha)?;
-        let exists = self
-            .client
-            .head(cas.clone())
-            .send()
-            .map_err(|e| RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
-            .status()
-            .is_success();
+        let exists = self.has_blob(cas.clone())?;
         if !exists {
             let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
             let size = file

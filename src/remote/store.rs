@@ -33,14 +33,7 @@ impl RemoteCache {
 
         let cas = self.url("cas", &sha)?;
         // A blob found damaged this run is sent again whatever HEAD says.
-        let exists = !self.is_damaged(&sha)
-            && self
-                .client
-                .head(cas.clone())
-                .send()
-                .map_err(|e| RemoteError::Unavailable(self.network_error("HEAD cas", e)))?
-                .status()
-                .is_success();
+        let exists = !self.is_damaged(&sha) && self.has_blob(cas.clone())?;
         if !exists {
             let file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
             self.put(
