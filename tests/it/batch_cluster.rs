@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod remote_server;
-
-use remote_server::Server;
+use crate::support::remote_server::Server;
 
 struct Project {
     dir: tempfile::TempDir,

@@ -1,11 +1,9 @@
 //! Happy paths and exit codes of the real binary, on the repository's own
 //! recipes and on synthetic projects.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Output, Project, SHA, recipe_cmd, repo_root, valid_recipe};
+use crate::support::project::{Output, Project, SHA, recipe_cmd, repo_root, valid_recipe};
 
 /// Runs the binary in the repository root (project found by walking up).
 fn in_repo(args: &[&str]) -> Output {

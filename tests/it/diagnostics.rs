@@ -2,9 +2,9 @@
 //! broken projects. Each test also checks the exit code and that the report
 //! names the file and the line of the problem.
 
-mod common;
+use crate::support::project;
 
-use common::{Project, SHA, valid_recipe};
+use project::{Project, SHA, valid_recipe};
 
 /// Runs `args`, checks the exit code and that stderr points at `location`
 /// (`file:line:`), and snapshots stderr.
@@ -511,14 +511,14 @@ fn source_dest_and_subdir_stay_inside_the_tree() {
 fn with_target(file: &str, text: &str) -> Project {
     Project::bare()
         .file(&format!("toolchains/{file}"), text)
-        .file("sysroots/test-sysroot.kdl", common::SYSROOT)
+        .file("sysroots/test-sysroot.kdl", project::SYSROOT)
         .recipe("ok", &valid_recipe("ok", &[]))
 }
 
 #[test]
 fn target_name_must_be_a_safe_path_component() {
     for bad in ["../evil", ".hidden", "a/b", ""] {
-        let text = common::TARGET.replace("target armv7hf", &format!("target \"{bad}\""));
+        let text = project::TARGET.replace("target armv7hf", &format!("target \"{bad}\""));
         with_target("armv7hf.kdl", &text)
             .run(&["list"])
             .code(1)
@@ -529,7 +529,7 @@ fn target_name_must_be_a_safe_path_component() {
         "target_name_unsafe",
         with_target(
             "armv7hf.kdl",
-            &common::TARGET.replace("target armv7hf", "target \"../../x\"")
+            &project::TARGET.replace("target armv7hf", "target \"../../x\"")
         ),
         &["list"],
         code = 1,
@@ -548,7 +548,7 @@ fn target_arch_names_come_from_known_sets() {
         ),
         ("elf machine=\"arm\"", "elf machine=\"amr\"", "did you mean `arm`?"),
     ] {
-        with_target("armv7hf.kdl", &common::TARGET.replace(from, to))
+        with_target("armv7hf.kdl", &project::TARGET.replace(from, to))
             .run(&["list"])
             .code(1)
             .stderr_contains("toolchains/armv7hf.kdl:")
@@ -558,7 +558,7 @@ fn target_arch_names_come_from_known_sets() {
         "target_unknown_debian_arch",
         with_target(
             "armv7hf.kdl",
-            &common::TARGET.replace("debian-arch \"armhf\"", "debian-arch \"armfh\"")
+            &project::TARGET.replace("debian-arch \"armhf\"", "debian-arch \"armfh\"")
         ),
         &["list"],
         code = 1,
@@ -570,7 +570,7 @@ fn target_arch_names_come_from_known_sets() {
 fn duplicate_target_names_are_an_error() {
     check!(
         "duplicate_target",
-        with_target("armv7hf.kdl", common::TARGET).file("toolchains/zz-copy.kdl", common::TARGET),
+        with_target("armv7hf.kdl", project::TARGET).file("toolchains/zz-copy.kdl", project::TARGET),
         &["list"],
         code = 1,
         at = "toolchains/zz-copy.kdl:1:",

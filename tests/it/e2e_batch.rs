@@ -8,13 +8,11 @@
 //! fresh. Both share the download and toolchain cache: package outputs are
 //! what the remote cache carries between them.
 
-mod remote_server;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use remote_server::Server;
+use crate::support::remote_server::Server;
 
 const TARGETS: &str = "armv7hf,aarch64,x86_64";
 

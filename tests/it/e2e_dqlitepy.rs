@@ -9,8 +9,8 @@
 //! minutes); the download cache and build tree live under Cargo's target
 //! directory so later runs are incremental.
 
-mod auditwheel;
-mod spdx;
+use crate::support::auditwheel;
+use crate::support::spdx;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,13 +11,11 @@
 //! only with the first one's verified downloads (content-addressed by
 //! sha256), and provisions its toolchain, sysroot and Go itself.
 
-mod remote_server;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use remote_server::Server;
+use crate::support::remote_server::Server;
 
 const TARGET: &str = "armv7hf";
 

@@ -8,7 +8,7 @@
 //! One cache and build tree for all packages (shared with e2e_dqlitepy's
 //! layout), so toolchains, roots and the build Python are provisioned once.
 
-mod auditwheel;
+use crate::support::auditwheel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

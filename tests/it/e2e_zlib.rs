@@ -3,7 +3,7 @@
 //! the cross compiler, a program linked against it run under qemu, then its
 //! license files and its SBOM (checked by a real SPDX validator).
 
-mod spdx;
+use crate::support::spdx;
 
 use std::path::PathBuf;
 use std::process::Command;

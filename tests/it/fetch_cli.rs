@@ -2,13 +2,13 @@
 //! server standing in for the Debian archive and the Python index (reached
 //! through RECIPE_DEBIAN_MIRROR and PIP_INDEX_URL, as a user would configure).
 
-mod support;
+use crate::support::http;
 
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use http::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 use predicates::prelude::*;
-use support::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 
 const HELLO: &[u8] = b"int main(void)\n{\n    return 1;\n}\n";
 const GOOD_PATCH: &str =
@@ -48,7 +48,7 @@ impl Fixture {
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        support::copy_target_files(&root);
+        http::copy_target_files(&root);
         let alpha_source = format!(
             "source \"{}\" {{\n    file \"alpha_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n    mirror debian package=\"alpha\"\n}}\n",
             server.url("/upstream/alpha-1.0.tar.gz"),

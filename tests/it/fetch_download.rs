@@ -1,15 +1,13 @@
 //! `download_verified` and `fetch_source` against a scripted local server.
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::http::{Reply, Server, assert_cache_clean, payload, sha256_hex};
 use recipe::fetch::{
     FetchContext, FetchError, FetchOptions, GaveUp, MirrorSettings, RetryPolicy, download_verified, fetch_source,
 };
 use recipe::recipe::rendered::{Mirror, Origin, Source};
-use support::{Reply, Server, assert_cache_clean, payload, sha256_hex};
 
 /// The whole diagnostic as plain text, without line wrapping.
 fn render(err: &FetchError) -> String {

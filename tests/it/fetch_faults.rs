@@ -5,18 +5,16 @@
 //!
 //! Timings are printed (`--nocapture` shows them), never asserted.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::http::{Reply, Server, assert_cache_clean, dir_bytes, payload, sha256_hex};
 use recipe::fetch::{
     AttemptError, FetchContext, FetchError, FetchOptions, MirrorSettings, RetryPolicy, TransferLimits, download_sized,
     download_verified,
 };
-use support::{Reply, Server, assert_cache_clean, dir_bytes, payload, sha256_hex};
 
 const FILE: &str = "x_1.0.orig.tar.gz";
 /// About the size of the source the faults were first measured with.

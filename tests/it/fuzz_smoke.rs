@@ -178,7 +178,7 @@ fn the_seeds_are_valid_inputs() {
 }
 
 /// Inputs the coverage-guided campaign found (docs/reliability.md), kept as
-/// regressions (each returns; tests/diagnostics.rs checks what they report).
+/// regressions (each returns; tests/it/diagnostics.rs checks what they report).
 #[test]
 fn inputs_found_by_fuzzing_stay_fixed() {
     let dir = repo().join("tests/fixtures/fuzz");

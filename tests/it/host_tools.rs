@@ -4,12 +4,11 @@
 //! Debian archive) for armv7hf that then run under qemu. A missing host
 //! tool is named at the recipe line before anything is built.
 
-mod common;
-mod toolchain_common;
+use crate::support::project;
 
 use std::path::{Path, PathBuf};
 
-use toolchain_common::{recipe_in, repo};
+use crate::support::toolchain::{recipe_in, repo};
 
 /// A project with the repository's armv7hf target, the given recipes of
 /// the repository (host tools) and the given fixtures of
@@ -97,7 +96,7 @@ fn a_meson_package_builds_with_the_provided_meson_and_ninja_and_runs_on_the_targ
 /// tool, before anything is fetched or built.
 #[test]
 fn a_missing_host_tool_is_named_at_the_build_kind() {
-    let p = common::Project::new().recipe(
+    let p = project::Project::new().recipe(
         "cjson",
         &std::fs::read_to_string(repo().join("tests/fixtures/host-tools/cjson/recipe.kdl")).expect("fixture"),
     );

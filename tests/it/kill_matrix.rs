@@ -6,15 +6,12 @@
 //! same output digest), rebuild only what was unfinished, and leave no stray
 //! files in the build tree or the download cache.
 
-mod remote_server;
-mod support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use remote_server::Server as Remote;
-use support::{Reply, Server, sha256_hex};
+use crate::support::http::{Reply, Server, sha256_hex};
+use crate::support::remote_server::Server as Remote;
 
 /// A source tarball with a hand-written configure script (autotools
 /// builder, no autotools needed) and a file the recipe's patch changes.

@@ -2,14 +2,14 @@
 //! loopback server standing in for an upstream site and for the Python
 //! index (reached through PIP_INDEX_URL, as a user would configure it).
 
-mod support;
+use crate::support::http;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use http::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 use predicates::prelude::*;
-use support::{Reply, Server, assert_cache_clean, sha256_hex, tar_gz};
 
 const GPL3: &[u8] = b"                    GNU GENERAL PUBLIC LICENSE\n                       Version 3, 29 June 2007\n\n Copyright (C) 2007 Free Software Foundation, Inc.\n Everyone is permitted to copy and distribute verbatim copies\n";
 const MIT: &[u8] = b"MIT License\n\nCopyright (c) 2020 Someone\n\nPermission is hereby granted, free of charge, to any person obtaining a copy\nof this software and associated documentation files (the \"Software\"), to deal\nin the Software without restriction.\n\nThe above copyright notice and this permission notice shall be included in all\ncopies or substantial portions of the Software.\n";
@@ -24,7 +24,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        support::copy_target_files(&root);
+        http::copy_target_files(&root);
         std::fs::create_dir_all(root.join("recipes")).unwrap();
         std::fs::write(
             dir.path().join("config.kdl"),

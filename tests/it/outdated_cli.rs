@@ -2,14 +2,14 @@
 //! on loopback (unsigned, which the user config allows, as in new_cli.rs),
 //! and against an index nobody answers for.
 
-mod support;
+use crate::support::http;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use assert_cmd::Command;
+use http::{Reply, Server, sha256_hex};
 use predicates::prelude::*;
-use support::{Reply, Server, sha256_hex};
 
 fn xz(data: &[u8]) -> Vec<u8> {
     let mut w = lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::default()).unwrap();
@@ -27,7 +27,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        support::copy_target_files(&root);
+        http::copy_target_files(&root);
         std::fs::write(
             dir.path().join("config.kdl"),
             format!(
@@ -259,8 +259,8 @@ fn the_batch_report_lists_upstream_versions_and_stays_offline() {
     let f = Fixture::new();
     f.python_index();
     f.debian_archive();
-    let deb_tarball = support::tar_gz(&[("zlibx-1.3.1/README", b"zlibx\n")]);
-    let py_tarball = support::tar_gz(&[("py_thing-1.0.0/PKG-INFO", b"Name: py-thing\n")]);
+    let deb_tarball = http::tar_gz(&[("zlibx-1.3.1/README", b"zlibx\n")]);
+    let py_tarball = http::tar_gz(&[("py_thing-1.0.0/PKG-INFO", b"Name: py-thing\n")]);
     f.server.route(
         "/debian/pool/main/z/zlibx/zlibx_1.3.1.orig.tar.gz",
         vec![Reply::Body(deb_tarball.clone())],

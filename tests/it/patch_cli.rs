@@ -4,14 +4,14 @@
 //! writes the next numbered patch and adds it to the recipe, and a fresh
 //! `recipe source` gives the edited tree back.
 
-mod support;
+use crate::support::http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
 
 use assert_cmd::Command;
+use http::{Reply, Server, sha256_hex, tar_gz};
 use predicates::prelude::*;
-use support::{Reply, Server, sha256_hex, tar_gz};
 
 const HELLO_C: &str = "#include <stdio.h>\n\nint main(void)\n{\n    puts(\"hello\");\n    return 0;\n}\n";
 const EXISTING_PATCH: &str = "Say hello to the world.\n\n--- a/hello.c\n+++ b/hello.c\n@@ -2,6 +2,6 @@\n \n int main(void)\n {\n-    puts(\"hello\");\n+    puts(\"hello, world\");\n     return 0;\n }\n";
@@ -35,7 +35,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        support::copy_target_files(&root);
+        http::copy_target_files(&root);
         let tarball = tar_gz(&[
             ("hello-1.0/hello.c", HELLO_C.as_bytes()),
             ("hello-1.0/Makefile.in", b"all:\n\t$(CC) -o hello hello.c\n"),

@@ -3,20 +3,19 @@
 //! diagnostics, and real builds that use them (zlib's -dev packages from the
 //! Debian archive for armv7hf and aarch64, a zlib program run under qemu).
 
-mod common;
-mod toolchain_common;
+use crate::support::project;
 
 use std::path::{Path, PathBuf};
 
-use common::Project;
-use toolchain_common::{recipe_in, repo};
+use crate::support::toolchain::{recipe_in, repo};
+use project::Project;
 
 const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 /// A project with two targets, `armv7hf` and `aarch64`.
 fn two_targets() -> Project {
-    let aarch64 = common::TARGET
+    let aarch64 = project::TARGET
         .replace("target armv7hf", "target aarch64")
         .replace("arm-linux-gnueabihf", "aarch64-linux-gnu")
         .replace("\"armhf\"", "\"arm64\"");

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 use recipe::outputs::key::tree_digest;
 use recipe::remote::{Fetched, RemoteCache, RemoteWriter};
 
-mod remote_server;
-
-use remote_server::{Server, sha};
+use crate::support::remote_server::{Server, sha};
 
 fn key(n: u8) -> String {
     sha(&[n])

@@ -3,9 +3,7 @@
 //! network. These tests run as whatever user CI is, root included: Landlock
 //! confines root too.
 
-mod common;
-
-use common::{Output, Project};
+use crate::support::project::{Output, Project};
 
 fn recipe(name: &str, steps: &[&str]) -> String {
     let mut text = format!("package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n");
@@ -60,7 +58,7 @@ fn a_step_cannot_write_to_tmp_outside_its_own_dir() {
 #[test]
 fn a_step_cannot_write_into_the_cache() {
     let p = Project::bare();
-    // The cache the binary uses (see common::recipe_cmd).
+    // The cache the binary uses (see support::project::recipe_cmd).
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("recipe-cache");
     std::fs::create_dir_all(&cache).expect("cache dir");
     let target = cache.join(format!("planted-{}", std::process::id()));

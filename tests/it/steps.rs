@@ -3,10 +3,9 @@
 //! jobserver, wheel sources, and `pre-build` seeing the package's sysroot
 //! (the last one cross-compiles with the provisioned armv7hf toolchain).
 
-mod common;
-mod toolchain_common;
+use crate::support::toolchain;
 
-use common::{Output, Project};
+use crate::support::project::{Output, Project};
 
 /// A host recipe (`--target host`: no toolchain to provision) whose build
 /// runs `steps`; `extra` goes before the build node.
@@ -172,7 +171,7 @@ fn wheel_and_zip_sources_are_unpacked_unless_extract_is_false() {
 /// dependencies installed), not run before the sysroot exists.
 #[test]
 fn pre_build_runs_with_the_package_sysroot() {
-    use toolchain_common::{recipe_in, repo};
+    use toolchain::{recipe_in, repo};
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     for (sub, file) in [("toolchains", "armv7hf.kdl"), ("sysroots", "debian-trixie.kdl")] {

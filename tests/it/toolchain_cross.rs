@@ -3,11 +3,9 @@
 //! for each ARM target runs under the provisioned qemu; host headers and
 //! libraries never leak in; an autotools project configures and builds for ARM.
 
-mod toolchain_common;
-
 use std::path::Path;
 
-use toolchain_common::*;
+use crate::support::toolchain::*;
 
 fn install(target: &str) {
     let out = run_ok(&mut recipe(&["toolchain", "install", "--target", target, "--qemu"]));

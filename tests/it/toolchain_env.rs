@@ -1,12 +1,10 @@
 //! `recipe env`, `recipe shell`, `recipe toolchain list` and the native
 //! x86_64 toolchain (host gcc + bookworm sysroot).
 
-mod toolchain_common;
-
 use std::io::Write;
 use std::process::Stdio;
 
-use toolchain_common::*;
+use crate::support::toolchain::*;
 
 #[test]
 fn env_is_explicit_and_sourceable() {

@@ -1,9 +1,7 @@
 //! Go from Debian packages: a cgo `-buildmode=c-shared` library cross-built
 //! for armv7hf through the toolchain wrappers, called from C under qemu.
 
-mod toolchain_common;
-
-use toolchain_common::*;
+use crate::support::toolchain::*;
 
 #[test]
 fn cgo_c_shared_library_for_armv7hf_runs_under_qemu() {

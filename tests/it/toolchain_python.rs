@@ -1,12 +1,10 @@
 //! A target root with trixie's armhf CPython + cffi (for wheel tests),
 //! provisioned through the library API and run under qemu.
 
-mod toolchain_common;
-
+use crate::support::toolchain::*;
 use recipe::model::project::{Project, ProjectPaths};
 use recipe::toolchain::provision::ProvisionContext;
 use recipe::toolchain::targetroot::ensure_target_root;
-use toolchain_common::*;
 
 #[test]
 fn armhf_python_with_cffi_runs_under_qemu() {

@@ -4,13 +4,11 @@
 //! nothing outside the root may change, and an extracted root holds no
 //! special bits, special files or links leading out.
 
-mod hostile;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use hostile::build::{Ent, deb, dir, file, gz, hard, sym, tar, zip};
-use hostile::{Sandbox, root_invariants};
+use crate::support::hostile::build::{Ent, deb, dir, file, gz, hard, sym, tar, zip};
+use crate::support::hostile::{Sandbox, root_invariants};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Use {

@@ -4,8 +4,6 @@
 //! need misbehaviour a well-behaved server library cannot produce: resets,
 //! bodies shorter than their Content-Length, stalls mid-response.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -23,6 +21,7 @@ pub enum Reply {
     /// 200 with a content type (index pages).
     Typed(&'static str, Vec<u8>),
     /// 200 streaming a local file (benchmarks).
+    #[allow(dead_code)] // only benches/fetch.rs streams a file
     File(PathBuf),
     /// An empty response with this status.
     Status(u16),

@@ -6,8 +6,6 @@
 //! out.code(1).stderr_contains("recipes/foo/recipe.kdl:2:");
 //! ```
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

@@ -1,7 +1,6 @@
 //! A bazel-remote-compatible HTTP cache on 127.0.0.1 for tests: GET/HEAD/PUT
 //! on /cas/ and /ac/, CAS uploads checked against their hash (as bazel-remote
 //! does), entries that tests can corrupt or drop.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

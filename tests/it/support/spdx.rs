@@ -2,8 +2,6 @@
 //! `spdx-tools` package, installed from the Python index into a venv under
 //! Cargo's target directory (once; later runs reuse it).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

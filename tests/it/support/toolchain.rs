@@ -1,7 +1,6 @@
 //! Shared by the toolchain integration tests: the real binary, the repo's own
 //! target definitions, and a cache under the target dir that persists between
 //! runs (the first run downloads ~200 MB once; later runs are offline-fast).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
