@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::remote_server::Server;
+use crate::support::report::Report;
 
 struct Project {
     dir: tempfile::TempDir,
@@ -142,26 +143,7 @@ fn run_job(p: &Project, job: &serde_json::Value, tree: &Path) -> Output {
 
 /// (package@target) → (status, digest) of a report.json.
 fn outcomes(report: &Path) -> BTreeMap<String, (String, Option<String>)> {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report).expect("read report")).expect("report json");
-    json["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .map(|p| {
-            (
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap_or_default(),
-                    p["target"].as_str().unwrap_or_default()
-                ),
-                (
-                    p["status"].as_str().unwrap_or_default().to_string(),
-                    p["digest"].as_str().map(str::to_string),
-                ),
-            )
-        })
-        .collect()
+    Report::read(report).outcomes()
 }
 
 #[test]

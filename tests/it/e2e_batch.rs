@@ -12,30 +12,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::e2e::{Tree, cache, checkout, copy_dir};
 use crate::support::remote_server::Server;
+use crate::support::report::Report;
 
 const TARGETS: &str = "armv7hf,aarch64,x86_64";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).expect("copy");
-        }
-    }
-}
 
 /// The repository's recipes plus a package whose build fails and one that
 /// depends on it.
 fn project(dir: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // python/: the lock file of the extension wheels' build requirements.
-    for d in ["recipes", "toolchains", "sysroots", "python"] {
-        copy_dir(&repo.join(d), &dir.join(d));
-    }
+    checkout(dir);
+    // The lock file of the extension wheels' build requirements.
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("python"),
+        &dir.join("python"),
+    );
     let broken = dir.join("recipes/broken-demo");
     std::fs::create_dir_all(&broken).expect("mkdir");
     std::fs::write(
@@ -52,13 +43,11 @@ fn project(dir: &Path) {
     .expect("write");
 }
 
-/// `tree` is `None` for the build tree shared with the other end-to-end test
-/// (warm on later runs), else a fresh one under the project.
-fn batch(project: &Path, tree: Option<&str>, remote: &str) -> (std::process::Output, PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
-    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
+/// `tree` is `None` for `shared`, the build tree shared with the other
+/// end-to-end tests (warm on later runs), else a fresh one under the project.
+fn batch(project: &Path, shared: &Tree, tree: Option<&str>, remote: &str) -> (std::process::Output, PathBuf, PathBuf) {
     let (build, out, report) = match tree {
-        None => (base.join("build"), base.join("out"), project.join("report-one")),
+        None => (shared.build.clone(), shared.out.clone(), project.join("report-one")),
         Some(t) => (
             project.join(t).join("build"),
             project.join(t).join("out"),
@@ -67,8 +56,9 @@ fn batch(project: &Path, tree: Option<&str>, remote: &str) -> (std::process::Out
     };
     let output = Command::new(env!("CARGO_BIN_EXE_recipe"))
         .current_dir(project)
-        .env("RECIPE_CACHE", cache)
+        .env("RECIPE_CACHE", cache())
         .env("NO_COLOR", "1")
+        .env_remove("RECIPE_REMOTE_CACHE")
         .args([
             "build",
             "--all",
@@ -91,26 +81,6 @@ fn batch(project: &Path, tree: Option<&str>, remote: &str) -> (std::process::Out
     (output, report, out)
 }
 
-fn statuses(report: &Path) -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(report.join("report.json")).expect("report.json");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    json["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .map(|p| {
-            (
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap_or(""),
-                    p["target"].as_str().unwrap_or("")
-                ),
-                p["status"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 fn wheels(out: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     for t in TARGETS.split(',') {
@@ -130,13 +100,14 @@ fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
     let tmp = tempfile::tempdir().expect("tempdir");
     project(tmp.path());
     let server = Server::start();
+    let shared = Tree::shared();
 
     // First machine: builds everything it can (or has it from an earlier
     // run) and fills the remote cache.
-    let (out, report, out_one) = batch(tmp.path(), None, &server.url());
+    let (out, report, out_one) = batch(tmp.path(), &shared, None, &server.url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "a failure makes the batch fail:\n{stderr}");
-    let first = statuses(&report);
+    let first = Report::read(&report).statuses();
     for t in TARGETS.split(',') {
         assert_eq!(first[&format!("broken-demo@{t}")], "failed", "{first:?}");
         assert_eq!(first[&format!("needs-broken@{t}")], "skipped", "{first:?}");
@@ -171,10 +142,10 @@ fn nightly_batch_with_a_broken_package_and_a_shared_remote_cache() {
     assert!(html.contains("broken-demo") && html.contains("needs-broken"));
 
     // Second machine: same recipes, empty build tree, same remote cache.
-    let (out, report, out_two) = batch(tmp.path(), Some("two"), &server.url());
+    let (out, report, out_two) = batch(tmp.path(), &shared, Some("two"), &server.url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let second = statuses(&report);
+    let second = Report::read(&report).statuses();
     let rebuilt: Vec<&String> = second
         .iter()
         .filter(|(id, s)| *s == "built" && !id.starts_with("broken-demo"))

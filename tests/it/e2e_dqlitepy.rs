@@ -9,54 +9,11 @@
 //! minutes); the download cache and build tree live under Cargo's target
 //! directory so later runs are incremental.
 
-use crate::support::auditwheel;
+use std::path::Path;
+
+use crate::support::e2e::Tree;
+use crate::support::report::Report;
 use crate::support::spdx;
-
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn dirs() -> (PathBuf, PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
-    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
-    (cache, base.join("build"), base.join("out"))
-}
-
-fn recipe(args: &[&str]) -> std::process::Output {
-    let (cache, build, out) = dirs();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RECIPE_CACHE", &cache)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .arg("--build-dir")
-        .arg(&build)
-        .arg("--out-dir")
-        .arg(&out);
-    cmd.output().expect("run recipe")
-}
-
-fn wheel_for(target: &str) -> PathBuf {
-    let (_, _, out) = dirs();
-    let dir = out.join(target);
-    let wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        // The shared out dir also holds the batch test's other wheels.
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("dqlitepy-"))
-        })
-        .collect();
-    assert_eq!(wheels.len(), 1, "{wheels:?}");
-    wheels[0].clone()
-}
-
-fn auditwheel_tag(wheel: &Path) -> String {
-    let (_, build, _) = dirs();
-    auditwheel::platform_tag(&build.join("auditwheel-venv"), wheel)
-}
 
 #[test]
 fn dqlitepy_wheels_build_and_run_on_every_target() {
@@ -65,7 +22,8 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
         ("aarch64", "aarch64", 183),
         ("x86_64", "x86_64", 62),
     ];
-    let out = recipe(&["test", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
+    let tree = Tree::shared();
+    let out = tree.recipe(&["test", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for (target, machine, e_machine) in targets {
@@ -73,7 +31,7 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
             stderr.contains(&format!("test dqlitepy@{target}: 3 steps passed")),
             "{target}: {stderr}"
         );
-        let wheel = wheel_for(target);
+        let wheel = tree.wheel(target, "dqlitepy-");
         let name = wheel
             .file_name()
             .and_then(|n| n.to_str())
@@ -84,7 +42,11 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
         let tag = name
             .trim_start_matches("dqlitepy-0.1.0-py3-none-")
             .trim_end_matches(".whl");
-        assert_eq!(auditwheel_tag(&wheel), tag, "auditwheel agrees with the tag we chose");
+        assert_eq!(
+            tree.auditwheel_tag(&wheel),
+            tag,
+            "auditwheel agrees with the tag we chose"
+        );
 
         // The bundled shim really is a binary for the target.
         let file = std::fs::File::open(&wheel).expect("open wheel");
@@ -106,10 +68,20 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
     }
 
     // Nothing changed: a second build rebuilds nothing.
-    let again = recipe(&["build", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
+    let report = tempfile::tempdir().expect("report dir");
+    let again = tree.recipe(&[
+        "build",
+        "dqlitepy",
+        "--target",
+        "armv7hf,aarch64,x86_64",
+        "--report",
+        report.path().to_str().expect("utf-8"),
+    ]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
-    assert!(stderr.contains("\n0 built,"), "{stderr}");
+    let statuses = Report::read(report.path()).statuses();
+    assert!(statuses.contains_key("dqlitepy@armv7hf"), "{statuses:?}");
+    assert!(statuses.values().all(|s| s != "built"), "{statuses:?}\n{stderr}");
 }
 
 /// The wheel's SBOM: valid SPDX naming the wheel with its sha256, the

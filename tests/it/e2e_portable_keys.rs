@@ -15,30 +15,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::e2e::{Tree, cache, checkout, copy_dir};
 use crate::support::remote_server::Server;
+use crate::support::report::Report;
 
 const TARGET: &str = "armv7hf";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dest = to.join(e.file_name());
-        let ft = e.file_type().expect("type");
-        if ft.is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if ft.is_file() && std::fs::hard_link(e.path(), &dest).is_err() {
-            std::fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
-}
-
-/// A checkout of this repository's project files at `dir`.
-fn checkout(dir: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for d in ["recipes", "toolchains", "sysroots"] {
-        copy_dir(&repo.join(d), &dir.join(d));
-    }
-}
 
 struct Machine {
     project: PathBuf,
@@ -59,14 +40,29 @@ impl Machine {
             .expect("run recipe")
     }
 
-    fn build(&self, names: &[&str], remote: &str) -> Output {
+    /// The run's output and `name@target → status` from its report.json.
+    fn build(&self, names: &[&str], remote: &str) -> (Output, BTreeMap<String, String>) {
+        let report = tempfile::tempdir_in(&self.project).expect("report dir");
         let mut args = vec!["build"];
         args.extend(names);
         args.extend(["--target", TARGET, "--remote-cache", remote, "--build-dir"]);
         let build = self.build.display().to_string();
         let out = self.out.display().to_string();
-        args.extend([build.as_str(), "--out-dir", out.as_str()]);
-        self.recipe(&args)
+        let report_dir = report.path().display().to_string();
+        args.extend([
+            build.as_str(),
+            "--out-dir",
+            out.as_str(),
+            "--report",
+            report_dir.as_str(),
+        ]);
+        let output = self.recipe(&args);
+        let statuses = if report.path().join("report.json").exists() {
+            Report::read(report.path()).statuses()
+        } else {
+            BTreeMap::new()
+        };
+        (output, statuses)
     }
 
     fn explain(&self) -> String {
@@ -75,19 +71,6 @@ impl Machine {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("utf-8")
     }
-}
-
-/// `name@target → status` from the summary table on stderr.
-fn statuses(stderr: &str) -> BTreeMap<String, String> {
-    stderr
-        .lines()
-        .filter_map(|l| {
-            let mut words = l.split_whitespace();
-            let (id, status) = (words.next()?, words.next()?);
-            (id.contains('@') && ["built", "cached", "restored", "FAILED", "skipped"].contains(&status))
-                .then(|| (id.to_string(), status.to_string()))
-        })
-        .collect()
 }
 
 /// A tiny autotools package: configure.ac and Makefile.am only, so its
@@ -118,12 +101,12 @@ fn autotools_hello(project: &Path) {
 #[test]
 fn a_second_machine_at_other_paths_restores_everything_with_the_same_keys() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    let shared = Tree::shared();
     let one = Machine {
         project: tmp.path().join("a"),
-        cache: std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from),
-        build: base.join("build"),
-        out: base.join("out"),
+        cache: cache(),
+        build: shared.build.clone(),
+        out: shared.out.clone(),
     };
     let two_root = tmp
         .path()
@@ -141,18 +124,16 @@ fn a_second_machine_at_other_paths_restores_everything_with_the_same_keys() {
     copy_dir(&one.cache.join("downloads/sha256"), &two.cache.join("downloads/sha256"));
     let server = Server::start();
 
-    let out = one.build(&["dqlitepy"], &server.url());
+    let (out, first) = one.build(&["dqlitepy"], &server.url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "first machine:\n{stderr}");
-    let first = statuses(&stderr);
     assert!(first.len() >= 12, "the whole graph: {first:?}\n{stderr}");
 
     let started = std::time::Instant::now();
-    let out = two.build(&["dqlitepy"], &server.url());
+    let (out, second) = two.build(&["dqlitepy"], &server.url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("second machine: {:.1}s\n{stderr}", started.elapsed().as_secs_f64());
     assert!(out.status.success(), "second machine:\n{stderr}");
-    let second = statuses(&stderr);
     assert_eq!(
         second.keys().collect::<Vec<_>>(),
         first.keys().collect::<Vec<_>>(),
@@ -179,10 +160,10 @@ fn a_second_machine_at_other_paths_restores_everything_with_the_same_keys() {
     assert_eq!(here, there, "explain-key prints the same inputs on both machines");
 
     // The restored host tools work from this machine's prefix.
-    let out = two.build(&["hello-autotools"], &server.url());
+    let (out, third) = two.build(&["hello-autotools"], &server.url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "autoreconf with relocated host tools:\n{stderr}");
-    assert_eq!(statuses(&stderr)["hello-autotools@armv7hf"], "built", "{stderr}");
+    assert_eq!(third["hello-autotools@armv7hf"], "built", "{stderr}");
     let prefix = std::fs::read_dir(two.build.join("host"))
         .expect("host dir")
         .flatten()

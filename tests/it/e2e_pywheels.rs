@@ -8,51 +8,14 @@
 //! One cache and build tree for all packages (shared with e2e_dqlitepy's
 //! layout), so toolchains, roots and the build Python are provisioned once.
 
-use crate::support::auditwheel;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn dirs() -> (PathBuf, PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-pywheels");
-    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
-    (cache, base.join("build"), base.join("out"))
-}
+use crate::support::e2e::{Tree, cache};
 
-fn recipe(args: &[&str]) -> std::process::Output {
-    let (cache, build, out) = dirs();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RECIPE_CACHE", &cache)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .arg("--build-dir")
-        .arg(&build)
-        .arg("--out-dir")
-        .arg(&out);
-    cmd.output().expect("run recipe")
-}
-
-fn wheel_of(target: &str, prefix: &str) -> PathBuf {
-    let (_, _, out) = dirs();
-    let dir = out.join(target);
-    let wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".whl"))
-        })
-        .collect();
-    assert_eq!(wheels.len(), 1, "{wheels:?}");
-    wheels[0].clone()
-}
-
-fn auditwheel_tag(wheel: &Path) -> String {
-    let (_, build, _) = dirs();
-    auditwheel::platform_tag(&build.join("auditwheel-venv"), wheel)
+/// This module's own tree, shared by its tests only.
+fn tree() -> Tree {
+    Tree::own("e2e-pywheels")
 }
 
 /// Names and ELF machines of the wheel's shared objects.
@@ -110,7 +73,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
     let mut args = vec!["test"];
     args.extend(&names);
     args.extend(["--target", target]);
-    let out = recipe(&args);
+    let out = tree().recipe(&args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for (name, prefix, tags, ext) in &packages {
@@ -118,7 +81,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
             stderr.contains(&format!("test {name}@{target}: 2 steps passed")),
             "{name}: {stderr}"
         );
-        let wheel = wheel_of(target, prefix);
+        let wheel = tree().wheel(target, prefix);
         let file = wheel
             .file_name()
             .and_then(|n| n.to_str())
@@ -128,7 +91,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
         assert!(tag.starts_with(&format!("{tags}manylinux_2_")), "{file}");
         assert!(tag.ends_with(&format!("_{machine}")), "{file}");
         let platform = tag.trim_start_matches(tags);
-        assert_eq!(auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
+        assert_eq!(tree().auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
         let objects = shared_objects(&wheel);
         assert!(objects.iter().any(|(n, _)| n == ext), "{ext} in {objects:?}");
         for (n, m) in &objects {
@@ -136,7 +99,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
         }
     }
     // libyaml comes from the graph, vendored under a hashed name.
-    let objects = shared_objects(&wheel_of(target, "PyYAML-6.0.4-"));
+    let objects = shared_objects(&tree().wheel(target, "PyYAML-6.0.4-"));
     assert!(
         objects
             .iter()
@@ -148,7 +111,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
     let mut again = vec!["build"];
     again.extend(&names);
     again.extend(["--target", target]);
-    let again = recipe(&again);
+    let again = tree().recipe(&again);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(stderr.contains("\n0 built,"), "{stderr}");
@@ -156,7 +119,7 @@ fn extension_wheels_build_and_load_their_c_extension_on_armv7hf() {
 
 #[test]
 fn markupsafe_and_msgpack_wheels_for_aarch64_and_x86_64() {
-    let out = recipe(&["test", "markupsafe", "msgpack", "--target", "aarch64,x86_64"]);
+    let out = tree().recipe(&["test", "markupsafe", "msgpack", "--target", "aarch64,x86_64"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for (target, machine, triple, e_machine) in [
@@ -171,7 +134,7 @@ fn markupsafe_and_msgpack_wheels_for_aarch64_and_x86_64() {
                 stderr.contains(&format!("test {name}@{target}: 2 steps passed")),
                 "{name}@{target}: {stderr}"
             );
-            let wheel = wheel_of(target, prefix);
+            let wheel = tree().wheel(target, prefix);
             let file = wheel
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -183,7 +146,7 @@ fn markupsafe_and_msgpack_wheels_for_aarch64_and_x86_64() {
                 .trim_start_matches("cp313-cp313-")
                 .to_string();
             assert!(platform.ends_with(&format!("_{machine}")), "{file}");
-            assert_eq!(auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
+            assert_eq!(tree().auditwheel_tag(&wheel), platform, "auditwheel agrees with {file}");
             let objects = shared_objects(&wheel);
             let expected = format!("{ext}.cpython-313-{triple}.so");
             assert!(
@@ -198,8 +161,7 @@ fn markupsafe_and_msgpack_wheels_for_aarch64_and_x86_64() {
 /// with sdists that must fail: one whose build requirement is not locked,
 /// one whose backend raises.
 fn failing_project() -> PathBuf {
-    let (_, build, _) = dirs();
-    let root = build.join("failing-project");
+    let root = tree().build.join("failing-project");
     let _ = std::fs::remove_dir_all(&root);
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     for dir in ["toolchains", "sysroots", "python"] {
@@ -242,10 +204,10 @@ fn failing_project() -> PathBuf {
 #[test]
 fn a_missing_build_requirement_and_a_failing_backend_say_what_happened() {
     let root = failing_project();
-    let (cache, build, out) = dirs();
+    let Tree { build, out, .. } = tree();
     let output = Command::new(env!("CARGO_BIN_EXE_recipe"))
         .current_dir(&root)
-        .env("RECIPE_CACHE", &cache)
+        .env("RECIPE_CACHE", cache())
         .env("NO_COLOR", "1")
         .args([
             "build",

@@ -12,6 +12,7 @@ use std::process::Output;
 
 use crate::support::http::{Reply, Server, sha256_hex};
 use crate::support::remote_server::Server as Remote;
+use crate::support::report::Report;
 
 /// A source tarball with a hand-written configure script (autotools
 /// builder, no autotools needed) and a file the recipe's patch changes.
@@ -85,14 +86,7 @@ impl Machine {
 
     /// `hello`'s status in the last run's report.json.
     fn status(&self) -> String {
-        let text = std::fs::read_to_string(self.report_dir().join("report.json")).expect("report.json");
-        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-        json["packages"]
-            .as_array()
-            .and_then(|a| a.iter().find(|p| p["name"] == "hello"))
-            .and_then(|p| p["status"].as_str())
-            .unwrap_or("?")
-            .to_string()
+        Report::read(&self.report_dir()).status("hello").to_string()
     }
 
     fn digest(&self) -> String {

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::e2e::{cache, checkout};
+use crate::support::report::Report;
+
 /// A project with one `script` package for the build machine whose build
 /// appends a line to `events`, so a test can tell a build from a restore.
 fn project() -> tempfile::TempDir {
@@ -55,26 +58,7 @@ fn build(project: &Path, cache: &Path, tree: &Path, names: &[&str], extra: &[&st
 
 /// `name@target → (status, reasons)` from the run's report.json.
 fn statuses(tree: &Path) -> BTreeMap<String, (String, Vec<String>)> {
-    let path = tree.with_extension("report").join("report.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-    json["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .map(|p| {
-            let id = format!(
-                "{}@{}",
-                p["name"].as_str().unwrap_or(""),
-                p["target"].as_str().unwrap_or("")
-            );
-            let reasons = p["reasons"]
-                .as_array()
-                .map(|r| r.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            (id, (p["status"].as_str().unwrap_or("").to_string(), reasons))
-        })
-        .collect()
+    Report::read(&tree.with_extension("report")).reasons()
 }
 
 fn stderr(o: &Output) -> String {
@@ -180,12 +164,8 @@ fn a_corrupt_store_entry_is_detected_rebuilt_and_replaced() {
 fn host_tools_come_from_the_local_store_in_a_second_build_dir() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let project = tmp.path().join("project");
-    for d in ["recipes", "toolchains", "sysroots"] {
-        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(d);
-        copy_dir(&from, &project.join(d));
-    }
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
-    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
+    checkout(&project);
+    let cache = cache();
     let tools = ["m4", "autoconf", "automake", "libtool", "pkgconf"];
 
     let one = tmp.path().join("one/build");
@@ -225,19 +205,6 @@ fn host_tools_come_from_the_local_store_in_a_second_build_dir() {
         !text.contains(&one.display().to_string()),
         "relocated into the second tree"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dest = to.join(e.file_name());
-        let ft = e.file_type().expect("type");
-        if ft.is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else if ft.is_file() {
-            std::fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
 }
 
 /// A package the store will restore is not prepared early (sources,

@@ -12,15 +12,12 @@
 //! `e2e_dqlitepy`'s build tree, where its dependencies are already built.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const TARGET: &str = "armv7hf";
+use crate::support::e2e::{Tree, cache};
 
-fn cache() -> PathBuf {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
-    std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from)
-}
+const TARGET: &str = "armv7hf";
 
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
@@ -216,7 +213,7 @@ fn check_names_the_first_differing_file() {
 /// directory, it is bit-identical.
 #[test]
 fn the_reference_wheel_is_reproducible() {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    let tree = Tree::shared();
     let out = Command::new(env!("CARGO_BIN_EXE_recipe"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RECIPE_CACHE", cache())
@@ -231,9 +228,9 @@ fn the_reference_wheel_is_reproducible() {
             "dqlitepy",
             "--build-dir",
         ])
-        .arg(base.join("build"))
+        .arg(&tree.build)
         .arg("--out-dir")
-        .arg(base.join("out"))
+        .arg(&tree.out)
         .output()
         .expect("run recipe");
     let err = stderr(&out);

@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::support::remote_server::Server;
+use crate::support::report::Report;
 
 const DAEMONS: [&str; 3] = ["/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd"];
 
@@ -227,27 +228,9 @@ fn recipe(p: &Path, slurm_conf: &Path, args: &[&str]) -> Output {
         .expect("run recipe")
 }
 
+/// (package@target) → (status, digest) of a report.json.
 fn outcomes(report: &Path) -> BTreeMap<String, (String, Option<String>)> {
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(report).expect("read report")).expect("report json");
-    json["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .map(|p| {
-            (
-                format!(
-                    "{}@{}",
-                    p["name"].as_str().unwrap_or_default(),
-                    p["target"].as_str().unwrap_or_default()
-                ),
-                (
-                    p["status"].as_str().unwrap_or_default().to_string(),
-                    p["digest"].as_str().map(str::to_string),
-                ),
-            )
-        })
-        .collect()
+    Report::read(report).outcomes()
 }
 
 #[test]

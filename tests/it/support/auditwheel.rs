@@ -3,9 +3,13 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 /// The platform tag `auditwheel show` finds `wheel` consistent with.
 pub fn platform_tag(venv: &Path, wheel: &Path) -> String {
+    // Tests run as threads of one process: one creates the venv, others wait.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let installing = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     if !venv.join("bin/auditwheel").exists() {
         let ok = Command::new("python3")
             .arg("-m")
@@ -20,6 +24,7 @@ pub fn platform_tag(venv: &Path, wheel: &Path) -> String {
             .expect("pip");
         assert!(ok.success(), "pip install auditwheel");
     }
+    drop(installing);
     let out = Command::new(venv.join("bin/auditwheel"))
         .arg("show")
         .arg(wheel)

@@ -4,10 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 
 fn pyspdxtools() -> PathBuf {
     let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("spdx-venv");
     let tool = venv.join("bin/pyspdxtools");
+    // Tests run as threads of one process: one creates the venv, others wait.
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(PoisonError::into_inner);
     if !tool.exists() {
         let ok = Command::new("python3")
             .args(["-m", "venv"])

@@ -11,11 +11,7 @@ pub fn repo() -> PathBuf {
 
 /// Shared with the end-to-end tests (and CI's `RECIPE_CACHE`), so toolchains
 /// download once per run.
-pub fn cache() -> PathBuf {
-    std::env::var_os("RECIPE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join("cache"))
-}
+pub use super::e2e::cache;
 
 /// `recipe --cache <cache> --recipes <repo>/recipes ARGS`, with a clean
 /// environment apart from what the tool needs to find the mirror and HOME.
