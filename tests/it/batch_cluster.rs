@@ -8,47 +8,32 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support;
 use crate::support::remote_server::Server;
 use crate::support::report::Report;
 
-struct Project {
-    dir: tempfile::TempDir,
+/// The shared builder (a host project) with this module's way of running
+/// the binary.
+struct Project(support::project::Project);
+
+impl std::ops::Deref for Project {
+    type Target = support::project::Project;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Project {
     fn new() -> Project {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["recipes", "toolchains", "sysroots"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
+        Project(support::project::Project::host())
     }
 
     /// A recipe whose build logs `built NAME` to the shared event file,
     /// runs `extra` and stages a file.
     fn recipe(&self, name: &str, depends: &[&str], extra: &str) -> &Project {
-        let dir = self.path().join("recipes").join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let mut text = format!("package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n");
-        if !depends.is_empty() {
-            text.push_str(&format!("depends {}\n", depends.join(" ")));
-        }
-        let events = self.path().join("events");
-        text.push_str(&format!(
-            "build script {{\n    step \"echo built {name} >> {}\"\n",
-            events.display()
-        ));
-        if !extra.is_empty() {
-            text.push_str(&format!("    step \"{extra}\"\n"));
-        }
-        text.push_str(&format!(
-            "    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n}}\n"
-        ));
-        std::fs::write(dir.join("recipe.kdl"), text).expect("write recipe");
+        let log = self.log_step(&format!("built {name}"));
+        let steps: Vec<&str> = [log.as_str(), extra].into_iter().filter(|s| !s.is_empty()).collect();
+        self.script(name, depends, &steps);
         self
     }
 
@@ -86,11 +71,7 @@ impl Project {
     }
 
     fn built(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_to_string(self.path().join("events"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect();
+        let mut v = self.event_lines();
         v.sort();
         v
     }

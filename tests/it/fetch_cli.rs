@@ -3,6 +3,7 @@
 //! through RECIPE_DEBIAN_MIRROR and PIP_INDEX_URL, as a user would configure).
 
 use crate::support::http;
+use crate::support::project::copy_target_files;
 use crate::support::report::Report;
 
 use std::path::PathBuf;
@@ -49,7 +50,7 @@ impl Fixture {
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        http::copy_target_files(&root);
+        copy_target_files(&root);
         let alpha_source = format!(
             "source \"{}\" {{\n    file \"alpha_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n    mirror debian package=\"alpha\"\n}}\n",
             server.url("/upstream/alpha-1.0.tar.gz"),

@@ -8,22 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::e2e::{cache, checkout};
+use crate::support::project::Project;
 use crate::support::report::Report;
 
 /// A project with one `script` package for the build machine whose build
 /// appends a line to `events`, so a test can tell a build from a restore.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["recipes/pkg", "toolchains", "sysroots"] {
-        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-    }
-    let events = dir.path().join("events");
-    let text = format!(
-        "package pkg {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"echo built >> {}\"\n    step \"mkdir -p $DESTDIR/usr/share && echo pkg > $DESTDIR/usr/share/pkg.txt\"\n}}\n",
-        events.display()
-    );
-    std::fs::write(dir.path().join("recipes/pkg/recipe.kdl"), text).expect("write recipe");
-    dir
+fn project() -> Project {
+    let p = Project::host();
+    p.script("pkg", &[], &[&p.log_step("built")]);
+    p
 }
 
 fn builds(project: &Path) -> usize {
@@ -213,13 +206,7 @@ fn host_tools_come_from_the_local_store_in_a_second_build_dir() {
 #[test]
 fn what_the_store_restores_is_not_prepared_early() {
     let p = project();
-    let dir = p.path().join("recipes/top");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(
-        dir.join("recipe.kdl"),
-        "package top {\n    version \"1.0\"\n    license \"MIT\"\n}\ndepends pkg\nbuild script {\n    step \"mkdir -p $DESTDIR/usr/share && echo top > $DESTDIR/usr/share/top.txt\"\n}\n",
-    )
-    .expect("write recipe");
+    p.script("top", &["pkg"], &[]);
     let cache = p.path().join("cache");
     let a = build(p.path(), &cache, Path::new("A"), &["top"], &[]);
     assert!(a.status.success(), "{}", stderr(&a));

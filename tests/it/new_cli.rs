@@ -3,6 +3,7 @@
 //! index (reached through PIP_INDEX_URL, as a user would configure it).
 
 use crate::support::http;
+use crate::support::project::copy_target_files;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        http::copy_target_files(&root);
+        copy_target_files(&root);
         std::fs::create_dir_all(root.join("recipes")).unwrap();
         std::fs::write(
             dir.path().join("config.kdl"),

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::project::Project;
+
 fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"]
         .iter()
@@ -88,22 +90,15 @@ impl Drop for Nginx {
     }
 }
 
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let events = dir.path().join("events");
-    for (name, deps) in [("base", ""), ("mid", "depends base\n"), ("top", "depends mid\n")] {
-        let d = dir.path().join("recipes").join(name);
-        std::fs::create_dir_all(&d).expect("mkdir");
-        let text = format!(
-            "package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n{deps}build script {{\n    step \"echo built {name} >> {}\"\n    step \"mkdir -p $DESTDIR/usr/share && seq 1 20000 > $DESTDIR/usr/share/{name}.txt\"\n}}\n",
-            events.display()
-        );
-        std::fs::write(d.join("recipe.kdl"), text).expect("write recipe");
+/// A chain base → mid → top of host packages that log their builds and
+/// stage 100 kB each (enough to stream, not only a header).
+fn project() -> Project {
+    let p = Project::host();
+    for (name, deps) in [("base", &[][..]), ("mid", &["base"][..]), ("top", &["mid"][..])] {
+        let data = format!("mkdir -p $DESTDIR/usr/share && seq 1 20000 > $DESTDIR/usr/share/{name}.data");
+        p.script(name, deps, &[&p.log_step(&format!("built {name}")), &data]);
     }
-    for d in ["toolchains", "sysroots"] {
-        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-    }
-    dir
+    p
 }
 
 fn built(p: &Path) -> Vec<String> {

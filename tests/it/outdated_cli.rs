@@ -3,6 +3,7 @@
 //! and against an index nobody answers for.
 
 use crate::support::http;
+use crate::support::project::copy_target_files;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +28,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        http::copy_target_files(&root);
+        copy_target_files(&root);
         std::fs::write(
             dir.path().join("config.kdl"),
             format!(

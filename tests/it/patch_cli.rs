@@ -5,6 +5,7 @@
 //! `recipe source` gives the edited tree back.
 
 use crate::support::http;
+use crate::support::project::copy_target_files;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
@@ -35,7 +36,7 @@ impl Fixture {
         let server = Server::start();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        http::copy_target_files(&root);
+        copy_target_files(&root);
         let tarball = tar_gz(&[
             ("hello-1.0/hello.c", HELLO_C.as_bytes()),
             ("hello-1.0/Makefile.in", b"all:\n\t$(CC) -o hello hello.c\n"),

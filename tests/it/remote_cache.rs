@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use recipe::outputs::key::tree_digest;
 use recipe::remote::{Fetched, RemoteCache, RemoteWriter};
 
+use crate::support::project::Project;
 use crate::support::remote_server::{Server, sha};
 
 fn key(n: u8) -> String {
@@ -440,18 +441,10 @@ const SECRET: &str = "fleet-one-secret-0123456789abcdef";
 
 /// A project with one `script` package for the build machine whose build
 /// appends a line to `events`, so a test can tell a build from a restore.
-fn host_project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["recipes/pkg", "toolchains", "sysroots"] {
-        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-    }
-    let events = dir.path().join("events");
-    let text = format!(
-        "package pkg {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nbuild script {{\n    step \"echo built >> {}\"\n    step \"mkdir -p $DESTDIR/usr/share && echo pkg > $DESTDIR/usr/share/pkg.txt\"\n}}\n",
-        events.display()
-    );
-    std::fs::write(dir.path().join("recipes/pkg/recipe.kdl"), text).expect("write recipe");
-    dir
+fn host_project() -> Project {
+    let p = Project::host();
+    p.script("pkg", &[], &[&p.log_step("built")]);
+    p
 }
 
 fn builds(project: &Path) -> usize {

@@ -2,46 +2,28 @@
 //! recipes built for the build machine (`--target host`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::support;
+use crate::support::project::kdl_string;
 use crate::support::report::Report;
 
-struct Project {
-    dir: tempfile::TempDir,
+/// The shared builder (a host project) with this module's way of running
+/// the binary.
+struct Project(support::project::Project);
+
+impl std::ops::Deref for Project {
+    type Target = support::project::Project;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Project {
     fn new() -> Project {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for d in ["recipes", "toolchains", "sysroots"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A recipe whose build runs `steps` (shell) and stages a file.
-    fn recipe(&self, name: &str, depends: &[&str], steps: &[&str]) -> &Project {
-        let dir = self.path().join("recipes").join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let mut text = format!("package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n");
-        if !depends.is_empty() {
-            text.push_str(&format!("depends {}\n", depends.join(" ")));
-        }
-        text.push_str("build script {\n");
-        for s in steps {
-            text.push_str(&format!("    step {}\n", kdl_string(s)));
-        }
-        text.push_str(&format!(
-            "    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n}}\n"
-        ));
-        std::fs::write(dir.join("recipe.kdl"), text).expect("write recipe");
-        self
+        Project(support::project::Project::host())
     }
 
     /// The steps of these tests record into one event file outside their
@@ -79,23 +61,6 @@ impl Project {
         let report = Report::read(dir.path());
         (out, report.by_name(), report)
     }
-
-    fn events(&self) -> PathBuf {
-        self.path().join("events")
-    }
-
-    /// Lines of the shared event log written by recipe steps.
-    fn event_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(self.events())
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-fn kdl_string(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn stderr(o: &Output) -> String {
@@ -103,7 +68,7 @@ fn stderr(o: &Output) -> String {
 }
 
 fn log_step(p: &Project, name: &str, what: &str) -> String {
-    format!("echo {name}-{what} >> {}", p.events().display())
+    p.log_step(&format!("{name}-{what}"))
 }
 
 #[test]
@@ -114,9 +79,9 @@ fn dependencies_build_first_and_independent_packages_overlap() {
     let a = ev("a");
     let b = ev("b");
     let t = ev("top");
-    p.recipe("slow-a", &[], &a.iter().map(String::as_str).collect::<Vec<_>>());
-    p.recipe("slow-b", &[], &b.iter().map(String::as_str).collect::<Vec<_>>());
-    p.recipe(
+    p.script("slow-a", &[], &a.iter().map(String::as_str).collect::<Vec<_>>());
+    p.script("slow-b", &[], &b.iter().map(String::as_str).collect::<Vec<_>>());
+    p.script(
         "top",
         &["slow-a", "slow-b"],
         &t.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -146,7 +111,7 @@ fn one_job_serialises() {
     let p = Project::new();
     for n in ["x", "y", "z"] {
         let steps = [log_step(&p, n, "start"), "sleep 0.3".into(), log_step(&p, n, "end")];
-        p.recipe(n, &[], &steps.iter().map(String::as_str).collect::<Vec<_>>());
+        p.script(n, &[], &steps.iter().map(String::as_str).collect::<Vec<_>>());
     }
     let out = p.build(&["x", "y", "z", "-j", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -176,7 +141,7 @@ fn jobserver_peak(jobs: &str) -> usize {
     std::fs::write(&makefile, mk).expect("makefile");
     let step = format!("make -f {}", makefile.display());
     for n in ["m1", "m2", "m3"] {
-        p.recipe(n, &[], &[&step]);
+        p.script(n, &[], &[&step]);
     }
     let out = p.build(&["m1", "m2", "m3", "-j", jobs]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -195,10 +160,10 @@ fn jobserver_bounds_total_parallelism() {
 #[test]
 fn keep_going_isolates_failures() {
     let p = Project::new();
-    p.recipe("ok", &[], &["true"]);
-    p.recipe("bad", &[], &["echo 'the cause is here' >&2; exit 7"]);
-    p.recipe("needs-bad", &["bad"], &["true"]);
-    p.recipe("needs-ok", &["ok"], &["true"]);
+    p.script("ok", &[], &["true"]);
+    p.script("bad", &[], &["echo 'the cause is here' >&2; exit 7"]);
+    p.script("needs-bad", &["bad"], &["true"]);
+    p.script("needs-ok", &["ok"], &["true"]);
     let (out, status, json) = p.build_reported(&["needs-bad", "needs-ok", "--keep-going", "-j", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -224,8 +189,8 @@ fn keep_going_isolates_failures() {
 #[test]
 fn without_keep_going_the_build_stops() {
     let p = Project::new();
-    p.recipe("bad", &[], &["exit 1"]);
-    p.recipe("later", &[], &["sleep 0.2"]);
+    p.script("bad", &[], &["exit 1"]);
+    p.script("later", &[], &["sleep 0.2"]);
     let out = p.build(&["bad", "later", "-j", "1"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -241,8 +206,8 @@ fn a_killed_build_leaves_no_stamp_and_resumes() {
     let marker = p.path().join("go-on");
     // Blocks until the marker exists, so the kill lands mid-build.
     let wait = format!("while [ ! -e {} ]; do sleep 0.1; done", marker.display());
-    p.recipe("first", &[], &["true"]);
-    p.recipe("slow", &["first"], &[&log_step(&p, "slow", "start"), &wait]);
+    p.script("first", &[], &["true"]);
+    p.script("slow", &["first"], &[&log_step(&p, "slow", "start"), &wait]);
     let mut child = p
         .cmd(&["build", "--target", "host", "slow"])
         .stderr(std::process::Stdio::null())
@@ -269,10 +234,10 @@ fn a_killed_build_leaves_no_stamp_and_resumes() {
 fn editing_a_recipe_rebuilds_exactly_its_reverse_dependencies() {
     let p = Project::new();
     // base <- mid <- top ; other is independent
-    p.recipe("base", &[], &["true"]);
-    p.recipe("mid", &["base"], &["true"]);
-    p.recipe("top", &["mid"], &["true"]);
-    p.recipe("other", &[], &["true"]);
+    p.script("base", &[], &["true"]);
+    p.script("mid", &["base"], &["true"]);
+    p.script("top", &["mid"], &["true"]);
+    p.script("other", &[], &["true"]);
     let all = ["top", "other"];
     assert!(p.build(&all).status.success());
     let again = p.build(&all);
@@ -312,7 +277,7 @@ fn editing_a_recipe_rebuilds_exactly_its_reverse_dependencies() {
 #[test]
 fn force_rebuilds_one_package() {
     let p = Project::new();
-    p.recipe("one", &[], &["true"]);
+    p.script("one", &[], &["true"]);
     assert!(p.build(&["one"]).status.success());
     let out = p.build(&["one", "--force", "one", "--explain"]);
     assert!(stderr(&out).contains("forced (--force)"), "{}", stderr(&out));
@@ -329,7 +294,7 @@ fn a_package_prepares_its_sources_while_its_dependencies_build() {
         "sleep 1".into(),
         log_step(&p, "dep", "end"),
     ];
-    p.recipe("dep", &[], &slow.iter().map(String::as_str).collect::<Vec<_>>());
+    p.script("dep", &[], &slow.iter().map(String::as_str).collect::<Vec<_>>());
     let dir = p.path().join("recipes/top");
     std::fs::create_dir_all(&dir).expect("mkdir");
     std::fs::write(
@@ -376,7 +341,7 @@ fn killing_recipe_kills_everything_its_steps_started() {
     // A unique duration names the step's descendants in /proc.
     let tag = format!("{}.{}", 900 + std::process::id() % 97, std::process::id());
     let step = format!("(sleep {tag}) & sh -c 'sleep {tag}' & sleep {tag}; wait");
-    p.recipe("deep", &[], &[&step]);
+    p.script("deep", &[], &[&step]);
     // Confined: the sandbox's namespaces must not lose the parent-death signal.
     let mut child = p
         .confined(&["build", "--target", "host", "deep"])
@@ -405,7 +370,7 @@ fn killing_recipe_kills_everything_its_steps_started() {
 #[test]
 fn editing_a_published_artifact_does_not_touch_the_staged_output() {
     let p = Project::new();
-    p.recipe(
+    p.script(
         "wheely",
         &[],
         &["mkdir -p $DESTDIR/usr/share/wheels && echo original > $DESTDIR/usr/share/wheels/w-1.0-py3-none-any.whl"],
@@ -434,7 +399,7 @@ fn editing_a_published_artifact_does_not_touch_the_staged_output() {
 #[test]
 fn leftovers_of_a_killed_run_are_removed_by_the_next() {
     let p = Project::new();
-    p.recipe("tidy", &[], &["true"]);
+    p.script("tidy", &[], &["true"]);
     assert!(p.build(&["tidy"]).status.success());
     let pkg = p.path().join("build/host/tidy");
     let stamps = p.path().join("build/host/.stamps");
@@ -490,8 +455,8 @@ fn a_kill_at_any_point_of_the_output_swap_is_repaired_by_the_next_run() {
         format!("mkdir -p $DESTDIR/usr/share/wheels && echo {v} > $DESTDIR/usr/share/wheels/p-1.0-py3-none-any.whl")
     };
     let setup = |p: &Project, v: &str| {
-        p.recipe("pkg", &[], &[&wheel(v)]);
-        p.recipe("top", &["pkg"], &["true"]);
+        p.script("pkg", &[], &[&wheel(v)]);
+        p.script("top", &["pkg"], &["true"]);
     };
     // What an uninterrupted run of the second version produces.
     let reference = Project::new();
@@ -551,8 +516,8 @@ fn a_kill_at_any_point_of_the_output_swap_is_repaired_by_the_next_run() {
 #[test]
 fn a_staged_output_changed_after_its_stamp_is_rebuilt() {
     let p = Project::new();
-    p.recipe("base", &[], &["true"]);
-    p.recipe("user", &["base"], &["true"]);
+    p.script("base", &[], &["true"]);
+    p.script("user", &["base"], &["true"]);
     assert!(p.build(&["user"]).status.success());
     // A later step writing into a dependency's file through a hard link.
     let file = p.path().join("build/host/base/dest/usr/share/base.txt");
@@ -594,9 +559,9 @@ fn the_longest_remaining_path_starts_first() {
         ]
     };
     let (b, c, z) = (step("b", "0.1"), step("c", "0.1"), step("z", "1.2"));
-    p.recipe("b", &[], &strs(&b));
-    p.recipe("c", &["b"], &strs(&c));
-    p.recipe("z", &[], &strs(&z));
+    p.script("b", &[], &strs(&b));
+    p.script("c", &["b"], &strs(&c));
+    p.script("z", &[], &strs(&z));
     let out = p.build(&["c", "z", "-j", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // Never built: equal weights, the longer chain first.
@@ -617,9 +582,9 @@ fn the_longest_remaining_path_starts_first() {
 #[test]
 fn the_report_has_a_timeline_per_worker_slot() {
     let p = Project::new();
-    p.recipe("a", &[], &["sleep 0.6"]);
-    p.recipe("b", &[], &["sleep 0.1"]);
-    p.recipe("top", &["a", "b"], &["sleep 0.1"]);
+    p.script("a", &[], &["sleep 0.6"]);
+    p.script("b", &[], &["sleep 0.1"]);
+    p.script("top", &["a", "b"], &["sleep 0.1"]);
     let report = p.path().join("report");
     let out = p.build(&["top", "-j", "2", "--report", report.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -655,7 +620,7 @@ fn the_report_has_a_timeline_per_worker_slot() {
 #[test]
 fn an_early_phase_failure_says_why_and_has_no_made_up_key() {
     let p = Project::new();
-    p.recipe("dep", &[], &["sleep 0.5"]);
+    p.script("dep", &[], &["sleep 0.5"]);
     let dir = p.path().join("recipes/top");
     std::fs::create_dir_all(dir.join("files")).expect("mkdir");
     std::fs::create_dir_all(dir.join("patches")).expect("mkdir");

@@ -18,6 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::support::project::Project;
 use crate::support::remote_server::Server;
 use crate::support::report::Report;
 
@@ -186,30 +187,17 @@ impl Drop for Cluster {
     }
 }
 
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let recipe = |name: &str, deps: &str, extra: &str| {
-        let d = dir.path().join("recipes").join(name);
-        std::fs::create_dir_all(&d).expect("mkdir");
-        let text = format!(
-            "package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n{deps}build script {{\n{extra}    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n}}\n"
-        );
-        std::fs::write(d.join("recipe.kdl"), text).expect("write recipe");
-    };
-    recipe("base", "", "");
-    recipe("mid", "depends base\n", "");
-    recipe("top", "depends mid\n", "");
-    recipe("other", "", "");
-    recipe(
-        "broken",
-        "depends base\n",
-        "    step \"echo broken on purpose >&2; exit 3\"\n",
-    );
-    recipe("needs-broken", "depends broken\n", "");
-    for d in ["toolchains", "sysroots"] {
-        std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-    }
-    dir
+/// The synthetic batch: a chain, an independent package, and a broken
+/// package with a dependent.
+fn project() -> Project {
+    let p = Project::host();
+    p.script("base", &[], &[])
+        .script("mid", &["base"], &[])
+        .script("top", &["mid"], &[])
+        .script("other", &[], &[])
+        .script("broken", &["base"], &["echo broken on purpose >&2; exit 3"])
+        .script("needs-broken", &["broken"], &[]);
+    p
 }
 
 fn recipe(p: &Path, slurm_conf: &Path, args: &[&str]) -> Output {

@@ -310,14 +310,3 @@ pub fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
     e.write_all(&b.into_inner().expect("tar")).expect("gzip");
     e.finish().expect("gzip")
 }
-
-/// Copies the repository's target and sysroot files into the project `root`.
-pub fn copy_target_files(root: &Path) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["toolchains", "sysroots"] {
-        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
-        for f in std::fs::read_dir(repo.join(sub)).expect("read").flatten() {
-            std::fs::copy(f.path(), root.join(sub).join(f.file_name())).expect("copy");
-        }
-    }
-}

@@ -1,9 +1,12 @@
-//! A small builder for integration tests: a throwaway project on disk and the
-//! real `recipe` binary run against it.
+//! The one project builder of the integration tests: a throwaway project on
+//! disk (recipes, targets, sysroots, config files) and the real `recipe`
+//! binary run against it.
 //!
 //! ```ignore
 //! let out = Project::new().recipe("foo", "package foo { … }").run(&["lint"]);
 //! out.code(1).stderr_contains("recipes/foo/recipe.kdl:2:");
+//! let p = Project::host();
+//! p.script("top", &["base"], &[&p.log_step("top")]); // `--target host`
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -58,6 +61,39 @@ source "https://example.invalid/{name}-{{{{ version }}}}.tar.gz" {{
     )
 }
 
+/// A `script` recipe for `name` (version 1.0, MIT) depending on `depends`:
+/// its build runs `steps` (shell), then stages `usr/share/<name>.txt`.
+pub fn script_recipe(name: &str, depends: &[&str], steps: &[&str]) -> String {
+    let mut text = format!("package {name} {{\n    version \"1.0\"\n    license \"MIT\"\n}}\n");
+    if !depends.is_empty() {
+        text.push_str(&format!("depends {}\n", depends.join(" ")));
+    }
+    text.push_str("build script {\n");
+    for s in steps {
+        text.push_str(&format!("    step {}\n", kdl_string(s)));
+    }
+    text.push_str(&format!(
+        "    step \"mkdir -p $DESTDIR/usr/share && echo {name} > $DESTDIR/usr/share/{name}.txt\"\n}}\n"
+    ));
+    text
+}
+
+/// `s` as a quoted KDL string.
+pub fn kdl_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Copies the repository's targets and sysroots into the project at `root`.
+pub fn copy_target_files(root: &Path) {
+    let repo = repo_root();
+    for sub in ["toolchains", "sysroots"] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        for f in std::fs::read_dir(repo.join(sub)).expect("read").flatten() {
+            std::fs::copy(f.path(), root.join(sub).join(f.file_name())).expect("copy");
+        }
+    }
+}
+
 pub struct Project {
     dir: TempDir,
 }
@@ -86,8 +122,47 @@ impl Project {
         Project { dir }
     }
 
+    /// A project for the build machine (`--target host`): empty `recipes/`,
+    /// `toolchains/` and `sysroots/`.
+    pub fn host() -> Project {
+        let p = Project::bare();
+        for d in ["toolchains", "sysroots"] {
+            std::fs::create_dir_all(p.path().join(d)).expect("mkdir");
+        }
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Writes (or rewrites) `recipes/<name>/recipe.kdl` as a `script` recipe
+    /// (see [`script_recipe`]). By reference: tests edit recipes between runs.
+    pub fn script(&self, name: &str, depends: &[&str], steps: &[&str]) -> &Project {
+        let dir = self.path().join("recipes").join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("recipe.kdl"), script_recipe(name, depends, steps)).expect("write recipe");
+        self
+    }
+
+    /// The event log that steps made by [`Project::log_step`] append to.
+    pub fn events(&self) -> PathBuf {
+        self.path().join("events")
+    }
+
+    /// A step appending `line` to the event log (outside the build dirs:
+    /// such builds need `--no-sandbox`).
+    pub fn log_step(&self, line: &str) -> String {
+        format!("echo {line} >> {}", self.events().display())
+    }
+
+    /// The event log's lines, in order.
+    pub fn event_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.events())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Writes `recipes/<name>/recipe.kdl`.
