@@ -11,14 +11,6 @@ use crate::support::e2e::{cache, checkout};
 use crate::support::project::Project;
 use crate::support::report::Report;
 
-/// A project with one `script` package for the build machine whose build
-/// appends a line to `events`, so a test can tell a build from a restore.
-fn project() -> Project {
-    let p = Project::host();
-    p.script("pkg", &[], &[&p.log_step("built")]);
-    p
-}
-
 fn builds(project: &Path) -> usize {
     std::fs::read_to_string(project.join("events"))
         .unwrap_or_default()
@@ -69,7 +61,7 @@ fn blobs(cache: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_second_build_dir_restores_from_the_local_store() {
-    let p = project();
+    let p = Project::host_pkg();
     let cache = p.path().join("cache");
     let a = build(p.path(), &cache, Path::new("A"), &["pkg"], &[]);
     assert!(a.status.success(), "{}", stderr(&a));
@@ -103,7 +95,7 @@ fn a_second_build_dir_restores_from_the_local_store() {
 
 #[test]
 fn a_corrupt_store_entry_is_detected_rebuilt_and_replaced() {
-    let p = project();
+    let p = Project::host_pkg();
     let cache = p.path().join("cache");
     let a = build(p.path(), &cache, Path::new("A"), &["pkg"], &[]);
     assert!(a.status.success(), "{}", stderr(&a));
@@ -205,7 +197,7 @@ fn host_tools_come_from_the_local_store_in_a_second_build_dir() {
 /// work, and it would hold a job slot.
 #[test]
 fn what_the_store_restores_is_not_prepared_early() {
-    let p = project();
+    let p = Project::host_pkg();
     p.script("top", &["pkg"], &[]);
     let cache = p.path().join("cache");
     let a = build(p.path(), &cache, Path::new("A"), &["top"], &[]);

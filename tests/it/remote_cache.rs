@@ -439,14 +439,6 @@ fn try_restore_stamps_like_a_local_build() {
 
 const SECRET: &str = "fleet-one-secret-0123456789abcdef";
 
-/// A project with one `script` package for the build machine whose build
-/// appends a line to `events`, so a test can tell a build from a restore.
-fn host_project() -> Project {
-    let p = Project::host();
-    p.script("pkg", &[], &[&p.log_step("built")]);
-    p
-}
-
 fn builds(project: &Path) -> usize {
     std::fs::read_to_string(project.join("events"))
         .unwrap_or_default()
@@ -506,7 +498,7 @@ fn staged_text(project: &Path, tree: &str) -> String {
 #[test]
 fn a_tagged_entry_round_trips_with_the_same_secret_and_misses_with_another() {
     let server = Server::start();
-    let project = host_project();
+    let project = Project::host_pkg();
     let p = project.path();
 
     let a = build_pkg(p, "A", &server.url(), Some(SECRET), None);
@@ -578,7 +570,7 @@ fn forge(server: &Server, work: &Path, tag: Option<&str>) {
 #[test]
 fn a_forged_entry_is_not_restored_when_a_secret_is_set() {
     let server = Server::start();
-    let project = host_project();
+    let project = Project::host_pkg();
     let p = project.path();
     let a = build_pkg(p, "A", &server.url(), Some(SECRET), None);
     assert!(a.status.success(), "{}", stderr_of(&a));
@@ -604,7 +596,7 @@ fn a_forged_entry_is_not_restored_when_a_secret_is_set() {
 
 #[test]
 fn plain_http_to_another_host_needs_a_secret() {
-    let project = host_project();
+    let project = Project::host_pkg();
     let p = project.path();
     // 0.0.0.0 is not a loopback address (even if connecting to it may reach this host).
     let out = build_pkg(p, "A", "http://0.0.0.0:1/cache", None, None);

@@ -132,6 +132,15 @@ impl Project {
         p
     }
 
+    /// A host project with one `script` package, `pkg`, whose build
+    /// appends `built` to the event log: a test can tell a build from a
+    /// restore.
+    pub fn host_pkg() -> Project {
+        let p = Project::host();
+        p.script("pkg", &[], &[&p.log_step("built")]);
+        p
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
