@@ -3,7 +3,7 @@
 //!
 //! All modules run in one process, in parallel threads: tests pass their
 //! environment to the child `Command`, never `std::env::set_var`, and tests
-//! that share the end-to-end build tree hold `support::e2e_tree()`.
+//! that share the end-to-end build tree hold `support::e2e::Tree::shared()`.
 
 mod support;
 
