@@ -50,6 +50,34 @@ fn only_settings_read_the_environment() {
     );
 }
 
+/// The integration tests run as threads of one process: one that changed
+/// the process environment would change it under every other test. They
+/// pass what a child needs to its `Command` instead.
+#[test]
+fn integration_tests_never_change_the_process_environment() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    // Built at run time so that this file does not match itself.
+    let calls: Vec<String> = ["set_var(", "remove_var("]
+        .iter()
+        .map(|c| format!("env::{c}"))
+        .collect();
+    let mut offenders = Vec::new();
+    for file in rust_files(&dir) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if calls.iter().any(|c| code.contains(c.as_str())) {
+                offenders.push(format!("{}:{}: {}", file.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "set the child's environment on its Command instead:\n{}",
+        offenders.join("\n")
+    );
+}
+
 /// The layers as `src/lib.rs` lists them: `//! N. `a`, `b` — text`.
 fn layers(lib_rs: &str) -> Vec<(usize, Vec<String>)> {
     let mut out = Vec::new();
