@@ -3,7 +3,7 @@
 //! through RECIPE_DEBIAN_MIRROR and PIP_INDEX_URL, as a user would configure).
 
 use crate::support::http;
-use crate::support::project::copy_target_files;
+use crate::support::project::project_with_config;
 use crate::support::report::Report;
 
 use std::path::PathBuf;
@@ -48,9 +48,11 @@ impl Fixture {
         server.route("/delta.tar.gz", vec![Reply::Body(b"tampered".to_vec())]);
         server.route("/endless.tar.gz", vec![Reply::Endless]);
 
-        let dir = tempfile::tempdir().unwrap();
+        // Its own fetch settings: a size cap stops the body that never ends.
+        let dir = project_with_config(
+            "fetch {\n    retries 2\n    connect-timeout 2\n    read-timeout 2\n    max-size \"64K\"\n}\n",
+        );
         let root = dir.path().join("project");
-        copy_target_files(&root);
         let alpha_source = format!(
             "source \"{}\" {{\n    file \"alpha_{{{{ version }}}}.orig.tar.gz\"\n    sha256 \"{}\"\n    mirror debian package=\"alpha\"\n}}\n",
             server.url("/upstream/alpha-1.0.tar.gz"),
@@ -110,11 +112,6 @@ impl Fixture {
             ),
             None,
         );
-        std::fs::write(
-            dir.path().join("config.kdl"),
-            "fetch {\n    retries 2\n    connect-timeout 2\n    read-timeout 2\n    max-size \"64K\"\n}\n",
-        )
-        .unwrap();
         Fixture { server, dir, alpha }
     }
 

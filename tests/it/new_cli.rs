@@ -3,7 +3,7 @@
 //! index (reached through PIP_INDEX_URL, as a user would configure it).
 
 use crate::support::http;
-use crate::support::project::copy_target_files;
+use crate::support::project::{FAST_FETCH, project_with_config};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,15 +23,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let server = Server::start();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        copy_target_files(&root);
-        std::fs::create_dir_all(root.join("recipes")).unwrap();
-        std::fs::write(
-            dir.path().join("config.kdl"),
-            "fetch {\n    retries 1\n    connect-timeout 2\n    read-timeout 2\n}\n",
-        )
-        .unwrap();
+        let dir = project_with_config(FAST_FETCH);
         Fixture { server, dir }
     }
 

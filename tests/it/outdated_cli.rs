@@ -3,7 +3,7 @@
 //! and against an index nobody answers for.
 
 use crate::support::http;
-use crate::support::project::copy_target_files;
+use crate::support::project::{FAST_FETCH, project_with_config};
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,17 +26,13 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let server = Server::start();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        copy_target_files(&root);
-        std::fs::write(
-            dir.path().join("config.kdl"),
-            format!(
-                "fetch {{\n    retries 1\n    connect-timeout 2\n    read-timeout 2\n}}\nmirrors {{\n    debian-keyring \"{}/none.gpg\"\n    debian-allow-unsigned #true\n}}\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
+        let dir = project_with_config(FAST_FETCH);
+        // A loopback archive has no signature: allowed unsigned, as a user may.
+        let unsigned = format!(
+            "mirrors {{\n    debian-keyring \"{}/none.gpg\"\n    debian-allow-unsigned #true\n}}\n",
+            dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.kdl"), format!("{FAST_FETCH}{unsigned}")).unwrap();
         let f = Fixture { server, dir };
         f.add_recipe(
             "py-old",

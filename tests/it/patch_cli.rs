@@ -5,7 +5,7 @@
 //! `recipe source` gives the edited tree back.
 
 use crate::support::http;
-use crate::support::project::copy_target_files;
+use crate::support::project::{FAST_FETCH, project_with_config};
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
@@ -34,9 +34,8 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let server = Server::start();
-        let dir = tempfile::tempdir().unwrap();
+        let dir = project_with_config(FAST_FETCH);
         let root = dir.path().join("project");
-        copy_target_files(&root);
         let tarball = tar_gz(&[
             ("hello-1.0/hello.c", HELLO_C.as_bytes()),
             ("hello-1.0/Makefile.in", b"all:\n\t$(CC) -o hello hello.c\n"),
@@ -51,11 +50,6 @@ impl Fixture {
         )
         .unwrap();
         std::fs::write(recipe_dir.join("patches/0001-world.patch"), EXISTING_PATCH).unwrap();
-        std::fs::write(
-            dir.path().join("config.kdl"),
-            "fetch {\n    retries 1\n    connect-timeout 2\n    read-timeout 2\n}\n",
-        )
-        .unwrap();
         Fixture {
             _server: server,
             dir,

@@ -83,6 +83,22 @@ pub fn kdl_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// A user config for tests against loopback servers: one retry and short
+/// timeouts, so a fault fails fast.
+pub const FAST_FETCH: &str = "fetch {\n    retries 1\n    connect-timeout 2\n    read-timeout 2\n}\n";
+
+/// A temp dir with `project/` (the repository's targets and sysroots, an
+/// empty `recipes/`) and `config.kdl` holding `config`, for tests that point
+/// `RECIPE_CONFIG` at it.
+pub fn project_with_config(config: &str) -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("project");
+    copy_target_files(&root);
+    std::fs::create_dir_all(root.join("recipes")).expect("recipes dir");
+    std::fs::write(dir.path().join("config.kdl"), config).expect("write config");
+    dir
+}
+
 /// Copies the repository's targets and sysroots into the project at `root`.
 pub fn copy_target_files(root: &Path) {
     let repo = repo_root();
