@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use crate::support::e2e::Tree;
-use crate::support::report::Report;
 use crate::support::spdx;
 
 #[test]
@@ -68,20 +67,10 @@ fn dqlitepy_wheels_build_and_run_on_every_target() {
     }
 
     // Nothing changed: a second build rebuilds nothing.
-    let report = tempfile::tempdir().expect("report dir");
-    let again = tree.recipe(&[
-        "build",
-        "dqlitepy",
-        "--target",
-        "armv7hf,aarch64,x86_64",
-        "--report",
-        report.path().to_str().expect("utf-8"),
-    ]);
+    let (again, report) = tree.recipe_reported(&["build", "dqlitepy", "--target", "armv7hf,aarch64,x86_64"]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
-    let statuses = Report::read(report.path()).statuses();
-    assert!(statuses.contains_key("dqlitepy@armv7hf"), "{statuses:?}");
-    assert!(statuses.values().all(|s| s != "built"), "{statuses:?}\n{stderr}");
+    assert!(report.built_nothing(), "{report}\n{stderr}");
 }
 
 /// The wheel's SBOM: valid SPDX naming the wheel with its sha256, the

@@ -12,11 +12,10 @@
 //! contents, ELF machines, tags, identical fat wheels, `auditwheel show`.
 //! Plus `recipe lint` on the new options.
 
-mod auditwheel;
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::support::e2e::Tree;
+use crate::support::project::Project;
 
 const TARGETS: [(&str, &str, &str, u16); 3] = [
     // (target, wheel machine, _lib dir, ELF e_machine)
@@ -25,29 +24,13 @@ const TARGETS: [(&str, &str, &str, u16); 3] = [
     ("x86_64", "x86_64", "linux-amd64", 62),
 ];
 
-fn dirs() -> (PathBuf, PathBuf, PathBuf) {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-gowheels");
-    let cache = std::env::var_os("RECIPE_CACHE").map_or_else(|| base.join("cache"), PathBuf::from);
-    (cache, base.join("build"), base.join("out"))
-}
-
-fn recipe(args: &[&str]) -> std::process::Output {
-    let (cache, build, out) = dirs();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RECIPE_CACHE", &cache)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .arg("--build-dir")
-        .arg(&build)
-        .arg("--out-dir")
-        .arg(&out);
-    cmd.output().expect("run recipe")
+/// This module's own tree.
+fn tree() -> Tree {
+    Tree::own("e2e-gowheels")
 }
 
 fn wheels_of(target: &str, prefix: &str) -> Vec<PathBuf> {
-    let (_, _, out) = dirs();
-    let dir = out.join(target);
+    let dir = tree().out.join(target);
     let mut wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()
@@ -92,15 +75,10 @@ fn shared_objects(wheel: &Path) -> Vec<(String, u16)> {
         .collect()
 }
 
-fn auditwheel_tag(wheel: &Path) -> String {
-    let (_, build, _) = dirs();
-    auditwheel::platform_tag(&build.join("auditwheel-venv"), wheel)
-}
-
 #[test]
 fn go_wheels_for_three_targets_in_one_command() {
     let targets = TARGETS.map(|t| t.0).join(",");
-    let out = recipe(&["test", "helmpy", "helmbind", "--target", &targets, "-j1"]);
+    let out = tree().recipe(&["test", "helmpy", "helmbind", "--target", &targets, "-j1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let mut fat_bytes = Vec::new();
@@ -129,7 +107,12 @@ fn go_wheels_for_three_targets_in_one_command() {
             own_tag.starts_with("manylinux_2_") && own_tag.ends_with(machine),
             "{own_tag}"
         );
-        assert_eq!(auditwheel_tag(own), own_tag, "auditwheel agrees with {}", name_of(own));
+        assert_eq!(
+            tree().auditwheel_tag(own),
+            own_tag,
+            "auditwheel agrees with {}",
+            name_of(own)
+        );
         assert_eq!(
             shared_objects(own),
             [(format!("helmpy/_lib/{lib_dir}/libhelmshim.so"), e_machine)]
@@ -171,7 +154,7 @@ fn go_wheels_for_three_targets_in_one_command() {
             .unwrap_or_default()
             .to_string();
         assert!(tag.ends_with(machine), "{tag}");
-        assert_eq!(auditwheel_tag(&helmbind[0]), tag);
+        assert_eq!(tree().auditwheel_tag(&helmbind[0]), tag);
         let objects = shared_objects(&helmbind[0]);
         assert!(
             objects.iter().any(|(n, _)| n.starts_with("helmbind/_helmshim.")),
@@ -191,10 +174,10 @@ fn go_wheels_for_three_targets_in_one_command() {
     );
 
     // Nothing changed: a second build rebuilds nothing.
-    let again = recipe(&["build", "helmpy", "helmbind", "--target", &targets]);
+    let (again, report) = tree().recipe_reported(&["build", "helmpy", "helmbind", "--target", &targets]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
-    assert!(stderr.contains("0 built"), "{stderr}");
+    assert!(report.built_nothing(), "{report}\n{stderr}");
 }
 
 #[test]
@@ -206,7 +189,7 @@ fn lint_knows_the_wheel_layout_options() {
         )
     };
     let project = |layout: &str, platforms: &str| {
-        common::Project::new()
+        Project::new()
             .recipe("shim", shim)
             .file("recipes/shim/files/main.go", "package main\n")
             .recipe("fatpy", &fat(layout, platforms))

@@ -15,6 +15,7 @@ mod debian_trust;
 mod diagnostics;
 mod e2e_batch;
 mod e2e_dqlitepy;
+mod e2e_gowheels;
 mod e2e_portable_keys;
 mod e2e_pywheels;
 mod e2e_zlib;

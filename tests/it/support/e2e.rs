@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::report::Report;
+
 fn tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
@@ -66,6 +68,20 @@ impl Tree {
             .arg(&self.out)
             .output()
             .expect("run recipe")
+    }
+
+    /// [`Tree::recipe`] with `--report`: the output and the run's report.json.
+    pub fn recipe_reported(&self, args: &[&str]) -> (Output, Report) {
+        let dir = tempfile::tempdir().expect("report dir");
+        let mut all = args.to_vec();
+        all.extend(["--report", dir.path().to_str().expect("utf-8")]);
+        let out = self.recipe(&all);
+        assert!(
+            dir.path().join("report.json").is_file(),
+            "no report.json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out, Report::read(dir.path()))
     }
 
     /// The one wheel in `out/<target>/` whose name starts with `prefix`.

@@ -53,6 +53,11 @@ impl Report {
         self.packages().map(|p| (id(p), text(p, "status"))).collect()
     }
 
+    /// True when the run built nothing (everything up to date or restored).
+    pub fn built_nothing(&self) -> bool {
+        self.packages().next().is_some() && self.packages().all(|p| p["status"] != "built")
+    }
+
     /// `name@target → (status, reasons)`.
     pub fn reasons(&self) -> BTreeMap<String, (String, Vec<String>)> {
         self.packages()
