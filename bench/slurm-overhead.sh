@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What a batch on Slurm costs beyond the builds themselves (issue 15):
 #  1. Slurm's own overhead per job on a private one-node cluster (munged,
-#     slurmctld, slurmd on loopback, configured as tests/slurm_batch.rs
+#     slurmctld, slurmd on loopback, configured as tests/it/slurm_batch.rs
 #     does): K empty jobs chained with afterok (dependency released → next
 #     job started) and K independent ones (sbatch → started), in ms.
 #  2. `recipe batch submit --slurm` of K tiny script recipes chained by

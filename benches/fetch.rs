@@ -4,7 +4,9 @@
 //! `cargo bench --bench fetch`; RECIPE_BENCH_MB sets the size (default
 //! 1024), RECIPE_BENCH_DIR where the file and cache go (default: temp dir).
 
-#[path = "../tests/support/mod.rs"]
+// The scripted loopback server of the integration tests; the bench uses a part.
+#[allow(dead_code)]
+#[path = "../tests/it/support/http.rs"]
 mod support;
 
 use std::io::Write;

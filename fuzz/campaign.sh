@@ -20,7 +20,7 @@ done
 find toolchains -name '*.kdl' | while read -r f; do
     cp "$f" "$corpus/target_text/seed-$(echo "$f" | tr / _)"
 done
-RECIPE_FUZZ_CORPUS=$corpus cargo test -q --test unpack_hostile -- --ignored write_fuzz_seed_corpora
+RECIPE_FUZZ_CORPUS=$corpus cargo test -q --test it -- --ignored unpack_hostile::write_fuzz_seed_corpora
 cargo fuzz build -s none -O
 for t in "${targets[@]}"; do
     echo "== $t: ${seconds}s"

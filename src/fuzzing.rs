@@ -1,7 +1,7 @@
 //! Entry points for fuzzing: each takes arbitrary bytes and must return
 //! (an error is fine) without panicking, hanging or writing outside its
 //! temporary root. The cargo-fuzz targets in `fuzz/` and the smoke test in
-//! `tests/fuzz_smoke.rs` call these, so both exercise the same code.
+//! `tests/it/fuzz_smoke.rs` call these, so both exercise the same code.
 
 use std::path::{Path, PathBuf};
 

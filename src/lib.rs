@@ -2,7 +2,7 @@
 //!
 //! The folders follow the pipeline, and imports point one way only: a
 //! module may use the layers listed before its own, never one after it
-//! (checked by `tests/architecture.rs`, which reads the list below; leaves
+//! (checked by `tests/it/architecture.rs`, which reads the list below; leaves
 //! import nothing of the crate, and modules of one layer may use each other).
 //!
 //! 0. leaves: `digest`, `fault`, `elf`, `timefmt`, `units` (import nothing of the crate)
