@@ -2,6 +2,7 @@
 //! for `main` to render.
 
 mod batch;
+mod boot;
 mod build;
 mod env;
 mod explain_key;
@@ -83,6 +84,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Toolchain(cmd) => toolchain::run(&settings, cmd),
         Command::Env { target, go } => env::run(&settings, &target, go),
         Command::Shell { name, target } => shell::run(&settings, name.as_deref(), &target),
+        Command::Boot {
+            name,
+            target,
+            timeout,
+            quiet,
+        } => boot::run(&settings, &name, &target, timeout, quiet),
         Command::Run {
             target,
             root,

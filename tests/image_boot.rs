@@ -1,0 +1,227 @@
+//! Target images: qemu-system and the Debian kernel provisioned into the
+//! cache, and real armv7hf initramfs images booted under `qemu-system-arm
+//! -M virt` (TCG) by `recipe boot` — the init's output, its exit status,
+//! the timeout and that no VM process is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use recipe::model::project::{Project, ProjectPaths};
+use recipe::toolchain::provision::ProvisionContext;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Shared with the other end-to-end tests (and CI's `RECIPE_CACHE`).
+fn cache() -> PathBuf {
+    std::env::var_os("RECIPE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join("cache"))
+}
+
+fn context() -> ProvisionContext {
+    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
+    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
+    let mut ctx = ProvisionContext::from_options(cache(), options).expect("context");
+    ctx.verbose = false;
+    ctx
+}
+
+/// A throwaway project with the repo's targets and one image `name`.
+fn project_with_image(name: &str, image_kdl: &str, init: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for d in ["toolchains", "sysroots"] {
+        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
+    }
+    let image = dir.path().join("recipes").join(name);
+    std::fs::create_dir_all(&image).expect("mkdir");
+    std::fs::write(image.join("image.kdl"), image_kdl).expect("write");
+    std::fs::write(image.join("init.sh"), init).expect("write");
+    dir
+}
+
+fn boot(project: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("COLUMNS", "1000")
+        .env("HOME", cache().join("home"))
+        .arg("--cache")
+        .arg(cache())
+        .arg("--recipes")
+        .arg(project.join("recipes"))
+        .arg("boot")
+        .args(args);
+    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
+        if let Ok(v) = std::env::var(k) {
+            c.env(k, v);
+        }
+    }
+    c.output().expect("spawn recipe")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Processes whose command line mentions `needle` (e.g. an image's path).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = text(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+const HELLO: &str = r#"image hello {
+    packages "busybox-static"
+    modules "virtio_mmio" "virtio_net"
+    init "init.sh"
+    timeout 180
+}
+"#;
+
+#[test]
+fn qemu_system_runs_through_its_own_loader() {
+    let ctx = context();
+    let qemu = recipe::toolchain::qemusystem::ensure_qemu_system(&ctx).expect("qemu-system provisioned");
+    for binary in ["qemu-system-arm", "qemu-system-aarch64"] {
+        let out = qemu
+            .command(binary)
+            .expect("command")
+            .args(["-machine", "help"])
+            .output()
+            .expect("spawn");
+        assert!(out.status.success(), "{binary}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("virt"), "{binary} has -M virt");
+    }
+    assert!(qemu.data_dir.is_dir(), "the -L directory exists");
+    assert!(
+        qemu.command("qemu-system-x86_64").is_err(),
+        "only the provisioned emulators"
+    );
+}
+
+#[test]
+fn armmp_kernel_with_virtio_modules_in_load_order() {
+    let project = Project::load(ProjectPaths::from_recipes_dir(&repo().join("recipes"))).expect("project loads");
+    let target = &project.targets["armv7hf"];
+    let ctx = context();
+    let kernel = recipe::toolchain::kernel::ensure_kernel(&ctx, target, "trixie").expect("kernel");
+    assert!(kernel.release.ends_with("-armmp"), "{}", kernel.release);
+    assert!(kernel.image.is_file(), "{}", kernel.image.display());
+    let wanted = [
+        "virtio_net".to_string(),
+        "virtio-mmio".to_string(),
+        "virtio_blk".to_string(),
+    ];
+    let names: Vec<String> = kernel
+        .modules(&wanted)
+        .expect("modules")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|m| m == n)
+            .unwrap_or_else(|| panic!("{n} in {names:?}"))
+    };
+    assert!(
+        at("failover") < at("net_failover") && at("net_failover") < at("virtio_net"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"virtio_mmio".to_string()) && names.contains(&"virtio_blk".to_string()));
+    let err = kernel
+        .modules(&["no_such_module".to_string()])
+        .expect_err("unknown module");
+    assert!(err.to_string().contains("no_such_module"), "{err}");
+}
+
+#[test]
+fn armv7hf_image_boots_runs_init_and_powers_off() {
+    let init = "echo \"MARK machine=$(uname -m)\"\ngrep -m1 '^model name' /proc/cpuinfo\n\
+                echo \"MARK modules=$(cut -d' ' -f1 /proc/modules | sort | tr '\\n' ,)\"\n";
+    let project = project_with_image("hello", HELLO, init);
+    let out = boot(project.path(), &["hello", "--target", "armv7hf"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK machine=armv7l"), "{stdout}");
+    assert!(stdout.contains("model name\t: ARMv7"), "{stdout}");
+    assert!(
+        stdout.contains("virtio_mmio") && stdout.contains("virtio_net"),
+        "modules loaded: {stdout}"
+    );
+    assert!(stdout.contains("Power down"), "clean power-off: {stdout}");
+    let image = project.path().join("out/armv7hf/hello.cpio.gz");
+    assert!(image.is_file());
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+    // Measured boot-to-init time, for the README.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("init started"))
+        .expect("timing line");
+    eprintln!("{line}");
+}
+
+#[test]
+fn init_status_is_the_exit_status_and_a_hung_vm_is_killed() {
+    let project = project_with_image(
+        "fails",
+        &HELLO.replace("hello", "fails"),
+        "echo about to fail\nexit 3\n",
+    );
+    let out = boot(project.path(), &["fails", "--target", "armv7hf", "--quiet"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("about to fail"),
+        "--quiet keeps the console off stdout"
+    );
+
+    let project = project_with_image(
+        "hangs",
+        &HELLO.replace("hello", "hangs"),
+        "echo hanging now\nsleep 100000\n",
+    );
+    let started = std::time::Instant::now();
+    let out = boot(project.path(), &["hangs", "--target", "armv7hf", "--timeout", "25"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed().as_secs() < 120, "the timeout ends the run");
+    assert!(
+        stderr.contains("no power-off within 25 s; the VM was killed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hanging now"), "last console lines shown: {stderr}");
+    assert!(stderr.contains("boot-armv7hf-hangs.log"), "log path named: {stderr}");
+    let image = project.path().join("out/armv7hf/hangs.cpio.gz");
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+}
+
+#[test]
+fn unknown_package_or_image_is_named() {
+    let bad = HELLO.replace("\"busybox-static\"", "\"busybox-static\" \"no-such-pkg-xyz\"");
+    let project = project_with_image("bad", &bad.replace("hello", "bad"), "true\n");
+    let out = boot(project.path(), &["bad", "--target", "armv7hf"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no-such-pkg-xyz"), "{}", text(&out.stderr));
+    let out = boot(project.path(), &["nothing-here", "--target", "armv7hf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no image `nothing-here`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
