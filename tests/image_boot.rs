@@ -147,7 +147,8 @@ fn armmp_kernel_with_virtio_modules_in_load_order() {
 #[test]
 fn armv7hf_image_boots_runs_init_and_powers_off() {
     let init = "echo \"MARK machine=$(uname -m)\"\ngrep -m1 '^model name' /proc/cpuinfo\n\
-                echo \"MARK modules=$(cut -d' ' -f1 /proc/modules | sort | tr '\\n' ,)\"\n";
+                echo \"MARK modules=$(cut -d' ' -f1 /proc/modules | sort | tr '\\n' ,)\"\n\
+                echo \"MARK aio-max-nr=$(cat /proc/sys/fs/aio-max-nr)\"\n";
     let project = project_with_image("hello", HELLO, init);
     let out = boot(project.path(), &["hello", "--target", "armv7hf"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -155,8 +156,12 @@ fn armv7hf_image_boots_runs_init_and_powers_off() {
     assert!(stdout.contains("MARK machine=armv7l"), "{stdout}");
     assert!(stdout.contains("model name\t: ARMv7"), "{stdout}");
     assert!(
-        stdout.contains("virtio_mmio") && stdout.contains("virtio_net"),
-        "modules loaded: {stdout}"
+        stdout.contains("MARK modules=failover,net_failover,virtio_mmio,virtio_net,"),
+        "modules loaded in the guest: {stdout}"
+    );
+    assert!(
+        stdout.contains("MARK aio-max-nr=65536"),
+        "the kernel has Linux AIO: {stdout}"
     );
     assert!(stdout.contains("Power down"), "clean power-off: {stdout}");
     let image = project.path().join("out/armv7hf/hello.cpio.gz");
@@ -165,12 +170,91 @@ fn armv7hf_image_boots_runs_init_and_powers_off() {
         processes_mentioning(&image.display().to_string()).is_empty(),
         "no VM left"
     );
+    // A second run with nothing changed reuses the image as it is.
+    let before = std::fs::metadata(&image).and_then(|m| m.modified()).expect("mtime");
+    let again = boot(project.path(), &["hello", "--target", "armv7hf", "--quiet"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("hello.cpio.gz unchanged"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&image).and_then(|m| m.modified()).expect("mtime"),
+        before
+    );
     // Measured boot-to-init time, for the README.
     let line = stderr
         .lines()
         .find(|l| l.contains("init started"))
         .expect("timing line");
     eprintln!("{line}");
+}
+
+#[test]
+fn aarch64_image_boots_with_the_generic_arm64_kernel() {
+    let init = "echo \"MARK machine=$(uname -m) kernel=$(uname -r)\"\necho \"MARK aio-max-nr=$(cat /proc/sys/fs/aio-max-nr)\"\n";
+    let project = project_with_image("hello64", &HELLO.replace("hello", "hello64"), init);
+    let out = boot(project.path(), &["hello64", "--target", "aarch64"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK machine=aarch64 kernel="), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("MARK machine="))
+        .unwrap_or_default();
+    assert!(line.trim_end().ends_with("-arm64"), "the generic arm64 flavour: {line}");
+    // The kernel has Linux AIO (what qemu-user lacks and dqlite needs).
+    assert!(stdout.contains("MARK aio-max-nr=65536"), "{stdout}");
+    let image = project.path().join("out/aarch64/hello64.cpio.gz");
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("init started"))
+            .expect("timing line")
+    );
+}
+
+/// Debian's armhf CPython in the image, and the real kernel's Linux AIO:
+/// `io_setup` (which qemu-user lacks, so dqlite needs a preload there)
+/// succeeds in the VM without any preload.
+#[test]
+fn armv7hf_image_runs_debian_python_with_kernel_aio() {
+    let image = r#"image py {
+    packages "busybox-static" "python3.13"
+    init "init.sh"
+    timeout 300
+}
+"#;
+    let init = r#"python3.13 - <<'PY'
+import ctypes, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+ctx = ctypes.c_ulong(0)
+nr = {"armv7l": 243, "aarch64": 0}[platform.machine()]  # io_setup
+rc = libc.syscall(nr, 8, ctypes.byref(ctx))
+print("MARK", platform.machine(), platform.python_version(), "io_setup", rc, ctypes.get_errno(), ctx.value != 0)
+print("MARK preload", os.environ.get("LD_PRELOAD"), os.path.exists("/etc/ld.so.preload"))
+PY
+"#;
+    let project = project_with_image("py", image, init);
+    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK armv7l 3.13."), "{stdout}");
+    assert!(stdout.contains(" io_setup 0 0 True"), "kernel AIO in the VM: {stdout}");
+    assert!(stdout.contains("MARK preload None False"), "no preload: {stdout}");
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("init started"))
+            .expect("timing line")
+    );
 }
 
 #[test]

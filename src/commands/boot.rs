@@ -8,7 +8,6 @@ use crate::build::image::build_image;
 use crate::error::Error;
 use crate::model::image_def::{IMAGE_FILE, ImageDef};
 use crate::settings::Settings;
-use crate::toolchain::kernel::Kernel;
 use crate::toolchain::qemusystem::ensure_qemu_system;
 use crate::toolchain::sysroot_def_for;
 
@@ -28,8 +27,9 @@ pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, 
     let started = Instant::now();
     let image = build_image(&ctx, t, &suite, &def, &settings.paths.root.join("out"))?;
     eprintln!(
-        "image {} ({}, kernel {}, modules: {}) in {:.1} s",
+        "image {}{} ({}, kernel {}, modules: {}) in {:.3} s",
         image.path.display(),
+        if image.unchanged { " unchanged" } else { "" },
         human_size(&image.path),
         image.kernel.release,
         if image.modules.is_empty() {
@@ -45,7 +45,7 @@ pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, 
         t,
         &BootRequest {
             name,
-            kernel: &kernel_image(&image.kernel),
+            kernel: &image.kernel.image,
             initrd: &image.path,
             memory: def.memory,
             timeout: Duration::from_secs(timeout.unwrap_or(def.timeout)),
@@ -67,10 +67,6 @@ pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, 
         0 => Ok(()),
         code => std::process::exit(code.clamp(1, 255)),
     }
-}
-
-fn kernel_image(k: &Kernel) -> std::path::PathBuf {
-    k.image.clone()
 }
 
 fn human_size(p: &std::path::Path) -> String {

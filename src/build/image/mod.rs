@@ -107,6 +107,8 @@ pub struct BuiltImage {
     pub path: PathBuf,
     pub kernel: Kernel,
     pub modules: Vec<String>,
+    /// The image on disk already had this content key: nothing was written.
+    pub unchanged: bool,
 }
 
 /// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`.
@@ -126,6 +128,21 @@ pub fn build_image(
     }
     let kernel = ensure_kernel(ctx, target, suite)?;
     let modules = kernel.modules(&def.modules)?;
+    let init_path = def.dir.join(&def.init);
+    let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
+    let dir = out_root.join(&target.name);
+    let path = dir.join(format!("{}.cpio.gz", def.name));
+    let key_path = dir.join(format!(".{}.cpio.gz.key", def.name));
+    let key = image_key(def, &root, &kernel, &modules, &init)?;
+    let names = || modules.iter().map(|m| m.name.clone()).collect();
+    if path.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+        return Ok(BuiltImage {
+            path,
+            modules: names(),
+            kernel,
+            unchanged: true,
+        });
+    }
     let fs = |source| ImageError::Initramfs {
         image: def.name.clone(),
         source,
@@ -147,8 +164,6 @@ pub fn build_image(
         list.push_str(&m.name);
         list.push('\n');
     }
-    let init_path = def.dir.join(&def.init);
-    let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let file = |mode, data| Node::File { mode, data };
     image.insert(MODULE_LIST, file(0o644, list.into_bytes())).map_err(fs)?;
     image.insert(USER_INIT, file(0o755, init)).map_err(fs)?;
@@ -160,13 +175,48 @@ pub fn build_image(
         minor: 1,
     };
     image.insert("dev/console", console).map_err(fs)?;
-    let dir = out_root.join(&target.name);
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    let path = dir.join(format!("{}.cpio.gz", def.name));
     image.write_gz(&path).map_err(fs)?;
+    std::fs::write(&key_path, &key).map_err(io(format!("cannot write {}", key_path.display())))?;
     Ok(BuiltImage {
         path,
+        modules: names(),
         kernel,
-        modules: modules.into_iter().map(|m| m.name).collect(),
+        unchanged: false,
     })
+}
+
+/// What the image is made of: the provisioned root's and kernel's identities
+/// (their stamps), the modules, the init, the overlay's fingerprint (names,
+/// sizes, modes, times) and the prelude. Equal keys give equal images, so a
+/// no-op rebuild reads no package and writes nothing.
+fn image_key(
+    def: &ImageDef,
+    root: &Path,
+    kernel: &Kernel,
+    modules: &[crate::toolchain::kernel::Module],
+    init: &[u8],
+) -> Result<String, ImageError> {
+    use sha2::{Digest, Sha256};
+    let root_id = crate::toolchain::provision::Stamp::read(root)
+        .map(|s| s.id)
+        .unwrap_or_default();
+    let overlay = match &def.overlay {
+        Some(o) => {
+            let d = def.dir.join(o);
+            crate::digest::fingerprint(&d).map_err(io(format!("cannot read {}", d.display())))?
+        }
+        None => String::new(),
+    };
+    let mut h = Sha256::new();
+    for part in [&root_id, &kernel.id, &overlay, &prelude()] {
+        h.update(part.as_bytes());
+        h.update(b"\0");
+    }
+    for m in modules {
+        h.update(m.name.as_bytes());
+        h.update(b"\0");
+    }
+    h.update(init);
+    Ok(hex::encode(h.finalize()))
 }
