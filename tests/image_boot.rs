@@ -295,6 +295,45 @@ fn init_status_is_the_exit_status_and_a_hung_vm_is_killed() {
 }
 
 #[test]
+fn killing_recipe_boot_ends_the_vm() {
+    let project = project_with_image("orphan", &HELLO.replace("hello", "orphan"), "echo up\nsleep 100000\n");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", cache().join("home"))
+        .arg("--cache")
+        .arg(cache())
+        .arg("--recipes")
+        .arg(project.path().join("recipes"))
+        .args(["boot", "orphan", "--target", "armv7hf", "--timeout", "600"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
+        if let Ok(v) = std::env::var(k) {
+            c.env(k, v);
+        }
+    }
+    let mut child = c.spawn().expect("spawn recipe");
+    let image = project.path().join("out/armv7hf/orphan.cpio.gz").display().to_string();
+    let started = std::time::Instant::now();
+    while processes_mentioning(&image).is_empty() {
+        assert!(started.elapsed().as_secs() < 300, "the VM never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().expect("SIGKILL recipe");
+    child.wait().expect("reap recipe");
+    let gone = std::time::Instant::now();
+    while !processes_mentioning(&image).is_empty() {
+        assert!(
+            gone.elapsed().as_secs() < 10,
+            "qemu outlived recipe: {:?}",
+            processes_mentioning(&image)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn unknown_package_or_image_is_named() {
     let bad = HELLO.replace("\"busybox-static\"", "\"busybox-static\" \"no-such-pkg-xyz\"");
     let project = project_with_image("bad", &bad.replace("hello", "bad"), "true\n");

@@ -84,6 +84,7 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr);
+    die_with_parent(&mut cmd);
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(super::io(format!("cannot start {}", m.emulator)))?;
     let lines = console_lines(&mut child, log, req.echo);
@@ -127,6 +128,25 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
             Err(fail(format!("the VM ended ({status}) before the image's init started")))
         }
         None => Err(fail(format!("the VM ended ({status}) while the image's init ran"))),
+    }
+}
+
+/// The VM ends with `recipe` even when `recipe` is killed (no orphaned
+/// qemu): qemu is exec'd directly by its loader, so the signal reaches it.
+fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            // The parent may have died before the line above took effect.
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
     }
 }
 
