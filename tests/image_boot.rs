@@ -224,9 +224,10 @@ fn aarch64_image_boots_with_the_generic_arm64_kernel() {
 /// `io_setup` (which qemu-user lacks, so dqlite needs a preload there)
 /// succeeds in the VM without any preload.
 #[test]
-fn armv7hf_image_runs_debian_python_with_kernel_aio() {
+fn armv7hf_image_runs_debian_python_with_a_wheel_and_kernel_aio() {
     let image = r#"image py {
     packages "busybox-static" "python3.13"
+    install "tiny-wheel"
     init "init.sh"
     timeout 300
 }
@@ -239,15 +240,31 @@ nr = {"armv7l": 243, "aarch64": 0}[platform.machine()]  # io_setup
 rc = libc.syscall(nr, 8, ctypes.byref(ctx))
 print("MARK", platform.machine(), platform.python_version(), "io_setup", rc, ctypes.get_errno(), ctx.value != 0)
 print("MARK preload", os.environ.get("LD_PRELOAD"), os.path.exists("/etc/ld.so.preload"))
+import tiny_wheel
+print("MARK wheel", tiny_wheel.VALUE, tiny_wheel.__file__)
 PY
 "#;
     let project = project_with_image("py", image, init);
+    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("recipe `tiny-wheel` is not built for armv7hf"),
+        "{stderr}"
+    );
+    let out_dir = project.path().join("out/armv7hf");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    write_wheel(&out_dir.join("tiny_wheel-1.0-py3-none-any.whl"));
     let out = boot(project.path(), &["py", "--target", "armv7hf"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("MARK armv7l 3.13."), "{stdout}");
     assert!(stdout.contains(" io_setup 0 0 True"), "kernel AIO in the VM: {stdout}");
     assert!(stdout.contains("MARK preload None False"), "no preload: {stdout}");
+    assert!(
+        stdout.contains("MARK wheel from-the-wheel /usr/lib/python3/dist-packages/tiny_wheel/__init__.py"),
+        "the wheel is importable: {stdout}"
+    );
     eprintln!(
         "{}",
         stderr
@@ -255,6 +272,38 @@ PY
             .find(|l| l.contains("init started"))
             .expect("timing line")
     );
+}
+
+/// A pure-Python wheel as `recipe build` would leave it in out/<target>/,
+/// with a RECORD that lists every file's hash.
+fn write_wheel(path: &Path) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let files: [(&str, &str); 3] = [
+        ("tiny_wheel/__init__.py", "VALUE = 'from-the-wheel'\n"),
+        (
+            "tiny_wheel-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: tiny-wheel\nVersion: 1.0\n",
+        ),
+        (
+            "tiny_wheel-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create wheel"));
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut record = String::new();
+    for (name, body) in files {
+        zip.start_file(name, opts).expect("entry");
+        zip.write_all(body.as_bytes()).expect("write");
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(body.as_bytes()));
+        record.push_str(&format!("{name},sha256={hash},{}\n", body.len()));
+    }
+    record.push_str("tiny_wheel-1.0.dist-info/RECORD,,\n");
+    zip.start_file("tiny_wheel-1.0.dist-info/RECORD", opts).expect("entry");
+    zip.write_all(record.as_bytes()).expect("write");
+    zip.finish().expect("finish wheel");
 }
 
 #[test]

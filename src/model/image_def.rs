@@ -22,6 +22,9 @@ pub struct ImageDef {
     pub suite: Option<String>,
     /// Debian packages of the target's architecture (with their closure).
     pub packages: Vec<String>,
+    /// Recipes whose wheels (from `out/<target>/`) are installed into the
+    /// image's site-packages.
+    pub install: Vec<String>,
     /// Kernel modules loaded by the init prelude (dependencies added).
     pub modules: Vec<String>,
     /// Directory copied over the root, relative to the recipe directory.
@@ -57,6 +60,7 @@ impl ImageDef {
                 dir: dir.clone(),
                 suite: None,
                 packages: Vec::new(),
+                install: Vec::new(),
                 modules: Vec::new(),
                 overlay: None,
                 init: String::new(),
@@ -67,13 +71,14 @@ impl ImageDef {
             let mut seen = Vec::new();
             for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
                 let key = child.name().value();
-                if !matches!(key, "packages" | "modules") && !d.once(&mut seen, child) {
+                if !matches!(key, "packages" | "modules" | "install") && !d.once(&mut seen, child) {
                     continue;
                 }
                 match key {
                     "suite" => def.suite = d.single_string(child).map(|s| s.value),
                     "packages" => def.packages.extend(d.strings(child).into_iter().map(|s| s.value)),
                     "modules" => def.modules.extend(d.strings(child).into_iter().map(|s| s.value)),
+                    "install" => def.install.extend(d.strings(child).into_iter().map(|s| s.value)),
                     "overlay" => overlay = d.single_string(child),
                     "init" => init = d.single_string(child),
                     "timeout" => def.timeout = d.single_int(child, 1, 86_400).map_or(def.timeout, |v| v.value as u64),
@@ -81,7 +86,9 @@ impl ImageDef {
                     _ => d.unknown_node(
                         child,
                         "`image`",
-                        &["suite", "packages", "modules", "overlay", "init", "timeout", "memory"],
+                        &[
+                            "suite", "packages", "install", "modules", "overlay", "init", "timeout", "memory",
+                        ],
                     ),
                 }
             }

@@ -3,6 +3,7 @@
 //! (`recipes/<name>/image.kdl`), and booted under qemu-system.
 
 pub mod boot;
+pub mod wheels;
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,17 @@ pub enum ImageError {
         help("the init prelude runs busybox: add \"busybox-static\" to the image's `packages`")
     )]
     NoBusybox { image: String },
+
+    #[error("recipe `{name}` is not built for {target}: no wheel of it in {dir}")]
+    #[diagnostic(
+        code(recipe::image::not_built),
+        help("build it first: `recipe build {name} --target {target}`")
+    )]
+    NotBuilt { name: String, target: String, dir: String },
+
+    #[error("cannot install {wheel} into the image: {reason}")]
+    #[diagnostic(code(recipe::image::wheel))]
+    Wheel { wheel: String, reason: String },
 
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::image::io))]
@@ -133,7 +145,15 @@ pub fn build_image(
     let dir = out_root.join(&target.name);
     let path = dir.join(format!("{}.cpio.gz", def.name));
     let key_path = dir.join(format!(".{}.cpio.gz.key", def.name));
-    let key = image_key(def, &root, &kernel, &modules, &init)?;
+    let mut wheels = Vec::new();
+    for name in &def.install {
+        wheels.extend(wheels::find_wheels(&out_root.join(&target.name), name, &target.name)?);
+    }
+    let mut key = image_key(def, &root, &kernel, &modules, &init)?;
+    for w in &wheels {
+        let sha = crate::digest::sha256_file(w).map_err(io(format!("cannot read {}", w.display())))?;
+        key = format!("{key}\n{sha}");
+    }
     let names = || modules.iter().map(|m| m.name.clone()).collect();
     if path.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
         return Ok(BuiltImage {
@@ -151,6 +171,9 @@ pub fn build_image(
     image.add_tree(&root, "", MARKERS).map_err(fs)?;
     if let Some(overlay) = &def.overlay {
         image.add_tree(&def.dir.join(overlay), "", &[]).map_err(fs)?;
+    }
+    for w in &wheels {
+        wheels::add_wheel(&mut image, w)?;
     }
     let mut list = String::new();
     for m in &modules {
