@@ -237,6 +237,22 @@ pub enum Command {
         build_dir: Option<PathBuf>,
     },
 
+    /// Build an image (recipes/NAME/image.kdl) and boot it under qemu-system; exits with its init's status
+    #[command(
+        after_help = "Example:\n  recipe boot hello-image --target armv7hf\n\nWrites out/<target>/NAME.cpio.gz, boots it (-M virt, TCG) with the console on stdout and powers off when the image's init ends; the console log is in the cache's logs/."
+    )]
+    Boot {
+        name: String,
+        #[arg(long, short)]
+        target: String,
+        /// Seconds before the VM is killed [default: the image's `timeout`, else 120]
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Do not copy the console to stdout
+        #[arg(long)]
+        quiet: bool,
+    },
+
     /// Run a target program under qemu-user with the target's sysroot
     #[command(after_help = "Example:\n  recipe run --target armv7hf -- ./hello --verbose")]
     Run {

@@ -63,6 +63,10 @@ pub enum Error {
     #[diagnostic(transparent)]
     Maintain(Box<crate::maintain::MaintainError>),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Image(Box<crate::build::image::ImageError>),
+
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::io))]
     Io {
@@ -131,6 +135,12 @@ impl From<crate::toolchain::ToolchainError> for Error {
 impl From<crate::build::builders::BuildError> for Error {
     fn from(e: crate::build::builders::BuildError) -> Self {
         Error::Build(Box::new(e))
+    }
+}
+
+impl From<crate::build::image::ImageError> for Error {
+    fn from(e: crate::build::image::ImageError) -> Self {
+        Error::Image(Box::new(e))
     }
 }
 

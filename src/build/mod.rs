@@ -3,6 +3,7 @@
 //! progress, and the package's tests on its target.
 
 pub mod builders;
+pub mod image;
 pub mod job;
 pub mod jobenv;
 pub mod process;

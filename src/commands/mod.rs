@@ -2,6 +2,7 @@
 //! for `main` to render.
 
 mod batch;
+mod boot;
 mod build;
 mod env;
 mod explain_key;
@@ -87,6 +88,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             target,
             build_dir,
         } => shell::run(&settings, name.as_deref(), &target, build_dir.as_deref()),
+        Command::Boot {
+            name,
+            target,
+            timeout,
+            quiet,
+        } => boot::run(&settings, &name, &target, timeout, quiet),
         Command::Run {
             target,
             root,

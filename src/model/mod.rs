@@ -1,6 +1,7 @@
 //! What a project defines, as loaded from disk: its recipes (parsed by
 //! `crate::recipe`), its targets and its sysroot definitions.
 
+pub mod image_def;
 pub mod project;
 pub mod sysroot_def;
 pub mod target;

@@ -4,5 +4,6 @@
 
 pub mod artifact;
 pub mod compare;
+pub mod initramfs;
 pub mod verify;
 pub mod wheel;

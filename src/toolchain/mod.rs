@@ -12,8 +12,10 @@ pub mod buildpython;
 pub mod env;
 pub mod files;
 pub mod gotool;
+pub mod kernel;
 pub mod provision;
 pub mod qemu;
+pub mod qemusystem;
 pub mod sysroot;
 pub mod targetroot;
 

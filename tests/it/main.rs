@@ -24,6 +24,7 @@ mod fetch_download;
 mod fetch_faults;
 mod fuzz_smoke;
 mod host_tools;
+mod image_boot;
 mod kill_matrix;
 mod local_store;
 mod new_cli;

@@ -1,0 +1,147 @@
+//! Image definitions (`recipes/<name>/image.kdl`): what goes into a bootable
+//! image for a target — Debian packages, kernel modules, overlay files and
+//! the init script — and how it boots. An image directory has no
+//! `recipe.kdl`, so it is not a package.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::recipe::bounds::read_definition;
+use crate::recipe::decode::{Decoder, parse_document};
+use crate::recipe::error::{RecipeErrors, SourceFile};
+
+pub const IMAGE_FILE: &str = "image.kdl";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
+pub struct ImageDef {
+    pub name: String,
+    /// The recipe directory (init script and overlay are relative to it).
+    pub dir: PathBuf,
+    /// Debian suite of the packages and kernel [default: the target's sysroot suite].
+    pub suite: Option<String>,
+    /// Debian packages of the target's architecture (with their closure).
+    pub packages: Vec<String>,
+    /// Recipes whose wheels (from `out/<target>/`) are installed into the
+    /// image's site-packages.
+    pub install: Vec<String>,
+    /// Kernel modules loaded by the init prelude (dependencies added).
+    pub modules: Vec<String>,
+    /// Directory copied over the root, relative to the recipe directory.
+    pub overlay: Option<String>,
+    /// Shell script run after the prelude, relative to the recipe directory.
+    pub init: String,
+    /// Seconds a boot may take before the VM is killed.
+    pub timeout: u64,
+    /// Guest memory in MiB.
+    pub memory: u64,
+}
+
+impl ImageDef {
+    pub fn load(path: &Path, display: &str) -> Result<ImageDef, RecipeErrors> {
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        ImageDef::parse(&read_definition(path, display)?, dir)
+    }
+
+    pub fn parse(file: &SourceFile, dir: PathBuf) -> Result<ImageDef, RecipeErrors> {
+        let doc = parse_document(file)?;
+        let mut d = Decoder::new(file);
+        let mut out = None;
+        for node in doc.nodes() {
+            if node.name().value() != "image" || out.is_some() {
+                d.unknown_node(node, "an image file", &["image"]);
+                continue;
+            }
+            d.check_props(node, &[]);
+            d.check_max_args(node, 1);
+            let name = d.positional(node).first().and_then(|e| d.entry_string("image", e));
+            let mut def = ImageDef {
+                name: String::new(),
+                dir: dir.clone(),
+                suite: None,
+                packages: Vec::new(),
+                install: Vec::new(),
+                modules: Vec::new(),
+                overlay: None,
+                init: String::new(),
+                timeout: 120,
+                memory: 512,
+            };
+            let (mut init, mut overlay) = (None, None);
+            let mut seen = Vec::new();
+            for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
+                let key = child.name().value();
+                if !matches!(key, "packages" | "modules" | "install") && !d.once(&mut seen, child) {
+                    continue;
+                }
+                match key {
+                    "suite" => def.suite = d.single_string(child).map(|s| s.value),
+                    "packages" => def.packages.extend(d.strings(child).into_iter().map(|s| s.value)),
+                    "modules" => def.modules.extend(d.strings(child).into_iter().map(|s| s.value)),
+                    "install" => def.install.extend(d.strings(child).into_iter().map(|s| s.value)),
+                    "overlay" => overlay = d.single_string(child),
+                    "init" => init = d.single_string(child),
+                    "timeout" => def.timeout = d.single_int(child, 1, 86_400).map_or(def.timeout, |v| v.value as u64),
+                    "memory" => def.memory = d.single_int(child, 64, 65_536).map_or(def.memory, |v| v.value as u64),
+                    _ => d.unknown_node(
+                        child,
+                        "`image`",
+                        &[
+                            "suite", "packages", "install", "modules", "overlay", "init", "timeout", "memory",
+                        ],
+                    ),
+                }
+            }
+            for rel in init.iter().chain(overlay.iter()) {
+                if Path::new(&rel.value).is_absolute() || rel.value.split('/').any(|c| c == "..") {
+                    d.invalid(
+                        rel.span,
+                        "path",
+                        "it leaves the recipe directory",
+                        "give a path inside the recipe directory",
+                    );
+                }
+            }
+            def.overlay = overlay.map(|s| s.value);
+            match (name, init) {
+                (Some(name), Some(init)) => {
+                    def.name = name.value;
+                    def.init = init.value;
+                    out = Some(def);
+                }
+                _ => d.missing(
+                    node.span(),
+                    "a name or `init`",
+                    "`image`",
+                    "write `image NAME { packages \"busybox-static\"; init \"init.sh\" }`",
+                ),
+            }
+        }
+        match out {
+            Some(s) if d.errors.is_empty() => Ok(s),
+            _ => {
+                if d.errors.is_empty() {
+                    d.missing((0, 0).into(), "`image`", "the image file", "write `image NAME { … }`");
+                }
+                Err(RecipeErrors { errors: d.errors })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_an_image_and_refuses_escapes() {
+        let text =
+            "image hello {\n packages \"busybox-static\"\n modules \"virtio_mmio\"\n init \"init.sh\"\n timeout 30\n}";
+        let i = ImageDef::parse(&SourceFile::new("image.kdl", text), "r".into()).expect("valid");
+        assert_eq!((i.name.as_str(), i.init.as_str(), i.timeout), ("hello", "init.sh", 30));
+        assert_eq!(i.packages, ["busybox-static"]);
+        let bad = "image x {\n init \"../../etc/passwd\"\n}";
+        assert!(ImageDef::parse(&SourceFile::new("image.kdl", bad), "r".into()).is_err());
+        assert!(ImageDef::parse(&SourceFile::new("image.kdl", "image x {\n}"), "r".into()).is_err());
+    }
+}

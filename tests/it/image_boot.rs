@@ -1,0 +1,399 @@
+//! Target images: qemu-system and the Debian kernel provisioned into the
+//! cache, and real armv7hf initramfs images booted under `qemu-system-arm
+//! -M virt` (TCG) by `recipe boot` — the init's output, its exit status,
+//! the timeout and that no VM process is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use recipe::model::project::{Project, ProjectPaths};
+use recipe::toolchain::provision::ProvisionContext;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Shared with the other end-to-end tests (and CI's `RECIPE_CACHE`).
+fn cache() -> PathBuf {
+    std::env::var_os("RECIPE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join("cache"))
+}
+
+fn context() -> ProvisionContext {
+    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
+    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
+    let mut ctx = ProvisionContext::from_options(cache(), options).expect("context");
+    ctx.verbose = false;
+    ctx
+}
+
+/// A throwaway project with the repo's targets and one image `name`.
+fn project_with_image(name: &str, image_kdl: &str, init: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for d in ["toolchains", "sysroots"] {
+        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
+    }
+    let image = dir.path().join("recipes").join(name);
+    std::fs::create_dir_all(&image).expect("mkdir");
+    std::fs::write(image.join("image.kdl"), image_kdl).expect("write");
+    std::fs::write(image.join("init.sh"), init).expect("write");
+    dir
+}
+
+fn boot(project: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("COLUMNS", "1000")
+        .env("HOME", cache().join("home"))
+        .arg("--cache")
+        .arg(cache())
+        .arg("--recipes")
+        .arg(project.join("recipes"))
+        .arg("boot")
+        .args(args);
+    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
+        if let Ok(v) = std::env::var(k) {
+            c.env(k, v);
+        }
+    }
+    c.output().expect("spawn recipe")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Processes whose command line mentions `needle` (e.g. an image's path).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = text(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+const HELLO: &str = r#"image hello {
+    packages "busybox-static"
+    modules "virtio_mmio" "virtio_net"
+    init "init.sh"
+    timeout 180
+}
+"#;
+
+#[test]
+fn qemu_system_runs_through_its_own_loader() {
+    let ctx = context();
+    let qemu = recipe::toolchain::qemusystem::ensure_qemu_system(&ctx).expect("qemu-system provisioned");
+    for binary in ["qemu-system-arm", "qemu-system-aarch64"] {
+        let out = qemu
+            .command(binary)
+            .expect("command")
+            .args(["-machine", "help"])
+            .output()
+            .expect("spawn");
+        assert!(out.status.success(), "{binary}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("virt"), "{binary} has -M virt");
+    }
+    assert!(qemu.data_dir.is_dir(), "the -L directory exists");
+    assert!(
+        qemu.command("qemu-system-x86_64").is_err(),
+        "only the provisioned emulators"
+    );
+}
+
+#[test]
+fn armmp_kernel_with_virtio_modules_in_load_order() {
+    let project = Project::load(ProjectPaths::from_recipes_dir(&repo().join("recipes"))).expect("project loads");
+    let target = &project.targets["armv7hf"];
+    let ctx = context();
+    let kernel = recipe::toolchain::kernel::ensure_kernel(&ctx, target, "trixie").expect("kernel");
+    assert!(kernel.release.ends_with("-armmp"), "{}", kernel.release);
+    assert!(kernel.image.is_file(), "{}", kernel.image.display());
+    let wanted = [
+        "virtio_net".to_string(),
+        "virtio-mmio".to_string(),
+        "virtio_blk".to_string(),
+    ];
+    let names: Vec<String> = kernel
+        .modules(&wanted)
+        .expect("modules")
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let at = |n: &str| {
+        names
+            .iter()
+            .position(|m| m == n)
+            .unwrap_or_else(|| panic!("{n} in {names:?}"))
+    };
+    assert!(
+        at("failover") < at("net_failover") && at("net_failover") < at("virtio_net"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"virtio_mmio".to_string()) && names.contains(&"virtio_blk".to_string()));
+    let err = kernel
+        .modules(&["no_such_module".to_string()])
+        .expect_err("unknown module");
+    assert!(err.to_string().contains("no_such_module"), "{err}");
+}
+
+#[test]
+fn armv7hf_image_boots_runs_init_and_powers_off() {
+    let init = "echo \"MARK machine=$(uname -m)\"\ngrep -m1 '^model name' /proc/cpuinfo\n\
+                echo \"MARK modules=$(cut -d' ' -f1 /proc/modules | sort | tr '\\n' ,)\"\n\
+                echo \"MARK aio-max-nr=$(cat /proc/sys/fs/aio-max-nr)\"\n";
+    let project = project_with_image("hello", HELLO, init);
+    let out = boot(project.path(), &["hello", "--target", "armv7hf"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK machine=armv7l"), "{stdout}");
+    assert!(stdout.contains("model name\t: ARMv7"), "{stdout}");
+    assert!(
+        stdout.contains("MARK modules=failover,net_failover,virtio_mmio,virtio_net,"),
+        "modules loaded in the guest: {stdout}"
+    );
+    assert!(
+        stdout.contains("MARK aio-max-nr=65536"),
+        "the kernel has Linux AIO: {stdout}"
+    );
+    assert!(stdout.contains("Power down"), "clean power-off: {stdout}");
+    let image = project.path().join("out/armv7hf/hello.cpio.gz");
+    assert!(image.is_file());
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+    // A second run with nothing changed reuses the image as it is.
+    let before = std::fs::metadata(&image).and_then(|m| m.modified()).expect("mtime");
+    let again = boot(project.path(), &["hello", "--target", "armv7hf", "--quiet"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("hello.cpio.gz unchanged"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&image).and_then(|m| m.modified()).expect("mtime"),
+        before
+    );
+    // Measured boot-to-init time, for the README.
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("init started"))
+        .expect("timing line");
+    eprintln!("{line}");
+}
+
+#[test]
+fn aarch64_image_boots_with_the_generic_arm64_kernel() {
+    let init = "echo \"MARK machine=$(uname -m) kernel=$(uname -r)\"\necho \"MARK aio-max-nr=$(cat /proc/sys/fs/aio-max-nr)\"\n";
+    let project = project_with_image("hello64", &HELLO.replace("hello", "hello64"), init);
+    let out = boot(project.path(), &["hello64", "--target", "aarch64"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK machine=aarch64 kernel="), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("MARK machine="))
+        .unwrap_or_default();
+    assert!(line.trim_end().ends_with("-arm64"), "the generic arm64 flavour: {line}");
+    // The kernel has Linux AIO (what qemu-user lacks and dqlite needs).
+    assert!(stdout.contains("MARK aio-max-nr=65536"), "{stdout}");
+    let image = project.path().join("out/aarch64/hello64.cpio.gz");
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("init started"))
+            .expect("timing line")
+    );
+}
+
+/// Debian's armhf CPython in the image, and the real kernel's Linux AIO:
+/// `io_setup` (which qemu-user lacks, so dqlite needs a preload there)
+/// succeeds in the VM without any preload.
+#[test]
+fn armv7hf_image_runs_debian_python_with_a_wheel_and_kernel_aio() {
+    let image = r#"image py {
+    packages "busybox-static" "python3.13"
+    install "tiny-wheel"
+    init "init.sh"
+    timeout 300
+}
+"#;
+    let init = r#"python3.13 - <<'PY'
+import ctypes, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+ctx = ctypes.c_ulong(0)
+nr = {"armv7l": 243, "aarch64": 0}[platform.machine()]  # io_setup
+rc = libc.syscall(nr, 8, ctypes.byref(ctx))
+print("MARK", platform.machine(), platform.python_version(), "io_setup", rc, ctypes.get_errno(), ctx.value != 0)
+print("MARK preload", os.environ.get("LD_PRELOAD"), os.path.exists("/etc/ld.so.preload"))
+import tiny_wheel
+print("MARK wheel", tiny_wheel.VALUE, tiny_wheel.__file__)
+PY
+"#;
+    let project = project_with_image("py", image, init);
+    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("recipe `tiny-wheel` is not built for armv7hf"),
+        "{stderr}"
+    );
+    let out_dir = project.path().join("out/armv7hf");
+    std::fs::create_dir_all(&out_dir).expect("mkdir");
+    write_wheel(&out_dir.join("tiny_wheel-1.0-py3-none-any.whl"));
+    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK armv7l 3.13."), "{stdout}");
+    assert!(stdout.contains(" io_setup 0 0 True"), "kernel AIO in the VM: {stdout}");
+    assert!(stdout.contains("MARK preload None False"), "no preload: {stdout}");
+    assert!(
+        stdout.contains("MARK wheel from-the-wheel /usr/lib/python3/dist-packages/tiny_wheel/__init__.py"),
+        "the wheel is importable: {stdout}"
+    );
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .find(|l| l.contains("init started"))
+            .expect("timing line")
+    );
+}
+
+/// A pure-Python wheel as `recipe build` would leave it in out/<target>/,
+/// with a RECORD that lists every file's hash.
+fn write_wheel(path: &Path) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let files: [(&str, &str); 3] = [
+        ("tiny_wheel/__init__.py", "VALUE = 'from-the-wheel'\n"),
+        (
+            "tiny_wheel-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: tiny-wheel\nVersion: 1.0\n",
+        ),
+        (
+            "tiny_wheel-1.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
+    ];
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create wheel"));
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut record = String::new();
+    for (name, body) in files {
+        zip.start_file(name, opts).expect("entry");
+        zip.write_all(body.as_bytes()).expect("write");
+        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(body.as_bytes()));
+        record.push_str(&format!("{name},sha256={hash},{}\n", body.len()));
+    }
+    record.push_str("tiny_wheel-1.0.dist-info/RECORD,,\n");
+    zip.start_file("tiny_wheel-1.0.dist-info/RECORD", opts).expect("entry");
+    zip.write_all(record.as_bytes()).expect("write");
+    zip.finish().expect("finish wheel");
+}
+
+#[test]
+fn init_status_is_the_exit_status_and_a_hung_vm_is_killed() {
+    let project = project_with_image(
+        "fails",
+        &HELLO.replace("hello", "fails"),
+        "echo about to fail\nexit 3\n",
+    );
+    let out = boot(project.path(), &["fails", "--target", "armv7hf", "--quiet"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("about to fail"),
+        "--quiet keeps the console off stdout"
+    );
+
+    let project = project_with_image(
+        "hangs",
+        &HELLO.replace("hello", "hangs"),
+        "echo hanging now\nsleep 100000\n",
+    );
+    let started = std::time::Instant::now();
+    let out = boot(project.path(), &["hangs", "--target", "armv7hf", "--timeout", "25"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(started.elapsed().as_secs() < 120, "the timeout ends the run");
+    assert!(
+        stderr.contains("no power-off within 25 s; the VM was killed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hanging now"), "last console lines shown: {stderr}");
+    assert!(stderr.contains("boot-armv7hf-hangs.log"), "log path named: {stderr}");
+    let image = project.path().join("out/armv7hf/hangs.cpio.gz");
+    assert!(
+        processes_mentioning(&image.display().to_string()).is_empty(),
+        "no VM left"
+    );
+}
+
+#[test]
+fn killing_recipe_boot_ends_the_vm() {
+    let project = project_with_image("orphan", &HELLO.replace("hello", "orphan"), "echo up\nsleep 100000\n");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
+    c.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", cache().join("home"))
+        .arg("--cache")
+        .arg(cache())
+        .arg("--recipes")
+        .arg(project.path().join("recipes"))
+        .args(["boot", "orphan", "--target", "armv7hf", "--timeout", "600"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
+        if let Ok(v) = std::env::var(k) {
+            c.env(k, v);
+        }
+    }
+    let mut child = c.spawn().expect("spawn recipe");
+    let image = project.path().join("out/armv7hf/orphan.cpio.gz").display().to_string();
+    let started = std::time::Instant::now();
+    while processes_mentioning(&image).is_empty() {
+        assert!(started.elapsed().as_secs() < 300, "the VM never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().expect("SIGKILL recipe");
+    child.wait().expect("reap recipe");
+    let gone = std::time::Instant::now();
+    while !processes_mentioning(&image).is_empty() {
+        assert!(
+            gone.elapsed().as_secs() < 10,
+            "qemu outlived recipe: {:?}",
+            processes_mentioning(&image)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn unknown_package_or_image_is_named() {
+    let bad = HELLO.replace("\"busybox-static\"", "\"busybox-static\" \"no-such-pkg-xyz\"");
+    let project = project_with_image("bad", &bad.replace("hello", "bad"), "true\n");
+    let out = boot(project.path(), &["bad", "--target", "armv7hf"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no-such-pkg-xyz"), "{}", text(&out.stderr));
+    let out = boot(project.path(), &["nothing-here", "--target", "armv7hf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no image `nothing-here`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
