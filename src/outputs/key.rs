@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 pub use crate::digest::{fingerprint, fingerprint_except, sha256_file};
 use sha2::{Digest, Sha256};
 
-/// Bumped when builders change in ways that change outputs.
-pub const BUILDER_VERSION: &str = "4";
+/// Bumped when builders change in ways that change outputs, so no stamp,
+/// local store or remote cache entry from before is taken for a new output.
+/// 5: target outputs carry their license files (entries stored before had
+/// none, and their restores published no licenses).
+pub const BUILDER_VERSION: &str = "5";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {
