@@ -306,6 +306,36 @@ fn write_wheel(path: &Path) {
     zip.finish().expect("finish wheel");
 }
 
+/// `network "user"`: the guest's eth0 (virtio-net, module loaded by the
+/// prelude) reaches an HTTP server on the build machine's loopback through
+/// qemu's user-mode network, without root.
+#[test]
+fn user_network_reaches_the_build_machine() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let body = "served-to-the-guest\n";
+            let _ = write!(conn, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        }
+    });
+    let def = HELLO
+        .replace("hello", "net")
+        .replace("init \"init.sh\"", "init \"init.sh\"\n    network \"user\"");
+    let init = format!(
+        "ip link set eth0 up\nip addr add 10.0.2.15/24 dev eth0\nip route add default via 10.0.2.2\n\
+         echo \"MARK $(wget -q -O - http://10.0.2.2:{port}/x)\"\n"
+    );
+    let project = project_with_image("net", &def, &init);
+    let out = boot(project.path(), &["net", "--target", "armv7hf"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK served-to-the-guest"), "{stdout}");
+}
+
 #[test]
 fn init_status_is_the_exit_status_and_a_hung_vm_is_killed() {
     let project = project_with_image(
