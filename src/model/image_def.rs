@@ -35,6 +35,9 @@ pub struct ImageDef {
     pub timeout: u64,
     /// Guest memory in MiB.
     pub memory: u64,
+    /// `network "user"`: a virtio NIC on qemu's user-mode network (no root;
+    /// the build machine is 10.0.2.2 from the guest).
+    pub network: Option<String>,
 }
 
 impl ImageDef {
@@ -66,6 +69,7 @@ impl ImageDef {
                 init: String::new(),
                 timeout: 120,
                 memory: 512,
+                network: None,
             };
             let (mut init, mut overlay) = (None, None);
             let mut seen = Vec::new();
@@ -82,6 +86,15 @@ impl ImageDef {
                     "overlay" => overlay = d.single_string(child),
                     "init" => init = d.single_string(child),
                     "timeout" => def.timeout = d.single_int(child, 1, 86_400).map_or(def.timeout, |v| v.value as u64),
+                    "network" => {
+                        if let Some(n) = d.single_string(child) {
+                            if n.value == "user" {
+                                def.network = Some(n.value);
+                            } else {
+                                d.invalid(n.span, "network", "unknown kind", "write `network \"user\"`");
+                            }
+                        }
+                    }
                     "memory" => def.memory = d.single_int(child, 64, 65_536).map_or(def.memory, |v| v.value as u64),
                     _ => d.unknown_node(
                         child,

@@ -46,6 +46,8 @@ pub struct BootRequest<'a> {
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     pub memory: u64,
+    /// A virtio NIC on qemu's user-mode network.
+    pub user_network: bool,
     pub timeout: Duration,
     pub log: PathBuf,
     /// Copy the console to stdout as it comes.
@@ -80,10 +82,11 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
         .arg("-initrd")
         .arg(req.initrd)
         .args(["-append", &format!("console={} panic=1 rdinit=/init", m.console)])
-        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr);
+        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+    if req.user_network {
+        cmd.args(["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
     die_with_parent(&mut cmd);
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(super::io(format!("cannot start {}", m.emulator)))?;
