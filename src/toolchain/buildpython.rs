@@ -86,17 +86,6 @@ pub struct BuildPython {
     pub id: String,
 }
 
-/// Debian architecture and dynamic loader of the build machine.
-fn build_arch() -> Result<(&'static str, &'static str, &'static str), ToolchainError> {
-    match std::env::consts::ARCH {
-        "x86_64" => Ok(("amd64", "lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu")),
-        "aarch64" => Ok(("arm64", "lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu")),
-        other => Err(ToolchainError::Usage(format!(
-            "no build Python for a {other} build machine (x86_64 and aarch64 are supported)"
-        ))),
-    }
-}
-
 /// `3.13` from a root's `usr/lib/python3.13/` holding the sysconfigdata of `triple`.
 fn python_version(root: &Path, triple: &str) -> Option<(String, PathBuf)> {
     let dir = sysconfigdata_dir(root, triple)?;
@@ -124,7 +113,7 @@ pub fn ensure_build_python(
     suite: &str,
     lock: &Path,
 ) -> Result<BuildPython, ToolchainError> {
-    let (arch, loader, build_multiarch) = build_arch()?;
+    let (arch, loader, build_multiarch) = crate::toolchain::env::build_loader("build Python")?;
     let target_root = ensure_target_root(ctx, target, suite, &["libpython3-dev".to_string()])?;
     let Some((version, target_lib)) = python_version(&target_root, &target.triple) else {
         return Err(ToolchainError::Usage(format!(
@@ -289,7 +278,7 @@ fn ensure_launcher(
 /// Debian's build-machine `patchelf` (from the build machine's own suite
 /// family), for rewriting needed entries and run paths in repaired wheels.
 pub fn ensure_patchelf(ctx: &ProvisionContext, suite: &str) -> Result<PathBuf, ToolchainError> {
-    let (arch, loader, multiarch) = build_arch()?;
+    let (arch, loader, multiarch) = crate::toolchain::env::build_loader("build Python")?;
     let packages = [
         "patchelf".to_string(),
         "libc6".to_string(),

@@ -103,6 +103,20 @@ pub fn build_debian_arch() -> &'static str {
     }
 }
 
+/// The build machine's Debian architecture, dynamic loader (relative to a
+/// root) and multiarch triple: what running Debian binaries of the build
+/// machine through their own loader needs. `purpose` names what wanted them
+/// when the machine is not one Debian binaries are provisioned for.
+pub fn build_loader(purpose: &str) -> Result<(&'static str, &'static str, &'static str), super::ToolchainError> {
+    match std::env::consts::ARCH {
+        "x86_64" => Ok((build_debian_arch(), "lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu")),
+        "aarch64" => Ok((build_debian_arch(), "lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu")),
+        other => Err(super::ToolchainError::Usage(format!(
+            "no {purpose} for a {other} build machine (x86_64 and aarch64 are supported)"
+        ))),
+    }
+}
+
 pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
     let t = &toolchain.target;
     let tool = |n: &str| path_str(&toolchain.bin_dir.join(n));

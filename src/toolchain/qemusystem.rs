@@ -54,17 +54,6 @@ impl QemuSystem {
     }
 }
 
-/// Debian architecture, dynamic loader and multiarch triple of the build machine.
-pub fn build_loader() -> Result<(&'static str, &'static str, &'static str), ToolchainError> {
-    match std::env::consts::ARCH {
-        "x86_64" => Ok(("amd64", "lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu")),
-        "aarch64" => Ok(("arm64", "lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu")),
-        other => Err(ToolchainError::Usage(format!(
-            "no qemu-system for a {other} build machine (x86_64 and aarch64 are supported)"
-        ))),
-    }
-}
-
 fn paths(root: &Path, loader: &str, multiarch: &str) -> (PathBuf, String, PathBuf) {
     let r = root.display();
     (
@@ -76,7 +65,7 @@ fn paths(root: &Path, loader: &str, multiarch: &str) -> (PathBuf, String, PathBu
 
 /// Provisions (once) qemu-system-arm/aarch64 with its libraries.
 pub fn ensure_qemu_system(ctx: &ProvisionContext) -> Result<QemuSystem, ToolchainError> {
-    let (arch, loader, multiarch) = build_loader()?;
+    let (arch, loader, multiarch) = crate::toolchain::env::build_loader("qemu-system")?;
     let packages: Vec<String> = QEMU_SYSTEM_PACKAGES.iter().map(|s| s.to_string()).collect();
     let key = short_hash(&["1", QEMU_SYSTEM_SUITE, arch, &packages.join(" ")]);
     let dir = ctx
