@@ -128,6 +128,28 @@ impl RemoteCache {
         (n >= MAX_FAILURES).then(|| format!("not used for the rest of this run after {n} failed requests"))
     }
 
+    /// Sends blob `sha` unless the server has it (a blob found damaged this
+    /// run is sent again whatever HEAD says); `open` is called only to send.
+    /// Whether it was sent.
+    pub(super) fn put_blob_if_absent(
+        &self,
+        sha: &str,
+        size: u64,
+        open: impl FnOnce() -> Result<std::fs::File, super::RemoteError>,
+    ) -> Result<bool, super::RemoteError> {
+        let cas = self.url("cas", sha)?;
+        if !self.is_damaged(sha) && self.has_blob(cas.clone())? {
+            return Ok(false);
+        }
+        self.put(
+            cas,
+            reqwest::blocking::Body::sized(open()?, size),
+            self.transfer_timeout(size),
+            "cas",
+        )?;
+        Ok(true)
+    }
+
     /// Whether the server has the blob at `cas` (`HEAD`).
     pub(super) fn has_blob(&self, cas: reqwest::Url) -> Result<bool, super::RemoteError> {
         Ok(self

@@ -111,21 +111,12 @@ impl RemoteCache {
             return Err(RemoteError::Unavailable(reason));
         }
         let sha = crate::digest::sha256_file(path).map_err(io(format!("cannot hash {}", path.display())))?;
-        let cas = self.url("cas", &sha)?;
-        let exists = self.has_blob(cas.clone())?;
-        if !exists {
-            let file = std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
-            let size = file
-                .metadata()
-                .map_err(io(format!("cannot stat {}", path.display())))?
-                .len();
-            self.put(
-                cas,
-                reqwest::blocking::Body::sized(file, size),
-                self.transfer_timeout(size),
-                "cas",
-            )?;
-        }
+        let size = std::fs::metadata(path)
+            .map_err(io(format!("cannot stat {}", path.display())))?
+            .len();
+        self.put_blob_if_absent(&sha, size, || {
+            std::fs::File::open(path).map_err(io(format!("cannot open {}", path.display())))
+        })?;
         Ok(sha)
     }
 

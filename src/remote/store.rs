@@ -31,18 +31,9 @@ impl RemoteCache {
         }
         let (blob, sha, size) = pack_to_temp(staged_dir, output_digest, None)?;
 
-        let cas = self.url("cas", &sha)?;
-        // A blob found damaged this run is sent again whatever HEAD says.
-        let exists = !self.is_damaged(&sha) && self.has_blob(cas.clone())?;
-        if !exists {
-            let file = blob.reopen().map_err(io("cannot reopen a temporary file"))?;
-            self.put(
-                cas,
-                reqwest::blocking::Body::sized(file, size),
-                self.transfer_timeout(size),
-                "cas",
-            )?;
-        }
+        let uploaded_blob = self.put_blob_if_absent(&sha, size, || {
+            blob.reopen().map_err(io("cannot reopen a temporary file"))
+        })?;
         let mut entry = AcEntry::packed(sha.clone(), output_digest, size);
         entry.hmac_sha256 = self.secret.as_ref().map(|s| auth::tag(s, key, &entry));
         let json = serde_json::to_vec(&entry).map_err(|e| RemoteError::Io {
@@ -54,7 +45,7 @@ impl RemoteCache {
         Ok(Stored {
             tar_sha256: sha,
             size,
-            uploaded_blob: !exists,
+            uploaded_blob,
         })
     }
 }
