@@ -9,13 +9,8 @@ use recipe::fetch::{
 };
 use recipe::recipe::rendered::{Mirror, Origin, Source};
 
-/// The whole diagnostic as plain text, without line wrapping.
 fn render(err: &FetchError) -> String {
-    let mut out = String::new();
-    miette::NarratableReportHandler::new()
-        .render_report(&mut out, err)
-        .expect("render");
-    out
+    crate::support::render_plain(err)
 }
 
 fn fast_policy() -> RetryPolicy {

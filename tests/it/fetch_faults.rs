@@ -22,11 +22,7 @@ const SIZE: usize = 300_000;
 const CAP: u64 = 1 << 20;
 
 fn render(err: &FetchError) -> String {
-    let mut out = String::new();
-    miette::NarratableReportHandler::new()
-        .render_report(&mut out, err)
-        .expect("render");
-    out
+    crate::support::render_plain(err)
 }
 
 /// Budgets small enough that every fault ends within seconds.

@@ -9,3 +9,12 @@ pub mod remote_server;
 pub mod report;
 pub mod spdx;
 pub mod toolchain;
+
+/// A diagnostic as plain text, without line wrapping.
+pub fn render_plain(err: &dyn miette::Diagnostic) -> String {
+    let mut out = String::new();
+    miette::NarratableReportHandler::new()
+        .render_report(&mut out, err)
+        .expect("render");
+    out
+}
