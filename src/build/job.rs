@@ -475,6 +475,16 @@ pub fn install_host_output(layout: &Layout, staged: &Path) -> Result<(), crate::
     crate::outputs::relocate::install(staged, &layout.host_prefix)
 }
 
+/// [`install_host_output`] for an up-to-date output with this stat
+/// fingerprint: no work when the prefix already holds it.
+pub fn ensure_host_output(
+    layout: &Layout,
+    staged: &Path,
+    fingerprint: &str,
+) -> Result<(), crate::outputs::relocate::RelocateError> {
+    crate::outputs::relocate::install_current(staged, &layout.host_prefix, fingerprint)
+}
+
 /// The deliverables, copied to `out/<target>/`: a package's wheels, or, for
 /// a target package without one, the tarball of its staged files
 /// (`<name>-<version>.tar.gz`, see [`crate::package::artifact`]). Host tools are

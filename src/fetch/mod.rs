@@ -39,7 +39,9 @@ use crate::recipe::rendered::{Origin, Source};
 
 /// Everything a download needs. Cheap to share across threads by reference.
 pub struct FetchContext {
-    client: reqwest::blocking::Client,
+    // Built on the first request: loading the system's certificates costs
+    // more than the rest of a no-op build's checks.
+    client: OnceLock<Result<reqwest::blocking::Client, String>>,
     pub cache: DownloadCache,
     /// Never touch the network: cache hits only.
     pub offline: bool,
@@ -103,12 +105,6 @@ impl FetchContext {
             mirrors,
             progress,
         } = options;
-        let client = http::client(http::ClientTimeouts {
-            connect: policy.connect_timeout,
-            read: policy.read_timeout,
-            max_redirects: policy.max_redirects,
-        })
-        .map_err(|e| FetchError::Client(error::chain(&e)))?;
         let cache = DownloadCache::new(cache_dir);
         let removed = cache.clean_stale_temp();
         if removed > 0 {
@@ -118,7 +114,7 @@ impl FetchContext {
             ));
         }
         Ok(FetchContext {
-            client,
+            client: OnceLock::new(),
             cache,
             offline,
             policy,
@@ -153,8 +149,18 @@ impl FetchContext {
         good.into_iter().chain(bad).collect()
     }
 
-    pub(crate) fn client(&self) -> &reqwest::blocking::Client {
-        &self.client
+    pub(crate) fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
+        self.client
+            .get_or_init(|| {
+                http::client(http::ClientTimeouts {
+                    connect: self.policy.connect_timeout,
+                    read: self.policy.read_timeout,
+                    max_redirects: self.policy.max_redirects,
+                })
+                .map_err(|e| error::chain(&e))
+            })
+            .as_ref()
+            .map_err(|e| FetchError::Client(e.clone()))
     }
 
     pub(crate) fn count_request(&self) {

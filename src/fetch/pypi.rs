@@ -231,7 +231,7 @@ fn get_page(ctx: &FetchContext, url: &str) -> Result<(String, String), FetchErro
         }
         ctx.count_request();
         let resp = ctx
-            .client()
+            .client()?
             .get(url)
             .header(
                 reqwest::header::ACCEPT,

@@ -126,7 +126,12 @@ pub(crate) fn fetch_once(
 ) -> Result<Fetched, Failure> {
     let sent = Instant::now();
     ctx.count_request();
-    let response = ctx.client().get(url).send().map_err(|e| remote(classify(&e), 0))?;
+    let response = ctx
+        .client()
+        .map_err(Failure::Local)?
+        .get(url)
+        .send()
+        .map_err(|e| remote(classify(&e), 0))?;
     let status = response.status();
     if !status.is_success() {
         let retry_after = response

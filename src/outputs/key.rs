@@ -140,7 +140,7 @@ fn sha256_file_normalized(path: &Path, needle: &[u8]) -> std::io::Result<String>
         }
         window.extend_from_slice(&buf[..n]);
         let mut at = 0;
-        while let Some(pos) = window[at..].windows(needle.len()).position(|w| w == needle) {
+        while let Some(pos) = memchr::memmem::find(&window[at..], needle) {
             h.update(&window[at..at + pos]);
             h.update(PREFIX_PLACEHOLDER);
             at += pos + needle.len();

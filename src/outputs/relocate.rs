@@ -121,6 +121,28 @@ fn remove_if_exists(p: &Path) -> Result<(), RelocateError> {
 /// Installs a staged host output into `prefix` (merging with what is there):
 /// hard links where nothing names the old prefix, rewritten copies where
 /// something does. Checks every file first, so a refusal installs nothing.
+/// Directory of the prefix recording which staged output each name was
+/// last installed from (by the output's stat fingerprint).
+const INSTALLED_DIR: &str = ".recipe-installed";
+
+/// [`install`], skipped when the prefix already holds this very output: a
+/// no-op build checks every host tool, and relocating a restored tool
+/// reads all its files. The record is the staged tree's fingerprint, so a
+/// rebuilt or restored output installs again; it lives in the prefix, so
+/// a wiped prefix forgets it.
+pub fn install_current(staged: &Path, prefix: &Path, fingerprint: &str) -> Result<(), RelocateError> {
+    use sha2::Digest;
+    let id = hex::encode(sha2::Sha256::digest(staged.as_os_str().as_encoded_bytes()));
+    let record = prefix.join(INSTALLED_DIR).join(id);
+    if std::fs::read_to_string(&record).is_ok_and(|r| r == fingerprint) {
+        return Ok(());
+    }
+    install(staged, prefix)?;
+    let dir = prefix.join(INSTALLED_DIR);
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    std::fs::write(&record, fingerprint).map_err(io(format!("cannot write {}", record.display())))
+}
+
 pub fn install(staged: &Path, prefix: &Path) -> Result<(), RelocateError> {
     let root = staged.join(PREFIX_DIR);
     let Some(old) = recorded_prefix(staged)?.filter(|_| root.is_dir()) else {
@@ -285,10 +307,7 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     if needle.is_empty() || from >= hay.len() {
         return None;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(&hay[from..], needle).map(|p| p + from)
 }
 
 pub(crate) fn replace_all(hay: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
@@ -405,6 +424,23 @@ mod tests {
             before,
             "staged untouched"
         );
+    }
+
+    #[test]
+    fn install_current_skips_an_output_already_installed_from_the_same_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = staged_tool(dir.path(), "/build/a-long-one/host/prefix");
+        let prefix = dir.path().join("p");
+        let tool = prefix.join("bin/tool");
+        install_current(&dest, &prefix, "one").expect("install");
+        let installed = std::fs::read_to_string(&tool).expect("script");
+        // Edited behind its back: the same fingerprint means no work at all.
+        std::fs::write(&tool, "edited").expect("edit");
+        install_current(&dest, &prefix, "one").expect("again");
+        assert_eq!(std::fs::read_to_string(&tool).expect("script"), "edited");
+        // Another fingerprint (a rebuilt or restored output) installs again.
+        install_current(&dest, &prefix, "two").expect("changed");
+        assert_eq!(std::fs::read_to_string(&tool).expect("script"), installed);
     }
 
     #[test]

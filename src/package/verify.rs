@@ -38,7 +38,7 @@ impl Forbidden {
         self.paths
             .iter()
             .filter(|p| p.len() > 4)
-            .find(|p| bytes.windows(p.len()).any(|w| w == p.as_bytes()))
+            .find(|p| memchr::memmem::find(bytes, p.as_bytes()).is_some())
             .map(String::as_str)
     }
 }

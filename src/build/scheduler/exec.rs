@@ -188,10 +188,11 @@ impl<'r, 'a> Exec<'r, 'a> {
         // edit through a hard link, a half restore); a host tool is usable
         // only once it is in this tree's prefix.
         let usable = || {
-            stamp
-                .as_ref()
-                .is_some_and(|s| key::fingerprint(&staged).is_ok_and(|f| f == s.fingerprint))
-                && (env.base_sysroot.is_some() || job::install_host_output(run.layout, &staged).is_ok())
+            stamp.as_ref().is_some_and(|s| {
+                key::fingerprint(&staged).is_ok_and(|f| f == s.fingerprint)
+                    && (env.base_sysroot.is_some()
+                        || job::ensure_host_output(run.layout, &staged, &s.fingerprint).is_ok())
+            })
         };
         let decision = decide(&Facts {
             inputs: &inputs,
