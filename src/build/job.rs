@@ -518,7 +518,42 @@ pub fn publish_artifacts(
         out.push(dest);
     }
     out.sort();
+    forget_unpublished(&out_dir, &recipe.name, &out)?;
     Ok(out)
+}
+
+/// Where `out/<target>/` records what each package published last.
+const PUBLISHED_DIR: &str = ".published";
+
+/// Removes what the package published last time and no longer does (the
+/// wheel of its previous version), then records this time's files: an
+/// image or a user picking `out/<target>/*.whl` must not get two versions.
+/// Only the package's own recorded files are touched.
+fn forget_unpublished(out_dir: &Path, name: &str, published: &[PathBuf]) -> std::io::Result<()> {
+    let record = out_dir.join(PUBLISHED_DIR).join(name);
+    let now: Vec<&str> = published
+        .iter()
+        .filter_map(|p| p.file_name().and_then(|f| f.to_str()))
+        .collect();
+    if let Ok(before) = std::fs::read_to_string(&record) {
+        for old in before.lines() {
+            // The record is ours, but a plain name is all it may hold.
+            let plain = !old.is_empty() && !old.contains('/') && old != "." && old != "..";
+            if plain && !now.contains(&old) {
+                match std::fs::remove_file(out_dir.join(old)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+    }
+    if published.is_empty() && !record.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(record.parent().unwrap_or(out_dir))?;
+    let tmp = record.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, now.iter().map(|n| format!("{n}\n")).collect::<String>())?;
+    std::fs::rename(&tmp, &record)
 }
 
 /// The `SOURCE_DATE_EPOCH` of a package's build and artifact.

@@ -401,6 +401,34 @@ fn editing_a_published_artifact_does_not_touch_the_staged_output() {
 }
 
 #[test]
+fn a_rebuilt_package_replaces_its_old_artifacts_and_nothing_else() {
+    let p = Project::new();
+    let wheel = |v: &str| {
+        format!("mkdir -p $DESTDIR/usr/share/wheels && echo {v} > $DESTDIR/usr/share/wheels/w-{v}-py3-none-any.whl")
+    };
+    p.script("wheely", &[], &[&wheel("1.0")]);
+    p.script(
+        "other",
+        &[],
+        &["mkdir -p $DESTDIR/usr/share/wheels && echo o > $DESTDIR/usr/share/wheels/o-1.0-py3-none-any.whl"],
+    );
+    assert!(p.build(&["wheely", "other"]).status.success());
+    let out = p.path().join("out/host");
+    std::fs::write(out.join("notes.txt"), "mine").expect("user file");
+    p.script("wheely", &[], &[&wheel("2.0")]);
+    let built = p.build(&["wheely", "other"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["notes.txt", "o-1.0-py3-none-any.whl", "w-2.0-py3-none-any.whl"]);
+}
+
+#[test]
 fn leftovers_of_a_killed_run_are_removed_by_the_next() {
     let p = Project::new();
     p.script("tidy", &[], &["true"]);
