@@ -1,75 +1,23 @@
 //! `recipe boot NAME --target T`: build the image of recipes/NAME/image.kdl
-//! and boot it under qemu-system; the process exits with its init's status.
+//! and boot its VM(s) under qemu-system; the process exits with the init's
+//! status (the first failing VM's).
 
-use std::time::{Duration, Instant};
-
-use crate::build::image::boot::{BootRequest, boot};
-use crate::build::image::build_image;
 use crate::error::Error;
-use crate::model::image_def::{IMAGE_FILE, ImageDef};
+use crate::pipeline::{ImageBoot, Session};
 use crate::settings::Settings;
-use crate::toolchain::qemusystem::ensure_qemu_system;
-use crate::toolchain::sysroot_def_for;
 
 pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, quiet: bool) -> Result<(), Error> {
-    let project = super::load(settings)?;
-    let t = project.target(target)?;
-    let file = settings.paths.recipes.join(name).join(IMAGE_FILE);
-    if !file.is_file() {
-        return Err(Error::Usage(format!(
-            "no image `{name}`: {} does not exist",
-            file.display()
-        )));
-    }
-    let def = ImageDef::load(&file, &format!("recipes/{name}/{IMAGE_FILE}"))?;
-    let ctx = super::toolchain::context(settings, false)?;
-    let suite = sysroot_def_for(t, &project.sysroots)?.suite.clone();
-    let started = Instant::now();
-    let image = build_image(&ctx, t, &suite, &def, &settings.paths.root.join("out"))?;
-    eprintln!(
-        "image {}{} ({}, kernel {}, modules: {}) in {:.3} s",
-        image.path.display(),
-        if image.unchanged { " unchanged" } else { "" },
-        human_size(&image.path),
-        image.kernel.release,
-        if image.modules.is_empty() {
-            "none".to_string()
-        } else {
-            image.modules.join(" ")
-        },
-        started.elapsed().as_secs_f64()
-    );
-    let qemu = ensure_qemu_system(&ctx)?;
-    let outcome = boot(
-        &qemu,
-        t,
-        &BootRequest {
-            name,
-            kernel: &image.kernel.image,
-            initrd: &image.path,
-            memory: def.memory,
-            user_network: def.network.is_some(),
-            timeout: Duration::from_secs(timeout.unwrap_or(def.timeout)),
-            log: ctx.log_path(&format!("boot-{target}-{name}")),
-            echo: !quiet,
-        },
-    )?;
-    eprintln!(
-        "{name}: init started {} after qemu (guest uptime {} s), exit status {}, {:.1} s in all; console log {}",
-        outcome
-            .to_init
-            .map_or("?".to_string(), |d| format!("{:.2} s", d.as_secs_f64())),
-        outcome.guest_uptime.as_deref().unwrap_or("?"),
-        outcome.status,
-        outcome.wall.as_secs_f64(),
-        outcome.log.display()
-    );
-    match outcome.status {
+    let outcome = Session::open(settings)?.boot_image(&ImageBoot {
+        name,
+        target,
+        timeout,
+        quiet,
+        test: false,
+        offline: false,
+        out_dir: None,
+    })?;
+    match outcome.status() {
         0 => Ok(()),
         code => std::process::exit(code.clamp(1, 255)),
     }
-}
-
-fn human_size(p: &std::path::Path) -> String {
-    crate::toolchain::provision::human_bytes(std::fs::metadata(p).map_or(0, |m| m.len()))
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::image_net::{Forward, ImageTest, Link, MAX_VMS};
 use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile};
@@ -38,6 +39,14 @@ pub struct ImageDef {
     /// `network "user"`: a virtio NIC on qemu's user-mode network (no root;
     /// the build machine is 10.0.2.2 from the guest).
     pub network: Option<String>,
+    /// Host port forwards on the user-mode network.
+    pub forwards: Vec<Forward>,
+    /// A virtual Ethernet segment shared by the image's VMs.
+    pub link: Option<Link>,
+    /// How many VMs of the image boot together (numbered from 1).
+    pub vms: u32,
+    /// Steps `recipe test` runs in the booted VMs.
+    pub test: Option<ImageTest>,
 }
 
 impl ImageDef {
@@ -70,6 +79,10 @@ impl ImageDef {
                 timeout: 120,
                 memory: 512,
                 network: None,
+                forwards: Vec::new(),
+                link: None,
+                vms: 1,
+                test: None,
             };
             let (mut init, mut overlay) = (None, None);
             let mut seen = Vec::new();
@@ -86,21 +99,17 @@ impl ImageDef {
                     "overlay" => overlay = d.single_string(child),
                     "init" => init = d.single_string(child),
                     "timeout" => def.timeout = d.single_int(child, 1, 86_400).map_or(def.timeout, |v| v.value as u64),
-                    "network" => {
-                        if let Some(n) = d.single_string(child) {
-                            if n.value == "user" {
-                                def.network = Some(n.value);
-                            } else {
-                                d.invalid(n.span, "network", "unknown kind", "write `network \"user\"`");
-                            }
-                        }
-                    }
+                    "network" => (def.network, def.forwards) = super::image_net::network(&mut d, child),
+                    "link" => def.link = super::image_net::link(&mut d, child),
+                    "vms" => def.vms = d.single_int(child, 1, MAX_VMS).map_or(def.vms, |v| v.value as u32),
+                    "test" => def.test = super::image_net::test(&mut d, child),
                     "memory" => def.memory = d.single_int(child, 64, 65_536).map_or(def.memory, |v| v.value as u64),
                     _ => d.unknown_node(
                         child,
                         "`image`",
                         &[
                             "suite", "packages", "install", "modules", "overlay", "init", "timeout", "memory",
+                            "network", "link", "vms", "test",
                         ],
                     ),
                 }
@@ -116,6 +125,14 @@ impl ImageDef {
                 }
             }
             def.overlay = overlay.map(|s| s.value);
+            if def.forwards.iter().any(|f| u32::from(f.host) + def.vms - 1 > 65_535) {
+                d.invalid(
+                    node.span(),
+                    "forward",
+                    "VM N listens on host + N - 1, past port 65535",
+                    "choose a lower host port",
+                );
+            }
             match (name, init) {
                 (Some(name), Some(init)) => {
                     def.name = name.value;
@@ -156,5 +173,31 @@ mod tests {
         let bad = "image x {\n init \"../../etc/passwd\"\n}";
         assert!(ImageDef::parse(&SourceFile::new("image.kdl", bad), "r".into()).is_err());
         assert!(ImageDef::parse(&SourceFile::new("image.kdl", "image x {\n}"), "r".into()).is_err());
+    }
+
+    #[test]
+    fn parses_networks_links_vms_and_tests() {
+        let text = "image c {\n init \"init.sh\"\n vms 3\n network \"user\" {\n  forward \"tcp\" host=18000 guest=9001\n }\n link \"10.10.0.0/24\"\n test {\n  run \"true\"\n  script \"t.sh\"\n  timeout 600\n }\n}";
+        let i = ImageDef::parse(&SourceFile::new("image.kdl", text), "r".into()).expect("valid");
+        assert_eq!(i.vms, 3);
+        assert_eq!(i.forwards[0].host_port(3), 18002);
+        assert_eq!(i.forwards[0].guest, 9001);
+        assert_eq!(i.link.map(|l| l.address(2)), Some("10.10.0.2".to_string()));
+        let t = i.test.expect("test");
+        assert_eq!(t.timeout, Some(600));
+        assert_eq!(t.steps.len(), 2);
+        for bad in [
+            "image c {\n init \"i\"\n link \"10.10.0.1/16\"\n}",
+            "image c {\n init \"i\"\n network \"user\" {\n  forward \"sctp\" host=1 guest=2\n }\n}",
+            "image c {\n init \"i\"\n vms 2\n network \"user\" {\n  forward \"tcp\" host=65535 guest=2\n }\n}",
+            "image c {\n init \"i\"\n test {\n  script \"../x\"\n }\n}",
+            "image c {\n init \"i\"\n test {\n }\n}",
+            "image c {\n init \"i\"\n vms 0\n}",
+        ] {
+            assert!(
+                ImageDef::parse(&SourceFile::new("image.kdl", bad), "r".into()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

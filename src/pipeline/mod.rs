@@ -5,6 +5,7 @@
 mod batch;
 mod build;
 mod check;
+mod image;
 mod provenance;
 mod shell;
 mod sources;
@@ -14,6 +15,7 @@ mod test;
 
 pub use batch::{JobRequest, PlanRequest, batch_report, batch_reports, merge_shard_reports, records_cache};
 pub use build::{BuildRequest, activate_plan, all_target_packages, ensure_success, layout};
+pub use image::ImageBoot;
 pub use sources::{fetch_all, provision_targets, rendered_plan, unique_sources};
 pub use test::TestRequest;
 

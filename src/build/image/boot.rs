@@ -1,28 +1,32 @@
-//! Booting an image under qemu-system (`-M virt`, TCG): the serial console is
-//! copied to the log (and to stdout when asked), the prelude's markers give
-//! the time to init and the init's exit status, and a VM that does not end
-//! within the timeout is killed and reaped, so no process is left behind.
+//! Booting an image under qemu-system (`-M virt`, TCG): one VM, or several
+//! of the same image on one virtual link. Each serial console is copied to
+//! its log (and to stdout when asked), the prelude's markers give the time to
+//! init and the init's exit status, and VMs that do not end within the
+//! timeout are killed and reaped, so no process is left behind.
 
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{EXIT_MARKER, INIT_MARKER, ImageError};
+use super::ImageError;
+use super::link::LinkPorts;
+use crate::model::image_net::{Forward, Link};
 use crate::model::target::Target;
 use crate::toolchain::ToolchainError;
 use crate::toolchain::qemusystem::QemuSystem;
 
+pub use super::vms::{BootOutcome, VmEnd, VmOutcome, boot};
+
 /// How a target's Debian architecture boots under `-M virt`.
-struct Machine {
-    emulator: &'static str,
+pub(super) struct Machine {
+    pub emulator: &'static str,
     cpu: &'static str,
     console: &'static str,
 }
 
-fn machine(target: &Target) -> Result<Machine, ToolchainError> {
+pub(super) fn machine(target: &Target) -> Result<Machine, ToolchainError> {
     match target.debian_arch.as_str() {
         "armhf" => Ok(Machine {
             emulator: "qemu-system-arm",
@@ -48,95 +52,94 @@ pub struct BootRequest<'a> {
     pub memory: u64,
     /// A virtio NIC on qemu's user-mode network.
     pub user_network: bool,
+    /// Host port forwards of the user-mode network.
+    pub forwards: &'a [Forward],
+    /// A second NIC on the VMs' shared segment.
+    pub link: Option<Link>,
+    /// How many VMs boot (numbered from 1).
+    pub vms: u32,
+    /// The prelude runs the image's test steps instead of its init.
+    pub test_mode: bool,
     pub timeout: Duration,
+    /// The console log; with several VMs, VM N's is this path with `-nodeN`
+    /// before the extension.
     pub log: PathBuf,
-    /// Copy the console to stdout as it comes.
+    /// Copy the console to stdout as it comes (prefixed `[nodeN]` when
+    /// several VMs boot).
     pub echo: bool,
 }
 
-#[derive(Debug)]
-pub struct BootOutcome {
-    /// The image's init exit status.
-    pub status: i32,
-    /// From starting qemu to the prelude handing over to the image's init.
-    pub to_init: Option<Duration>,
-    /// The guest's uptime when its init started, as it printed it.
-    pub guest_uptime: Option<String>,
-    pub wall: Duration,
-    pub log: PathBuf,
+impl BootRequest<'_> {
+    pub fn log_of(&self, node: u32) -> PathBuf {
+        if self.vms == 1 {
+            return self.log.clone();
+        }
+        let stem = self.log.file_stem().unwrap_or_default().to_string_lossy();
+        let ext = self.log.extension().map(|e| format!(".{}", e.to_string_lossy()));
+        self.log
+            .with_file_name(format!("{stem}-node{node}{}", ext.unwrap_or_default()))
+    }
 }
 
-const KEEP_LINES: usize = 25;
+/// The MAC address of the user-mode NIC (qemu's default) and of VM N's
+/// link NIC, by which the prelude tells them apart.
+pub const USER_MAC: &str = "52:54:00:12:34:56";
 
-pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<BootOutcome, ImageError> {
-    let m = machine(target)?;
-    if let Some(dir) = req.log.parent() {
-        std::fs::create_dir_all(dir).map_err(super::io(format!("cannot create {}", dir.display())))?;
-    }
-    let log = std::fs::File::create(&req.log).map_err(super::io(format!("cannot create {}", req.log.display())))?;
-    let stderr = log.try_clone().map_err(super::io("cannot share the log"))?;
+fn link_mac(node: u32) -> String {
+    format!("52:54:00:0a:{:02x}:{:02x}", node >> 8, node & 0xff)
+}
+
+/// The qemu command line of VM `node`.
+pub(super) fn vm_command(
+    qemu: &QemuSystem,
+    m: &Machine,
+    req: &BootRequest,
+    node: u32,
+    link: Option<LinkPorts>,
+) -> Result<Command, ToolchainError> {
     let mut cmd = qemu.command(m.emulator)?;
+    let mut append = format!(
+        "console={} panic=1 rdinit=/init recipe.node={node} recipe.nodes={}",
+        m.console, req.vms
+    );
+    if req.test_mode {
+        append.push_str(" recipe.mode=test");
+    }
+    if let Some(l) = &req.link {
+        append.push_str(&format!(" recipe.link={},{}/24", link_mac(node), l.address(node)));
+    }
     cmd.args(["-M", "virt", "-cpu", m.cpu, "-smp", "1", "-m", &req.memory.to_string()])
         .arg("-kernel")
         .arg(req.kernel)
         .arg("-initrd")
         .arg(req.initrd)
-        .args(["-append", &format!("console={} panic=1 rdinit=/init", m.console)])
+        .args(["-append", &append])
         .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
     if req.user_network {
-        cmd.args(["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]);
-    }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
-    die_with_parent(&mut cmd);
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(super::io(format!("cannot start {}", m.emulator)))?;
-    let lines = console_lines(&mut child, log, req.echo);
-    let mut watch = Watch::default();
-    let deadline = started + req.timeout;
-    let timed_out = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => watch.see(line, started),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-            Err(mpsc::RecvTimeoutError::Timeout) => break true,
+        let mut netdev = "user,id=n0".to_string();
+        for f in req.forwards {
+            let p = f.protocol.as_str();
+            netdev.push_str(&format!(",hostfwd={p}:127.0.0.1:{}-:{}", f.host_port(node), f.guest));
         }
-    };
-    if timed_out {
-        let _ = child.kill();
+        cmd.args(["-netdev", &netdev])
+            .args(["-device", &format!("virtio-net-device,netdev=n0,mac={USER_MAC}")]);
     }
-    let status = child
-        .wait()
-        .map_err(super::io(format!("cannot wait for {}", m.emulator)))?;
-    let fail = |reason: String| ImageError::Boot {
-        image: req.name.to_string(),
-        reason,
-        last: watch.last.iter().cloned().collect::<Vec<_>>().join("\n"),
-        log: req.log.display().to_string(),
-    };
-    if timed_out {
-        return Err(fail(format!(
-            "no power-off within {} s; the VM was killed",
-            req.timeout.as_secs()
-        )));
+    if let Some(p) = link {
+        cmd.args([
+            "-netdev",
+            &format!(
+                "dgram,id=l0,local.type=inet,local.host=127.0.0.1,local.port={},remote.type=inet,remote.host=127.0.0.1,remote.port={}",
+                p.vm_port, p.hub_port
+            ),
+        ])
+        .args(["-device", &format!("virtio-net-device,netdev=l0,mac={}", link_mac(node))]);
     }
-    match watch.exit {
-        Some(code) => Ok(BootOutcome {
-            status: code,
-            to_init: watch.to_init,
-            guest_uptime: watch.uptime,
-            wall: started.elapsed(),
-            log: req.log.clone(),
-        }),
-        None if watch.to_init.is_none() => {
-            Err(fail(format!("the VM ended ({status}) before the image's init started")))
-        }
-        None => Err(fail(format!("the VM ended ({status}) while the image's init ran"))),
-    }
+    Ok(cmd)
 }
 
 /// The VM ends with `recipe` even when `recipe` is killed (no orphaned
 /// qemu): qemu is exec'd directly by its loader, so the signal reaches it.
-fn die_with_parent(cmd: &mut std::process::Command) {
+pub(super) fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run
@@ -153,35 +156,21 @@ fn die_with_parent(cmd: &mut std::process::Command) {
     }
 }
 
-#[derive(Default)]
-struct Watch {
-    last: VecDeque<String>,
-    to_init: Option<Duration>,
-    uptime: Option<String>,
-    exit: Option<i32>,
-}
+/// A console line of VM `vm` (an index), or `None` when its console closed.
+pub(super) type ConsoleEvent = (usize, Option<String>);
 
-impl Watch {
-    fn see(&mut self, line: String, started: Instant) {
-        if let Some(rest) = line.strip_prefix(INIT_MARKER) {
-            self.to_init.get_or_insert(started.elapsed());
-            self.uptime = Some(rest.trim().to_string());
-        } else if let Some(rest) = line.strip_prefix(EXIT_MARKER) {
-            self.exit = rest.trim().parse().ok();
-        }
-        if self.last.len() == KEEP_LINES {
-            self.last.pop_front();
-        }
-        self.last.push_back(line);
-    }
-}
-
-/// Reads the console on a thread: every line goes to the log (and stdout),
-/// then to the channel, which closes when qemu's stdout does.
-fn console_lines(child: &mut Child, mut log: std::fs::File, echo: bool) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
+/// Reads a console on a thread: every line goes to the log (and stdout,
+/// after `prefix`), then to the channel; `(vm, None)` follows the last line.
+pub(super) fn console_lines(
+    child: &mut Child,
+    vm: usize,
+    mut log: std::fs::File,
+    echo: Option<String>,
+    tx: mpsc::Sender<ConsoleEvent>,
+) {
     let Some(out) = child.stdout.take() else {
-        return rx;
+        let _ = tx.send((vm, None));
+        return;
     };
     std::thread::spawn(move || {
         let mut reader = BufReader::new(out);
@@ -192,15 +181,33 @@ fn console_lines(child: &mut Child, mut log: std::fs::File, echo: bool) -> mpsc:
                 break;
             }
             let _ = log.write_all(&buf);
-            if echo {
-                let _ = std::io::stdout().write_all(&buf);
+            if let Some(prefix) = &echo {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(prefix.as_bytes());
+                let _ = out.write_all(&buf);
             }
             let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
             buf.clear();
-            if tx.send(line).is_err() {
-                break;
+            if tx.send((vm, Some(line))).is_err() {
+                return;
             }
         }
+        let _ = tx.send((vm, None));
     });
-    rx
+}
+
+pub(super) fn spawn_vm(
+    mut cmd: Command,
+    emulator: &str,
+    log_path: &Path,
+) -> Result<(Child, std::fs::File), ImageError> {
+    if let Some(dir) = log_path.parent() {
+        std::fs::create_dir_all(dir).map_err(super::io(format!("cannot create {}", dir.display())))?;
+    }
+    let log = std::fs::File::create(log_path).map_err(super::io(format!("cannot create {}", log_path.display())))?;
+    let stderr = log.try_clone().map_err(super::io("cannot share the log"))?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+    die_with_parent(&mut cmd);
+    let child = cmd.spawn().map_err(super::io(format!("cannot start {emulator}")))?;
+    Ok((child, log))
 }

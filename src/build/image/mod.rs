@@ -3,6 +3,8 @@
 //! (`recipes/<name>/image.kdl`), and booted under qemu-system.
 
 pub mod boot;
+pub mod link;
+pub mod vms;
 pub mod wheels;
 
 use std::path::{Path, PathBuf};
@@ -87,11 +89,24 @@ pub const USER_INIT: &str = "etc/recipe/init";
 /// init, and with the init's exit status before powering off.
 pub const INIT_MARKER: &str = "RECIPE-INIT";
 pub const EXIT_MARKER: &str = "RECIPE-EXIT";
+/// A guest line that asks `recipe` to kill its VM at once (power loss).
+pub const KILL_MARKER: &str = "RECIPE-KILL";
+/// `RECIPE-STEP <n> end <status>`: a test step ended.
+pub const STEP_MARKER: &str = "RECIPE-STEP";
+/// The test runner and its steps in the image (`recipe test`).
+pub const TEST_RUNNER: &str = "etc/recipe/test";
+pub const TEST_STEPS_DIR: &str = "etc/recipe/test.d";
 
 /// `/init`: mounts the kernel filesystems, installs busybox's applets, loads
-/// the modules in order, runs the image's init and powers off, so a VM
-/// always ends (with `-no-reboot`) and says how its init ended.
+/// the modules in order, reads its node number and link address from the
+/// kernel command line (`recipe.node=N recipe.nodes=M recipe.link=MAC,ADDR`),
+/// configures the user-mode NIC as `eth0` (10.0.2.15/24 via 10.0.2.2) and
+/// the link's as `link0`, runs the image's init (or, with `recipe.mode=test`,
+/// its test steps) and
+/// powers off, so a VM always ends (with `-no-reboot`) and says how its init
+/// ended.
 fn prelude() -> String {
+    use boot::USER_MAC;
     format!(
         "#!/bin/busybox sh\n\
          /bin/busybox mkdir -p /proc /sys /dev /tmp /run /usr/bin /usr/sbin /sbin\n\
@@ -100,11 +115,75 @@ fn prelude() -> String {
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          for m in $(cat /{MODULE_LIST}); do insmod /{MODULES_DIR}/$m.ko || echo \"recipe: cannot load module $m\"; done\n\
+         RECIPE_NODE=1 RECIPE_NODES=1 link= mode=\n\
+         for a in $(cat /proc/cmdline); do case \"$a\" in\n\
+         recipe.node=*) RECIPE_NODE=${{a#*=}} ;; recipe.nodes=*) RECIPE_NODES=${{a#*=}} ;;\n\
+         recipe.link=*) link=${{a#*=}} ;; recipe.mode=*) mode=${{a#*=}} ;;\n\
+         esac; done\n\
+         export RECIPE_NODE RECIPE_NODES\n\
+         ip link set lo up\n\
+         echo '127.0.0.1 localhost' > /etc/hosts\n\
+         if [ -n \"$link\" ]; then\n\
+         for i in /sys/class/net/*; do [ \"$(cat $i/address)\" = \"${{link%%,*}}\" ] && ip link set \"${{i##*/}}\" name link0; done\n\
+         [ -e /sys/class/net/eth1 ] && [ ! -e /sys/class/net/eth0 ] && ip link set eth1 name eth0\n\
+         RECIPE_ADDR=${{link#*,}}; RECIPE_ADDR=${{RECIPE_ADDR%/*}}; export RECIPE_ADDR\n\
+         ip link set link0 up && ip addr add \"${{link#*,}}\" dev link0 || echo 'recipe: no link NIC'\n\
+         n=1; while [ $n -le $RECIPE_NODES ]; do echo \"${{RECIPE_ADDR%.*}}.$n node$n\" >> /etc/hosts; n=$((n+1)); done\n\
+         fi\n\
+         if [ \"$(cat /sys/class/net/eth0/address 2>/dev/null)\" = {USER_MAC} ]; then\n\
+         ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2\n\
+         fi\n\
          echo \"{INIT_MARKER} $(cut -d' ' -f1 /proc/uptime)\"\n\
-         /bin/sh /{USER_INIT}\n\
+         if [ \"$mode\" = test ]; then /bin/sh /{TEST_RUNNER}; else /bin/sh /{USER_INIT}; fi\n\
          echo \"{EXIT_MARKER} $?\"\n\
          poweroff -f\n"
     )
+}
+
+/// The test runner: each step in order, its end marked on the console with
+/// its status; the first failing step ends the run with its status.
+fn test_runner(steps: usize) -> String {
+    let mut out = String::from("cd /tmp\n");
+    for n in 1..=steps {
+        out.push_str(&format!(
+            "echo \"{STEP_MARKER} {n} begin\"\n/bin/sh /{TEST_STEPS_DIR}/{n}\ns=$?\n\
+             echo \"{STEP_MARKER} {n} end $s\"\n[ $s -eq 0 ] || exit $s\n"
+        ));
+    }
+    out
+}
+
+/// The files of the image's test: the runner and one script per step.
+fn test_files(def: &ImageDef) -> Result<Vec<(String, Vec<u8>)>, ImageError> {
+    use crate::model::image_net::TestStep;
+    let Some(test) = &def.test else {
+        return Ok(Vec::new());
+    };
+    let mut files = vec![(TEST_RUNNER.to_string(), test_runner(test.steps.len()).into_bytes())];
+    for (i, step) in test.steps.iter().enumerate() {
+        let body = match step {
+            TestStep::Run(cmd) => format!("{cmd}\n").into_bytes(),
+            TestStep::Script(file) => {
+                let p = def.dir.join(file);
+                std::fs::read(&p).map_err(io(format!("cannot read {}", p.display())))?
+            }
+        };
+        files.push((format!("{TEST_STEPS_DIR}/{}", i + 1), body));
+    }
+    Ok(files)
+}
+
+/// The modules a NIC needs, added when the image has a network or a link.
+fn wanted_modules(def: &ImageDef) -> Vec<String> {
+    let mut wanted = def.modules.clone();
+    if def.network.is_some() || def.link.is_some() {
+        for m in ["virtio_mmio", "virtio_net"] {
+            if !wanted.iter().any(|w| w.replace('-', "_") == m) {
+                wanted.push(m.to_string());
+            }
+        }
+    }
+    wanted
 }
 
 /// Files in provisioned trees that are not part of them.
@@ -139,7 +218,7 @@ pub fn build_image(
         });
     }
     let kernel = ensure_kernel(ctx, target, suite)?;
-    let modules = kernel.modules(&def.modules)?;
+    let modules = kernel.modules(&wanted_modules(def))?;
     let init_path = def.dir.join(&def.init);
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let dir = out_root.join(&target.name);
@@ -149,7 +228,14 @@ pub fn build_image(
     for name in &def.install {
         wheels.extend(wheels::find_wheels(&out_root.join(&target.name), name, &target.name)?);
     }
+    let tests = test_files(def)?;
     let mut key = image_key(def, &root, &kernel, &modules, &init)?;
+    for (path, body) in &tests {
+        key = format!("{key}\n{path} {}", {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(body))
+        });
+    }
     for w in &wheels {
         let sha = crate::digest::sha256_file(w).map_err(io(format!("cannot read {}", w.display())))?;
         key = format!("{key}\n{sha}");
@@ -190,6 +276,9 @@ pub fn build_image(
     let file = |mode, data| Node::File { mode, data };
     image.insert(MODULE_LIST, file(0o644, list.into_bytes())).map_err(fs)?;
     image.insert(USER_INIT, file(0o755, init)).map_err(fs)?;
+    for (path, body) in tests {
+        image.insert(&path, file(0o755, body)).map_err(fs)?;
+    }
     image.insert("init", file(0o755, prelude().into_bytes())).map_err(fs)?;
     // The kernel opens /dev/console before /init runs (devtmpfs comes later).
     let console = Node::CharDev {
