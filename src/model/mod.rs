@@ -3,5 +3,6 @@
 
 pub mod image_def;
 pub mod project;
+pub mod python_target;
 pub mod sysroot_def;
 pub mod target;
