@@ -11,8 +11,8 @@ use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, Spanned, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile, closest};
 
-pub use super::python_target::{PythonTarget, PythonVersion, minor_of};
 use super::python_target::python_target;
+pub use super::python_target::{PythonTarget, PythonVersion, minor_of};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct GoTarget {

@@ -57,7 +57,11 @@ fn tags(file: &str) -> Option<[Vec<&str>; 3]> {
         return None;
     }
     let n = parts.len();
-    Some([split_set(parts[n - 3]), split_set(parts[n - 2]), split_set(parts[n - 1])])
+    Some([
+        split_set(parts[n - 3]),
+        split_set(parts[n - 2]),
+        split_set(parts[n - 1]),
+    ])
 }
 
 /// A compressed tag set (`manylinux2014_x86_64.manylinux_2_17_x86_64`).
@@ -70,17 +74,24 @@ fn split_set(s: &str) -> Vec<&str> {
 /// or equal version, 1 pure Python, `None` when it does not install there.
 fn fit(file: &str, minor: u32, arch: &str) -> Option<u8> {
     let [python, abi, platform] = tags(file)?;
-    let platform_ok = platform
-        .iter()
-        .any(|p| *p == "any" || (p.ends_with(&format!("_{arch}")) && (p.starts_with("manylinux") || p.starts_with("linux_"))));
+    let platform_ok = platform.iter().any(|p| {
+        *p == "any" || (p.ends_with(&format!("_{arch}")) && (p.starts_with("manylinux") || p.starts_with("linux_")))
+    });
     if !platform_ok {
         return None;
     }
+    python_fit(&python, &abi, minor)
+}
+
+/// How well a wheel's python and ABI tag sets fit CPython 3.`minor`
+/// (whatever its platform): 3 built for it, 2 stable ABI of an older or
+/// equal version, 1 pure Python.
+fn python_fit(python: &[&str], abi: &[&str], minor: u32) -> Option<u8> {
     let cp = format!("cp3{minor}");
     let cp_minor = |t: &str| t.strip_prefix("cp3").and_then(|m| m.parse::<u32>().ok());
     let mut best = None;
-    for py in &python {
-        for a in &abi {
+    for py in python {
+        for a in abi {
             let score = if *py == cp && (*a == cp || *a == "none") {
                 Some(3)
             } else if *a == "abi3" && cp_minor(py).is_some_and(|m| m <= minor) {
@@ -94,6 +105,12 @@ fn fit(file: &str, minor: u32, arch: &str) -> Option<u8> {
         }
     }
     best
+}
+
+/// Whether a wheel (file name) installs on CPython 3.`minor` of any
+/// platform: what tests on the target pick per Python version.
+pub fn installs_on(file: &str, minor: u32) -> bool {
+    tags(file).is_some_and(|[python, abi, _]| python_fit(&python, &abi, minor).is_some())
 }
 
 /// The locked wheels that suit CPython 3.`minor` on `arch`: per project the
@@ -190,5 +207,15 @@ mod tests {
         // 3.12: no compiled cython of its own, the pure one serves.
         assert!(files(12).contains(&"cython-3.3.1-py3-none-any.whl".to_string()));
         assert!(!files(12).iter().any(|f| f.starts_with("cffi")));
+    }
+
+    #[test]
+    fn tests_on_the_target_pick_the_wheels_a_version_installs() {
+        let cp311 = "MarkupSafe-3.0.4-cp311-cp311-manylinux_2_17_armv7l.whl";
+        let abi3 = "argon2_cffi_bindings-21.2.0-cp311-abi3-manylinux_2_17_armv7l.whl";
+        assert!(installs_on(cp311, 11) && !installs_on(cp311, 13));
+        assert!(installs_on(abi3, 11) && installs_on(abi3, 13) && !installs_on(abi3, 10));
+        assert!(installs_on("helmpy-1.0-py3-none-linux_armv7l.whl", 13));
+        assert!(!installs_on("not-a-wheel.whl", 13));
     }
 }

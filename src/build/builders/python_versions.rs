@@ -114,7 +114,9 @@ mod tests {
         assert!(is_abi3(Path::new(
             "/o/argon2_cffi_bindings-21.2.0-cp311-abi3-manylinux_2_17_armv7l.whl"
         )));
-        assert!(!is_abi3(Path::new("MarkupSafe-3.0.4-cp311-cp311-manylinux_2_17_armv7l.whl")));
+        assert!(!is_abi3(Path::new(
+            "MarkupSafe-3.0.4-cp311-cp311-manylinux_2_17_armv7l.whl"
+        )));
         assert!(!is_abi3(Path::new("abi3-1.0-py3-none-any.whl")));
     }
 
@@ -125,7 +127,10 @@ mod tests {
         std::fs::write(&wheel, b"zip").expect("write");
         let entry = dir.path().join("cache/abc");
         keep(&wheel, &entry).expect("keep");
-        assert_eq!(cached_wheel(&entry), Some(entry.join("x-1.0-cp311-cp311-linux_armv7l.whl")));
+        assert_eq!(
+            cached_wheel(&entry),
+            Some(entry.join("x-1.0-cp311-cp311-linux_armv7l.whl"))
+        );
         std::fs::write(entry.join("y-1.0-py3-none-any.whl"), b"zip").expect("write");
         assert_eq!(cached_wheel(&entry), None, "ambiguous entries are not used");
         prune(&dir.path().join("cache"), &[]);
