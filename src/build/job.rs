@@ -115,16 +115,45 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
     Ok(KeyInputs {
         recipe: json,
         files: recipe_files(recipe)?,
-        toolchain: match (&env.go_identity, &env.build_python, recipe.build.kind) {
-            (Some(go), _, crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
-            (_, Some(py), _) if matches!(&recipe.build.typed, KindOptions::PythonWheel(o) if o.pep517) => {
-                format!("{}+python:{}", env.identity_of(&recipe.name), py.id)
-            }
+        toolchain: match (&env.go_identity, recipe.build.kind) {
+            (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
+            _ if builds_per_python(recipe, env) => python_identity(recipe, env, &env.build_pythons),
             _ => env.identity_of(&recipe.name),
         },
         deps,
         builder: key::BUILDER_VERSION.to_string(),
     })
+}
+
+/// Whether `recipe` builds a wheel per build Python of the target.
+fn builds_per_python(recipe: &Recipe, env: &TargetEnv) -> bool {
+    !env.build_pythons.is_empty() && matches!(&recipe.build.typed, KindOptions::PythonWheel(o) if o.pep517)
+}
+
+/// The toolchain part of a PEP 517 build's key: with one Python exactly
+/// what it was before targets could list several.
+fn python_identity(recipe: &Recipe, env: &TargetEnv, pythons: &[crate::toolchain::buildpython::BuildPython]) -> String {
+    let ids: Vec<&str> = pythons.iter().map(|p| p.id.as_str()).collect();
+    format!("{}+python:{}", env.identity_of(&recipe.name), ids.join(","))
+}
+
+/// Each build Python with the key of its own wheel: the package's inputs
+/// with only that Python's identity.
+fn python_builds(recipe: &Recipe, env: &TargetEnv, inputs: &KeyInputs) -> Vec<builders::PythonBuild> {
+    if !builds_per_python(recipe, env) {
+        return Vec::new();
+    }
+    let pythons = env.build_pythons.iter();
+    pythons
+        .map(|p| {
+            let mut one = inputs.clone();
+            one.toolchain = python_identity(recipe, env, std::slice::from_ref(p));
+            builders::PythonBuild {
+                python: p.clone(),
+                key: one.key(),
+            }
+        })
+        .collect()
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
@@ -275,6 +304,7 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
         platforms: &[],
         out_dir: &out_dir,
         sandbox: &sandbox,
+        pythons: &[],
     };
     builders::prepare(&ctx)
 }
@@ -304,6 +334,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
 
     let out_dir = job.layout.out_root.join(target);
     let build_triple = crate::toolchain::activate::build_triple();
+    let pythons = python_builds(recipe, job.env, &job.inputs);
     let ctx = BuildCtx {
         recipe,
         target: &job.env.target,
@@ -318,6 +349,7 @@ pub fn run(job: JobInput, prepared: bool) -> Result<JobOutput, BuildError> {
         platforms: &job.platforms,
         out_dir: &out_dir,
         sandbox: &sandbox,
+        pythons: &pythons,
     };
     builders::build(&ctx)?;
     check_staged(&job, &dirs, &log)?;

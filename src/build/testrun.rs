@@ -21,6 +21,9 @@ pub struct Runtime {
     pub qemu: Option<PathBuf>,
     /// The AIO emulation library (built for the target), used under qemu.
     pub aio_preload: Option<PathBuf>,
+    /// `$PYTHON` inside the root: `usr/bin/python3`, or a version's
+    /// `usr/bin/python3.X`.
+    pub python: String,
 }
 
 impl Runtime {
@@ -88,7 +91,7 @@ impl Runtime {
     }
 
     pub fn python(&self) -> PathBuf {
-        self.root.join("usr/bin/python3")
+        self.root.join(&self.python)
     }
 }
 

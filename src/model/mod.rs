@@ -4,5 +4,6 @@
 pub mod image_def;
 pub mod image_net;
 pub mod project;
+pub mod python_target;
 pub mod sysroot_def;
 pub mod target;

@@ -11,21 +11,14 @@ use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, Spanned, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile, closest};
 
+use super::python_target::python_target;
+pub use super::python_target::{PythonTarget, PythonVersion, minor_of};
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
 pub struct GoTarget {
     pub arch: String,
     /// GOARM (only for 32-bit ARM).
     pub arm: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
-pub struct PythonTarget {
-    /// Wheel platform tag fallback, e.g. `linux_armv7l`.
-    pub platform: String,
-    /// `platform.machine()` on the target, e.g. `armv7l`.
-    pub machine: String,
-    /// Directory name under a package's `_lib/`, e.g. `linux-armv7`.
-    pub lib_dir: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Hash)]
@@ -247,30 +240,6 @@ fn go_target(d: &mut Decoder, node: &KdlNode) -> Option<GoTarget> {
         arch: a.value,
         arm: d.prop_string(node, "arm").map(|s| s.value),
     })
-}
-
-fn python_target(d: &mut Decoder, node: &KdlNode) -> Option<PythonTarget> {
-    d.check_props(node, &["platform", "machine", "lib-dir"]);
-    d.check_max_args(node, 0);
-    let p = d.prop_string(node, "platform");
-    let m = d.prop_string(node, "machine");
-    let l = d.prop_string(node, "lib-dir");
-    match (p, m, l) {
-        (Some(p), Some(m), Some(l)) => Some(PythonTarget {
-            platform: p.value,
-            machine: m.value,
-            lib_dir: l.value,
-        }),
-        _ => {
-            d.missing(
-                node.span(),
-                "`platform=`, `machine=` or `lib-dir=`",
-                "`python`",
-                "write `python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\"`",
-            );
-            None
-        }
-    }
 }
 
 fn toolchain_source(d: &mut Decoder, node: &KdlNode) -> Option<ToolchainSource> {
@@ -515,6 +484,61 @@ mod tests {
         let err = parse(r#"test-runtime { preload "x"; pakages "libc6"; }"#).expect_err("invalid");
         let text = format!("{err:?}");
         assert!(text.contains("library") && text.contains("pakages"), "{text}");
+    }
+
+    #[test]
+    fn python_versions_each_from_a_suite() {
+        let parse = |python: &str| {
+            Target::parse(&SourceFile::new(
+                "t.kdl",
+                format!(
+                    r#"target t {{
+    triple "arm-linux-gnueabihf"
+    arch "arm"
+    debian-arch "armhf"
+    go arch="arm" arm="7"
+    {python}
+    toolchain host
+    sysroot "debian-trixie"
+    elf machine="arm" class=32
+}}"#
+                ),
+            ))
+        };
+        let t = parse(
+            r#"python platform="linux_armv7l" machine="armv7l" lib-dir="linux-armv7" {
+        version "3.13" suite="trixie"
+        version "3.11" suite="bookworm"
+    }"#,
+        )
+        .expect("valid");
+        let listed: Vec<(&str, &str)> = t
+            .python
+            .versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.suite.as_str()))
+            .collect();
+        assert_eq!(listed, [("3.11", "bookworm"), ("3.13", "trixie")], "lowest first");
+        assert_eq!(t.python.versions[0].tag(), "cp311");
+        // Without children: one Python, the test runtime's suite's (today's default).
+        let plain = parse(r#"python platform="linux_armv7l" machine="armv7l" lib-dir="linux-armv7""#).expect("valid");
+        assert!(plain.python.versions.is_empty());
+        let err = parse(
+            r#"python platform="linux_armv7l" machine="armv7l" lib-dir="linux-armv7" {
+        version "3.11" suite="bookworm"
+        version "3.11" suite="trixie"
+        version "2.7" suite="buster"
+        version "3.12"
+        versoin "3.13" suite="trixie"
+        version "3.10" suite="../x"
+    }"#,
+        )
+        .expect_err("invalid");
+        let text = format!("{err:?}");
+        for needle in ["3.11", "2.7", "suite=", "versoin", "../x"] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        assert_eq!(err.errors.len(), 5, "{text}");
     }
 
     #[test]

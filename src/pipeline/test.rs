@@ -10,10 +10,13 @@ use crate::build::process::Log;
 use crate::build::testrun::{Runtime, TestInput, run_tests};
 use crate::error::Error;
 use crate::model::project::Project;
-use crate::model::target::Target;
+use crate::model::target::{PythonVersion, Target};
 use crate::plan::graph::check_requested;
 use crate::plan::render::render;
+use crate::recipe::Recipe;
+use crate::recipe::options::KindOptions;
 use crate::recipe::raw::TestStepKind;
+use crate::recipe::rendered::Test;
 use crate::toolchain::provision::ProvisionContext;
 use crate::toolchain::qemu::{Qemu, ensure_qemu};
 use crate::toolchain::targetroot::ensure_target_root;
@@ -116,17 +119,48 @@ struct OnTarget<'a> {
 }
 
 impl OnTarget<'_> {
-    /// Runs `name`'s tests; false when they failed (already reported).
+    /// Runs `name`'s tests, once per Python version when the package builds
+    /// a wheel per version; false when they failed (already reported).
     fn test_package(&self, name: &str) -> Result<bool, Error> {
-        let (target, t, layout) = (self.target, self.target.name.as_str(), self.layout);
-        let recipe = render(&self.project.recipes[name], target)?;
+        let recipe = render(&self.project.recipes[name], self.target)?;
         let Some(test) = &recipe.test else {
-            eprintln!("{name}@{t}: no test section");
+            eprintln!("{name}@{}: no test section", self.target.name);
             return Ok(true);
         };
-        let root = self.runtime_root(name, test)?;
+        let pep517 = matches!(&recipe.build.typed, KindOptions::PythonWheel(o) if o.pep517);
+        let versions: Vec<Option<&PythonVersion>> = match &self.target.python.versions[..] {
+            listed if pep517 && !listed.is_empty() => listed.iter().map(Some).collect(),
+            _ => vec![None],
+        };
+        let mut passed = true;
+        for version in versions {
+            passed &= self.test_once(&recipe, test, version)?;
+        }
+        Ok(passed)
+    }
+
+    /// One run of the tests: with `version`, in a root of that version's
+    /// suite with its `python3.X` as `$PYTHON` and the wheels it installs.
+    fn test_once(&self, recipe: &Recipe, test: &Test, version: Option<&PythonVersion>) -> Result<bool, Error> {
+        let (target, t, layout) = (self.target, self.target.name.as_str(), self.layout);
+        let name = recipe.name.as_str();
+        let root = self.runtime_root(name, test, version)?;
         let dir = layout.package_dir(t, name);
-        let test_root = assemble_root(self.project, layout, name, t, &root, &dir.join("test-root"))?;
+        let (label, suffix) = match version {
+            Some(v) => (
+                format!("{name}@{t} (python {})", v.version),
+                format!("-py{}", v.version),
+            ),
+            None => (format!("{name}@{t}"), String::new()),
+        };
+        let test_root = assemble_root(
+            self.project,
+            layout,
+            name,
+            t,
+            &root,
+            &dir.join(format!("test-root{suffix}")),
+        )?;
         // Tests run from these trees (the test root links into the
         // provisioned one): the next run checks nothing wrote into them.
         for tree in std::iter::once(&root).chain(self.qemu.map(|q| &q.root)) {
@@ -146,26 +180,37 @@ impl OnTarget<'_> {
                 _ => None,
             },
             aio_preload: preload.filter(|p| target.emulated() && p.is_file()),
+            python: format!("usr/bin/python{}", version.map_or("3", |v| v.version.as_str())),
         };
         let staged = layout.staged(t, name);
         let wheels: Vec<PathBuf> = std::fs::read_dir(staged.join("usr/share/wheels"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
-        let log = Log::create(dir.join("test.log"))?;
+        let wheels: Vec<PathBuf> = match version {
+            Some(v) => wheels
+                .into_iter()
+                .filter(|w| {
+                    let file = w.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                    crate::toolchain::pylock::installs_on(file, v.minor())
+                })
+                .collect(),
+            None => wheels,
+        };
+        let log = Log::create(dir.join(format!("test{suffix}.log")))?;
         let started = Instant::now();
         let input = TestInput {
-            recipe: &recipe,
+            recipe,
             runtime: &runtime,
             staged: &staged,
             wheels: &wheels,
-            work: &dir.join("test"),
+            work: &dir.join(format!("test{suffix}")),
             env: self.env,
             confine: layout.confine_steps,
         };
         match run_tests(&input, &log) {
             Ok(n) => {
                 eprintln!(
-                    "test {name}@{t}: {n} step{} passed in {:.1}s{}",
+                    "test {label}: {n} step{} passed in {:.1}s{}",
                     if n == 1 { "" } else { "s" },
                     started.elapsed().as_secs_f64(),
                     if runtime.qemu.is_some() { " (under qemu)" } else { "" }
@@ -173,7 +218,7 @@ impl OnTarget<'_> {
                 Ok(true)
             }
             Err(e) => {
-                eprintln!("test {name}@{t}: FAILED\n{:?}", miette::Report::new(e));
+                eprintln!("test {label}: FAILED\n{:?}", miette::Report::new(e));
                 eprintln!("--- last lines of {} ---\n{}\n---", log.path.display(), log.tail(30));
                 Ok(false)
             }
@@ -183,11 +228,15 @@ impl OnTarget<'_> {
     /// The provisioned root tests run in: the target's test runtime (with
     /// Python for `python` steps, and what the test requires), or the
     /// sysroot when it needs nothing more.
-    fn runtime_root(&self, name: &str, test: &crate::recipe::rendered::Test) -> Result<PathBuf, Error> {
+    /// The provisioned root tests run in: the target's test runtime (with
+    /// Python for `python` steps, and what the test requires), or the
+    /// sysroot when it needs nothing more. With a Python `version`: that
+    /// version's `python3.X` from its suite, always.
+    fn runtime_root(&self, name: &str, test: &Test, version: Option<&PythonVersion>) -> Result<PathBuf, Error> {
         let (target, t) = (self.target, self.target.name.as_str());
         let def = sysroot_def_for(target, &self.project.sysroots)?;
         let needs_python = test.steps.iter().any(|s| s.kind == TestStepKind::Python);
-        if !needs_python && test.requires.is_empty() {
+        if !needs_python && test.requires.is_empty() && version.is_none() {
             return Ok(ensure_toolchain(self.provision, target, def)?.sysroot);
         }
         let runtime = &target.test;
@@ -201,7 +250,13 @@ impl OnTarget<'_> {
             packages.extend(runtime.python.iter().cloned());
         }
         packages.extend(test.requires.iter().cloned());
-        let suite = runtime.suite.clone().unwrap_or_else(|| def.suite.clone());
+        let suite = match version {
+            Some(v) => {
+                packages.push(format!("python{}", v.version));
+                v.suite.clone()
+            }
+            None => runtime.suite.clone().unwrap_or_else(|| def.suite.clone()),
+        };
         Ok(ensure_target_root(self.provision, target, &suite, &packages)?)
     }
 }

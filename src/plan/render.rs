@@ -459,6 +459,7 @@ mod tests {
                 platform: "linux_armv7l".into(),
                 machine: "armv7l".into(),
                 lib_dir: "linux-armv7".into(),
+                versions: Vec::new(),
             },
             qemu: Some("qemu-arm".into()),
             toolchain: ToolchainSource::Host,

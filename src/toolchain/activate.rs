@@ -23,9 +23,10 @@ pub struct TargetEnv {
     pub identity: String,
     /// Identity of the Go toolchain, part of the keys of Go builds only.
     pub go_identity: Option<String>,
-    /// The build Python of PEP 517 wheel builds (crossenv style), when a
-    /// recipe of the plan needs it; its id is part of those builds' keys.
-    pub build_python: Option<crate::toolchain::buildpython::BuildPython>,
+    /// The build Pythons of PEP 517 wheel builds (crossenv style), one per
+    /// Python version of the target, lowest first, when a recipe of the plan
+    /// needs them; their ids are part of those builds' keys.
+    pub build_pythons: Vec<crate::toolchain::buildpython::BuildPython>,
     /// Provisioned trees the builds run from (toolchain, Go), marked used by
     /// each build so the next run checks nothing wrote into them.
     pub provisioned: Vec<PathBuf>,
@@ -109,6 +110,7 @@ pub fn host_target() -> Target {
             platform: format!("linux_{arch}"),
             machine: arch.clone(),
             lib_dir: format!("linux-{arch}"),
+            versions: Vec::new(),
         },
         qemu: None,
         toolchain: ToolchainSource::Host,
@@ -163,7 +165,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
             crate::toolchain::files::host_compiler_identity(&build_triple())
         ),
         go_identity: None,
-        build_python: None,
+        build_pythons: Vec::new(),
         provisioned: Vec::new(),
         package_sysroots: BTreeMap::new(),
     }
@@ -200,20 +202,30 @@ pub fn activate_for(
     let def = sysroot_def_for(target, &project.sysroots)?;
     let toolchain = ensure_toolchain(provision, target, def)?;
     let go = if need_go { Some(ensure_go(provision)?) } else { None };
-    let build_python = if need_python {
-        let suite = target.test.suite.clone().unwrap_or_else(|| def.suite.clone());
+    let build_pythons = if need_python {
         let lock = project.paths.root.join(crate::toolchain::buildpython::LOCK_FILE);
-        Some(crate::toolchain::buildpython::ensure_build_python(
-            provision, target, &suite, &lock,
-        )?)
+        let default_suite = target.test.suite.clone().unwrap_or_else(|| def.suite.clone());
+        let wanted: Vec<(String, Option<&str>)> = if target.python.versions.is_empty() {
+            vec![(default_suite, None)]
+        } else {
+            let versions = target.python.versions.iter();
+            versions.map(|v| (v.suite.clone(), Some(v.version.as_str()))).collect()
+        };
+        let mut pythons = Vec::new();
+        for (suite, version) in wanted {
+            pythons.push(crate::toolchain::buildpython::ensure_build_python(
+                provision, target, &suite, version, &lock,
+            )?);
+        }
+        pythons
     } else {
-        None
+        Vec::new()
     };
     let identity = toolchain.id.clone();
     let go_identity = go.as_ref().map(|g| g.id.clone());
     let mut provisioned = vec![toolchain.root.clone()];
     provisioned.extend(go.as_ref().map(|g| g.root.clone()));
-    if let Some(p) = &build_python {
+    for p in &build_pythons {
         provisioned.extend([p.root.clone(), p.target_root.clone(), p.site.clone()]);
     }
     let mut env = compose(
@@ -223,7 +235,7 @@ pub fn activate_for(
             go,
             jobs: None,
             source_date_epoch: None,
-            python_root: build_python.as_ref().map(|p| p.target_root.clone()),
+            python_root: build_pythons.first().map(|p| p.target_root.clone()),
             // Host tools built from recipes come first.
             extra_path: vec![host_prefix.join("bin")],
             home: Some(home.to_path_buf()),
@@ -231,23 +243,10 @@ pub fn activate_for(
             ambient: BTreeMap::new(),
         },
     );
-    if let Some(p) = &build_python {
-        // The generated sysconfigdata (target values, paths into the target
-        // root) is the one the build Python reads.
-        env.vars
-            .insert("_PYTHON_SYSCONFIGDATA_NAME".into(), p.sysconfig_name.clone());
-        env.vars.insert(
-            "RECIPE_PYTHON_SYSCONFIG_DIR".into(),
-            p.sysconfig_dir.display().to_string(),
-        );
-        env.vars
-            .insert("RECIPE_BUILD_PYTHON".into(), p.launcher.display().to_string());
-        env.vars
-            .insert("RECIPE_PYTHON_SITE".into(), p.site.display().to_string());
-        env.vars
-            .insert("RECIPE_PYTHON_TARGET_ROOT".into(), p.target_root.display().to_string());
-        env.vars
-            .insert("RECIPE_PATCHELF".into(), p.patchelf.display().to_string());
+    // The lowest version's, for `recipe env` and `shell`; a build for
+    // several versions sets each one's in turn.
+    if let Some(p) = build_pythons.first() {
+        env.vars.extend(python_vars(p));
     }
     Ok(TargetEnv {
         target: target.clone(),
@@ -255,8 +254,24 @@ pub fn activate_for(
         base_sysroot: Some(toolchain.sysroot.clone()),
         identity,
         go_identity,
-        build_python,
+        build_pythons,
         provisioned,
         package_sysroots: BTreeMap::new(),
     })
+}
+
+/// The variables that select one build Python for a PEP 517 build.
+pub fn python_vars(p: &crate::toolchain::buildpython::BuildPython) -> Vec<(String, String)> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        // The generated sysconfigdata (target values, paths into the target
+        // root) is the one the build Python reads.
+        ("_PYTHON_SYSCONFIGDATA_NAME".into(), p.sysconfig_name.clone()),
+        ("RECIPE_PYTHON_SYSCONFIG_DIR".into(), path(&p.sysconfig_dir)),
+        ("RECIPE_BUILD_PYTHON".into(), path(&p.launcher)),
+        ("RECIPE_PYTHON_SITE".into(), path(&p.site)),
+        ("RECIPE_PYTHON_TARGET_ROOT".into(), path(&p.target_root)),
+        ("RECIPE_PATCHELF".into(), path(&p.patchelf)),
+        ("RECIPE_PYTHON_VERSION".into(), p.version.clone()),
+    ]
 }

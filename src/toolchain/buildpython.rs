@@ -19,51 +19,7 @@ use crate::toolchain::provision::{
 };
 use crate::toolchain::targetroot::{ensure_target_root, sysconfigdata_dir};
 
-/// Where a project keeps its lock file of build requirements.
-pub const LOCK_FILE: &str = "python/build-requirements.lock";
-
-/// One pinned wheel of the lock file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Locked {
-    pub project: String,
-    pub file: String,
-    pub sha256: String,
-}
-
-/// Parses `PROJECT FILE sha256=HEX` lines (`#` comments, blank lines).
-pub fn parse_lock(text: &str) -> Result<Vec<Locked>, String> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let [project, file, hash] = words[..] else {
-            return Err(format!("line {}: expected `PROJECT FILE sha256=HEX`", n + 1));
-        };
-        let Some(sha256) = hash.strip_prefix("sha256=") else {
-            return Err(format!("line {}: the hash must be written sha256=HEX", n + 1));
-        };
-        let valid_name =
-            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
-        if !valid_name(project) || !valid_name(file) || !file.ends_with(".whl") {
-            return Err(format!(
-                "line {}: `{project} {file}` is not a project and a wheel file",
-                n + 1
-            ));
-        }
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("line {}: `{sha256}` is not a sha256", n + 1));
-        }
-        out.push(Locked {
-            project: project.to_string(),
-            file: file.to_string(),
-            sha256: sha256.to_ascii_lowercase(),
-        });
-    }
-    Ok(out)
-}
+pub use crate::toolchain::pylock::{LOCK_FILE, Locked, parse_lock};
 
 /// A provisioned build Python for one target.
 #[derive(Debug, Clone)]
@@ -86,9 +42,14 @@ pub struct BuildPython {
     pub id: String,
 }
 
-/// `3.13` from a root's `usr/lib/python3.13/` holding the sysconfigdata of `triple`.
-fn python_version(root: &Path, triple: &str) -> Option<(String, PathBuf)> {
-    let dir = sysconfigdata_dir(root, triple)?;
+/// `3.13` from a root's `usr/lib/python3.13/` holding the sysconfigdata of
+/// `triple` (that of `wanted` when given, else the newest).
+fn python_version(root: &Path, triple: &str, wanted: Option<&str>) -> Option<(String, PathBuf)> {
+    let dir = match wanted {
+        Some(v) => Some(root.join(format!("usr/lib/python{v}")))
+            .filter(|d| d.join(format!("_sysconfigdata__linux_{triple}.py")).is_file())?,
+        None => sysconfigdata_dir(root, triple)?,
+    };
     let version = dir.file_name()?.to_str()?.strip_prefix("python")?.to_string();
     Some((version, dir))
 }
@@ -106,25 +67,35 @@ fn plain_path(p: &Path) -> Result<String, ToolchainError> {
 }
 
 /// Provisions (once each) the build Python, the target's Python root, the
-/// requirements of `lock` and the sysconfigdata overlay for `target`.
+/// requirements of `lock` that fit it and the sysconfigdata overlay for
+/// `target`: CPython `version` from `suite` (`libpython3.X-dev` and
+/// `python3.X`), or with `None` the suite's default `python3`.
 pub fn ensure_build_python(
     ctx: &ProvisionContext,
     target: &Target,
     suite: &str,
+    version: Option<&str>,
     lock: &Path,
 ) -> Result<BuildPython, ToolchainError> {
     let (arch, loader, build_multiarch) = crate::toolchain::env::build_loader("build Python")?;
-    let target_root = ensure_target_root(ctx, target, suite, &["libpython3-dev".to_string()])?;
-    let Some((version, target_lib)) = python_version(&target_root, &target.triple) else {
+    let dev = match version {
+        Some(v) => format!("libpython{v}-dev"),
+        None => "libpython3-dev".to_string(),
+    };
+    let target_root = ensure_target_root(ctx, target, suite, &[dev])?;
+    let found = python_version(&target_root, &target.triple, version);
+    let Some((version, target_lib)) = found else {
         return Err(ToolchainError::Usage(format!(
-            "the {suite} root of target {} has no _sysconfigdata__linux_{}.py",
-            target.name, target.triple
+            "the {suite} root of target {} has no python{}/_sysconfigdata__linux_{}.py",
+            target.name,
+            version.unwrap_or("3.*"),
+            target.triple
         )));
     };
     let mut build_target = crate::toolchain::activate::host_target();
     build_target.debian_arch = arch.to_string();
     let root = ensure_target_root(ctx, &build_target, suite, &[format!("python{version}")])?;
-    if python_version(&root, build_multiarch).map(|(v, _)| v) != Some(version.clone()) {
+    if python_version(&root, build_multiarch, Some(&version)).is_none() {
         return Err(ToolchainError::Usage(format!(
             "the {suite} build Python is not version {version} (the target's)"
         )));
@@ -134,7 +105,9 @@ pub fn ensure_build_python(
         lock.display()
     )))?;
     let locked = parse_lock(&lock_text).map_err(|e| ToolchainError::Usage(format!("{}: {e}", lock.display())))?;
-    let site = ensure_site(ctx, &version, &lock_text, &locked)?;
+    let minor = crate::model::target::minor_of(&version).unwrap_or(0);
+    let selected = crate::toolchain::pylock::select(&locked, minor, std::env::consts::ARCH);
+    let site = ensure_site(ctx, &version, &selected)?;
     let sysconfig_name = format!("_sysconfigdata__linux_{}", target.triple);
     let overlay = ensure_overlay(ctx, &target_root, &target_lib, &sysconfig_name)?;
     let launcher = ensure_launcher(ctx, &root, loader, build_multiarch, &version)?;
@@ -164,22 +137,21 @@ fn stamp_id(dir: &Path) -> String {
     Stamp::read(dir).map(|s| s.id).unwrap_or_default()
 }
 
-/// The lock's wheels, downloaded from the configured Python index through
-/// the download cache (sha256-verified) and unpacked into one directory.
-fn ensure_site(
-    ctx: &ProvisionContext,
-    version: &str,
-    lock_text: &str,
-    locked: &[Locked],
-) -> Result<PathBuf, ToolchainError> {
-    let key = short_hash(&["1", version, lock_text]);
+/// The lock's wheels that fit this build Python, downloaded from the
+/// configured Python index through the download cache (sha256-verified)
+/// and unpacked into one directory. Keyed by that selection only, so lines
+/// added for another Python version leave this one's site (and the keys of
+/// what it built) alone.
+fn ensure_site(ctx: &ProvisionContext, version: &str, selected: &[Locked]) -> Result<PathBuf, ToolchainError> {
+    let text = crate::toolchain::pylock::selection_text(selected);
+    let key = short_hash(&["2", version, &text]);
     let dir = ctx.cache.join("python-build").join(format!("site-{version}-{key}"));
     install_checked(ctx, &dir, |tmp, _| {
         ctx.note(format!(
             "installing {} build requirements for Python {version}",
-            locked.len()
+            selected.len()
         ));
-        for l in locked {
+        for l in selected {
             let source = Source {
                 origin: Origin::Pypi {
                     project: l.project.clone(),
@@ -196,7 +168,7 @@ fn ensure_site(
             crate::package::wheel::unpack_into(&wheel, tmp).map_err(|e| ToolchainError::Usage(e.to_string()))?;
         }
         let mut stamp = Stamp::new("python-site", &format!("python{version}-requirements"), "", &[]);
-        stamp.compute_id(&[lock_text]);
+        stamp.compute_id(&[&text]);
         Ok(stamp)
     })?;
     Ok(dir)
@@ -309,28 +281,4 @@ pub fn ensure_patchelf(ctx: &ProvisionContext, suite: &str) -> Result<PathBuf, T
         Ok(stamp)
     })?;
     Ok(dir.join("bin/recipe-patchelf"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_lines_parse_and_bad_ones_are_refused() {
-        let ok = parse_lock(
-            "# build requirements\nwheel wheel-0.48.0-py3-none-any.whl sha256=3217dcc807155e45db462d7ef2431f5ddda0d7273b700d05a67b271ceb1287ab\n\n",
-        )
-        .expect("parses");
-        assert_eq!(ok.len(), 1);
-        assert_eq!(ok[0].project, "wheel");
-        for bad in [
-            "wheel wheel-0.48.0-py3-none-any.whl",
-            "wheel wheel-0.48.0-py3-none-any.whl md5=00",
-            "wheel ../x.whl sha256=3217dcc807155e45db462d7ef2431f5ddda0d7273b700d05a67b271ceb1287ab",
-            "wheel wheel.tar.gz sha256=3217dcc807155e45db462d7ef2431f5ddda0d7273b700d05a67b271ceb1287ab",
-            "wheel wheel-0.48.0-py3-none-any.whl sha256=zz17dcc807155e45db462d7ef2431f5ddda0d7273b700d05a67b271ceb1287ab",
-        ] {
-            assert!(parse_lock(bad).is_err(), "{bad}");
-        }
-    }
 }

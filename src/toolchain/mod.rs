@@ -14,6 +14,7 @@ pub mod files;
 pub mod gotool;
 pub mod kernel;
 pub mod provision;
+pub mod pylock;
 pub mod qemu;
 pub mod qemusystem;
 pub mod sysroot;

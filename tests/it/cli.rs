@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::support::project::{Output, Project, SHA, recipe_cmd, repo_root, valid_recipe};
+use crate::support::project::{Output, Project, SHA, TARGET, recipe_cmd, repo_root, valid_recipe};
 
 /// Runs the binary in the repository root (project found by walking up).
 fn in_repo(args: &[&str]) -> Output {
@@ -328,4 +328,34 @@ fn exit_codes() {
     Output::new(cmd, Some(empty.path().to_path_buf()))
         .code(2)
         .stderr_contains("--recipes DIR");
+}
+
+/// A target listing two Python versions: `show` says which wheels a PEP 517
+/// recipe gets, `lint` points at a bad version line.
+#[test]
+fn python_versions_of_a_target_are_shown_and_linted() {
+    let two = TARGET.replace(
+        "python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\"",
+        "python platform=\"linux_armv7l\" machine=\"armv7l\" lib-dir=\"linux-armv7\" {\n        version \"3.13\" suite=\"trixie\"\n        version \"3.11\" suite=\"bookworm\"\n    }",
+    );
+    let wheel = format!(
+        "package ext {{\n    version \"1.0\"\n    license \"MIT\"\n}}\nsource pypi=\"ext\" {{\n    file \"ext-1.0.tar.gz\"\n    sha256 \"{SHA}\"\n}}\nbuild python-wheel {{\n    pep517 #true\n}}\n"
+    );
+    let p = Project::new()
+        .file("toolchains/armv7hf.kdl", &two)
+        .recipe("ext", &wheel);
+    p.run(&["lint"]).code(0);
+    p.run(&["show", "ext", "--target", "armv7hf"])
+        .code(0)
+        .stdout_contains("// wheels for armv7hf: cp311 (python3.11 from bookworm), cp313 (python3.13 from trixie)");
+    let bad = two.replace(
+        "version \"3.11\" suite=\"bookworm\"",
+        "version \"3.x\" suite=\"bookworm\"",
+    );
+    Project::new()
+        .file("toolchains/armv7hf.kdl", &bad)
+        .run(&["lint"])
+        .code(1)
+        .stderr_contains("toolchains/armv7hf.kdl:9:17")
+        .stderr_contains("`3.x` is not a CPython 3 version");
 }

@@ -657,7 +657,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         base_sysroot: Some(base),
         identity: "test-armv7hf".into(),
         go_identity: None,
-        build_python: None,
+        build_pythons: Vec::new(),
         provisioned: Vec::new(),
         package_sysroots: BTreeMap::new(),
     };

@@ -9,6 +9,7 @@ mod make;
 mod meson;
 mod python_fat_wheel;
 mod python_pep517;
+mod python_versions;
 mod python_wheel;
 mod script;
 mod wheel_repair;
@@ -118,6 +119,18 @@ pub struct BuildCtx<'a> {
     pub out_dir: &'a Path,
     /// What every step of this package may write.
     pub sandbox: &'a crate::build::sandbox::Policy,
+    /// The build Pythons of a PEP 517 wheel build, lowest version first,
+    /// each with the key of the wheel it builds (empty for other builds).
+    pub pythons: &'a [PythonBuild],
+}
+
+/// One build Python of a PEP 517 build and the key of its wheel: the
+/// package's key with only this Python's identity, so adding a version to
+/// the target leaves the other versions' wheels (and their cache) alone.
+#[derive(Debug, Clone)]
+pub struct PythonBuild {
+    pub python: crate::toolchain::buildpython::BuildPython,
+    pub key: String,
 }
 
 impl BuildCtx<'_> {
@@ -216,7 +229,7 @@ pub fn build(ctx: &BuildCtx) -> Result<(), BuildError> {
         KindOptions::Meson(o) => meson::build(ctx, o)?,
         KindOptions::Make(o) => make::build(ctx, o)?,
         KindOptions::Go(o) => go::build(ctx, o)?,
-        KindOptions::PythonWheel(o) if o.pep517 => python_pep517::build(ctx, o)?,
+        KindOptions::PythonWheel(o) if o.pep517 => python_versions::build(ctx, o)?,
         KindOptions::PythonWheel(o) => python_wheel::build(ctx, o)?,
         KindOptions::Script(o) => script::build(ctx, o)?,
     }

@@ -124,7 +124,9 @@ fn run_backend(ctx: &BuildCtx, opts: &PythonWheelOptions, out: &Path) -> Result<
     Ok(name)
 }
 
-pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError> {
+/// Builds and repairs the wheel of the build Python `ctx.env` selects;
+/// returns where it was written (the staged `usr/share/wheels/`).
+pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<PathBuf, BuildError> {
     let out = ctx.dirs.root.join("pep517-out");
     let name = run_backend(ctx, opts, &out)?;
     let built = out.join(&name);
@@ -146,5 +148,5 @@ pub fn build(ctx: &BuildCtx, opts: &PythonWheelOptions) -> Result<(), BuildError
     let path = wheel::write(&wheel_dir, &parts.name, &parts.version, &tag, &parts.metadata, entries)
         .map_err(|e| BuildError::invalid(e.to_string(), "check free disk space and permissions"))?;
     ctx.log.note(&format!("wheel: {}", path.display()))?;
-    Ok(())
+    Ok(path)
 }
