@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 /// local store or remote cache entry from before is taken for a new output.
 /// 5: target outputs carry their license files (entries stored before had
 /// none, and their restores published no licenses).
-pub const BUILDER_VERSION: &str = "5";
+/// 6: PEP 517 backends get the target's CMake/Meson cross configuration and
+/// no `$DESTDIR` (scikit-build-core's install went there, not into the wheel).
+pub const BUILDER_VERSION: &str = "6";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {

@@ -19,7 +19,7 @@ fn tree() -> Tree {
 }
 
 /// Names and ELF machines of the wheel's shared objects.
-fn shared_objects(wheel: &Path) -> Vec<(String, u16)> {
+pub(super) fn shared_objects(wheel: &Path) -> Vec<(String, u16)> {
     let file = std::fs::File::open(wheel).expect("open wheel");
     let mut zip = zip::ZipArchive::new(file).expect("zip");
     let mut out = Vec::new();

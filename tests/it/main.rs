@@ -17,6 +17,7 @@ mod e2e_batch;
 mod e2e_dqlitepy;
 mod e2e_gowheels;
 mod e2e_portable_keys;
+mod e2e_pybackends;
 mod e2e_pyversions;
 mod e2e_pywheels;
 mod e2e_zlib;

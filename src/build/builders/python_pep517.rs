@@ -50,7 +50,25 @@ fn backend_env(ctx: &BuildCtx) -> Result<BTreeMap<String, String>, BuildError> {
     // setuptools-scm and friends read the version from PKG-INFO offline.
     env.insert("SETUPTOOLS_SCM_PRETEND_VERSION".into(), read_version(&ctx.dirs.src)?);
     env.insert("PIP_NO_INDEX".into(), "1".into());
+    // The backend installs into its own wheel tree: CMake's and Meson's
+    // install steps would otherwise put the files under $DESTDIR instead.
+    env.remove("DESTDIR");
+    // meson-python wants `patchelf` (for packages with internal libraries)
+    // and asks for it as a build requirement when it is not on PATH.
+    link_tool(ctx, "patchelf", Path::new(var(ctx, "RECIPE_PATCHELF")?))?;
     Ok(env)
+}
+
+/// `name` in the package's tools dir (first on the steps' `PATH`).
+fn link_tool(ctx: &BuildCtx, name: &str, target: &Path) -> Result<(), BuildError> {
+    let link = ctx.dirs.root.join(crate::build::jobenv::TOOLS).join(name);
+    let io = |e| BuildError::io(format!("cannot link {}", link.display()), e);
+    if std::fs::read_link(&link).is_ok_and(|t| t == target) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&link);
+    std::fs::create_dir_all(link.parent().unwrap_or(&link)).map_err(io)?;
+    std::os::unix::fs::symlink(target, &link).map_err(io)
 }
 
 fn read_version(src: &Path) -> Result<String, BuildError> {
@@ -97,6 +115,19 @@ fn run_backend(ctx: &BuildCtx, opts: &PythonWheelOptions, out: &Path) -> Result<
         .lines()
         .filter_map(|l| l.strip_prefix("RECIPE-MISSING-REQUIREMENT: "))
         .collect();
+    let tools: Vec<&str> = log_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RECIPE-MISSING-TOOL: "))
+        .collect();
+    if !tools.is_empty() {
+        return Err(BuildError::invalid(
+            format!(
+                "the sdist's backend runs host tools that are not on the build's PATH: {}",
+                tools.join("; ")
+            ),
+            "host tools come from the project's host recipes (recipes/cmake, recipes/meson, recipes/ninja), built first when the recipe names them in `host-depends`",
+        ));
+    }
     if !missing.is_empty() {
         return Err(BuildError::invalid(
             format!(
