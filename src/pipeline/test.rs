@@ -183,19 +183,16 @@ impl OnTarget<'_> {
             python: format!("usr/bin/python{}", version.map_or("3", |v| v.version.as_str())),
         };
         let staged = layout.staged(t, name);
-        let wheels: Vec<PathBuf> = std::fs::read_dir(staged.join("usr/share/wheels"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        let wheels: Vec<PathBuf> = match version {
-            Some(v) => wheels
-                .into_iter()
-                .filter(|w| {
-                    let file = w.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-                    crate::toolchain::pylock::installs_on(file, v.minor())
-                })
-                .collect(),
-            None => wheels,
-        };
+        let wheels = wheels_for(&staged, version);
+        if let Some(v) = version
+            && wheels.is_empty()
+        {
+            return Err(Error::Usage(format!(
+                "{label}: no wheel of {name} installs on Python {} (built: {}); rebuild it with `recipe build {name} --target {t}`",
+                v.version,
+                staged.join("usr/share/wheels").display()
+            )));
+        }
         let log = Log::create(dir.join(format!("test{suffix}.log")))?;
         let started = Instant::now();
         let input = TestInput {
@@ -258,6 +255,24 @@ impl OnTarget<'_> {
             None => runtime.suite.clone().unwrap_or_else(|| def.suite.clone()),
         };
         Ok(ensure_target_root(self.provision, target, &suite, &packages)?)
+    }
+}
+
+/// The staged wheels of a package; with a Python `version`, those that
+/// install on it.
+fn wheels_for(staged: &std::path::Path, version: Option<&PythonVersion>) -> Vec<PathBuf> {
+    let wheels: Vec<PathBuf> = std::fs::read_dir(staged.join("usr/share/wheels"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    match version {
+        Some(v) => wheels
+            .into_iter()
+            .filter(|w| {
+                let file = w.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+                crate::toolchain::pylock::installs_on(file, v.minor())
+            })
+            .collect(),
+        None => wheels,
     }
 }
 
