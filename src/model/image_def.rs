@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::model::image_format::ImageFormat;
+use crate::model::image_format::decode_format;
 use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile};
@@ -38,6 +40,8 @@ pub struct ImageDef {
     /// `network "user"`: a virtio NIC on qemu's user-mode network (no root;
     /// the build machine is 10.0.2.2 from the guest).
     pub network: Option<String>,
+    /// A compressed initramfs (the default) or an ext4 disk image.
+    pub format: ImageFormat,
 }
 
 impl ImageDef {
@@ -70,6 +74,7 @@ impl ImageDef {
                 timeout: 120,
                 memory: 512,
                 network: None,
+                format: ImageFormat::default(),
             };
             let (mut init, mut overlay) = (None, None);
             let mut seen = Vec::new();
@@ -95,12 +100,14 @@ impl ImageDef {
                             }
                         }
                     }
+                    "format" => def.format = decode_format(&mut d, child).unwrap_or_default(),
                     "memory" => def.memory = d.single_int(child, 64, 65_536).map_or(def.memory, |v| v.value as u64),
                     _ => d.unknown_node(
                         child,
                         "`image`",
                         &[
                             "suite", "packages", "install", "modules", "overlay", "init", "timeout", "memory",
+                            "network", "format",
                         ],
                     ),
                 }

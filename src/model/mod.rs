@@ -2,6 +2,7 @@
 //! `crate::recipe`), its targets and its sysroot definitions.
 
 pub mod image_def;
+pub mod image_format;
 pub mod project;
 pub mod sysroot_def;
 pub mod target;

@@ -25,6 +25,7 @@ mod fetch_faults;
 mod fuzz_smoke;
 mod host_tools;
 mod image_boot;
+mod image_ext4;
 mod kill_matrix;
 mod local_store;
 mod new_cli;

@@ -45,6 +45,8 @@ pub struct BootRequest<'a> {
     pub name: &'a str,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
+    /// The root disk (an ext4 image), attached as virtio-blk `/dev/vda`.
+    pub disk: Option<&'a Path>,
     pub memory: u64,
     /// A virtio NIC on qemu's user-mode network.
     pub user_network: bool,
@@ -81,8 +83,11 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
         .arg(req.kernel)
         .arg("-initrd")
         .arg(req.initrd)
-        .args(["-append", &format!("console={} panic=1 rdinit=/init", m.console)])
+        .args(["-append", &kernel_command_line(m.console, req.disk.is_some())])
         .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+    if let Some(disk) = req.disk {
+        cmd.args(["-drive", &drive_option(disk), "-device", "virtio-blk-device,drive=d0"]);
+    }
     if req.user_network {
         cmd.args(["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0"]);
     }
@@ -132,6 +137,17 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
         }
         None => Err(fail(format!("the VM ended ({status}) while the image's init ran"))),
     }
+}
+
+fn kernel_command_line(console: &str, disk: bool) -> String {
+    let root = if disk { " root=/dev/vda rw" } else { "" };
+    format!("console={console} panic=1 rdinit=/init{root}")
+}
+
+/// `-drive` for a raw disk image; qemu reads `,` in a value as `,,`.
+fn drive_option(disk: &Path) -> String {
+    let file = disk.display().to_string().replace(',', ",,");
+    format!("if=none,file={file},format=raw,id=d0")
 }
 
 /// The VM ends with `recipe` even when `recipe` is killed (no orphaned

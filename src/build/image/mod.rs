@@ -3,6 +3,7 @@
 //! (`recipes/<name>/image.kdl`), and booted under qemu-system.
 
 pub mod boot;
+pub mod ext4;
 pub mod wheels;
 
 use std::path::{Path, PathBuf};
@@ -10,11 +11,11 @@ use std::path::{Path, PathBuf};
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::model::image_def::ImageDef;
+use crate::model::image_def::{ImageDef, ImageFormat};
 use crate::model::target::Target;
 use crate::package::initramfs::{Initramfs, InitramfsError, Node};
 use crate::toolchain::ToolchainError;
-use crate::toolchain::kernel::{Kernel, ensure_kernel, read_module};
+use crate::toolchain::kernel::{Kernel, Module, ensure_kernel, read_module};
 use crate::toolchain::provision::ProvisionContext;
 use crate::toolchain::targetroot::ensure_target_root;
 
@@ -49,6 +50,14 @@ pub enum ImageError {
     #[error("cannot install {wheel} into the image: {reason}")]
     #[diagnostic(code(recipe::image::wheel))]
     Wheel { wheel: String, reason: String },
+
+    #[error("mke2fs could not make the ext4 image of {image} ({status}):\n{output}")]
+    #[diagnostic(code(recipe::image::mke2fs))]
+    Mke2fs {
+        image: String,
+        status: String,
+        output: String,
+    },
 
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::image::io))]
@@ -103,6 +112,7 @@ fn prelude() -> String {
          echo \"{INIT_MARKER} $(cut -d' ' -f1 /proc/uptime)\"\n\
          /bin/sh /{USER_INIT}\n\
          echo \"{EXIT_MARKER} $?\"\n\
+         sync\n\
          poweroff -f\n"
     )
 }
@@ -116,14 +126,22 @@ const MARKERS: &[&str] = &[
 ];
 
 pub struct BuiltImage {
+    /// The image: `NAME.cpio.gz`, or the disk `NAME.ext4`.
     pub path: PathBuf,
+    /// What qemu gets as `-initrd`: the image itself, or an ext4 image's
+    /// stage-1 initramfs.
+    pub initrd: PathBuf,
+    /// The root disk of an ext4 image.
+    pub disk: Option<PathBuf>,
     pub kernel: Kernel,
     pub modules: Vec<String>,
     /// The image on disk already had this content key: nothing was written.
     pub unchanged: bool,
 }
 
-/// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`.
+/// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`, or
+/// for `format "ext4"` into `<name>.ext4` with its stage-1
+/// `<name>.initrd.cpio.gz`.
 pub fn build_image(
     ctx: &ProvisionContext,
     target: &Target,
@@ -133,50 +151,107 @@ pub fn build_image(
 ) -> Result<BuiltImage, ImageError> {
     let suite = def.suite.as_deref().unwrap_or(default_suite);
     let root = ensure_target_root(ctx, target, suite, &def.packages)?;
-    if !root.join("usr/bin/busybox").is_file() && !root.join("bin/busybox").is_file() {
+    let Some(busybox) = ["usr/bin/busybox", "bin/busybox"]
+        .iter()
+        .map(|p| root.join(p))
+        .find(|p| p.is_file())
+    else {
         return Err(ImageError::NoBusybox {
             image: def.name.clone(),
         });
-    }
+    };
     let kernel = ensure_kernel(ctx, target, suite)?;
-    let modules = kernel.modules(&def.modules)?;
     let init_path = def.dir.join(&def.init);
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let dir = out_root.join(&target.name);
-    let path = dir.join(format!("{}.cpio.gz", def.name));
-    let key_path = dir.join(format!(".{}.cpio.gz.key", def.name));
     let mut wheels = Vec::new();
     for name in &def.install {
         wheels.extend(wheels::find_wheels(&out_root.join(&target.name), name, &target.name)?);
     }
+    // An ext4 image's stage 1 loads the disk's modules; the prelude on the
+    // disk loads the rest of the image's.
+    let (file, stage1, mke2fs) = match def.format {
+        ImageFormat::Initramfs => (format!("{}.cpio.gz", def.name), Vec::new(), None),
+        ImageFormat::Ext4 { .. } => {
+            let wanted: Vec<String> = ext4::STAGE1_MODULES.iter().map(|m| m.to_string()).collect();
+            let mke2fs = crate::toolchain::e2fsprogs::ensure_mke2fs(ctx)?;
+            (format!("{}.ext4", def.name), kernel.modules(&wanted)?, Some(mke2fs))
+        }
+    };
+    let modules: Vec<Module> = kernel
+        .modules(&def.modules)?
+        .into_iter()
+        .filter(|m| !stage1.iter().any(|s| s.name == m.name))
+        .collect();
+    let path = dir.join(&file);
+    let key_path = dir.join(format!(".{file}.key"));
     let mut key = image_key(def, &root, &kernel, &modules, &init)?;
     for w in &wheels {
         let sha = crate::digest::sha256_file(w).map_err(io(format!("cannot read {}", w.display())))?;
         key = format!("{key}\n{sha}");
     }
-    let names = || modules.iter().map(|m| m.name.clone()).collect();
-    if path.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
-        return Ok(BuiltImage {
-            path,
-            modules: names(),
-            kernel,
-            unchanged: true,
-        });
+    if let (ImageFormat::Ext4 { size_mib }, Some(m)) = (def.format, &mke2fs) {
+        key = format!("{key}\n{}", ext4::key_parts(m, size_mib, &stage1));
     }
+    let initrd = match def.format {
+        ImageFormat::Initramfs => path.clone(),
+        ImageFormat::Ext4 { .. } => ext4::stage1_path(&path),
+    };
+    let mut built = BuiltImage {
+        disk: mke2fs.is_some().then(|| path.clone()),
+        path,
+        initrd,
+        modules: stage1.iter().chain(&modules).map(|m| m.name.clone()).collect(),
+        kernel,
+        unchanged: true,
+    };
+    // A booted ext4 disk keeps what the VM wrote while its key is unchanged.
+    if built.path.is_file() && built.initrd.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+        return Ok(built);
+    }
+    let tree = assemble(def, &root, &wheels, &modules, init)?;
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    // The key goes first: an interrupted build leaves a stale key, never a
+    // fresh key beside stale bytes.
+    let _ = std::fs::remove_file(&key_path);
+    match (def.format, &mke2fs) {
+        (ImageFormat::Ext4 { size_mib }, Some(m)) => {
+            ext4::write_stage1(&def.name, &busybox, &stage1, &built.initrd)?;
+            ext4::write_ext4(m, &def.name, &tree, size_mib, &key, &built.path)?;
+        }
+        _ => tree.write_gz(&built.path).map_err(|source| ImageError::Initramfs {
+            image: def.name.clone(),
+            source,
+        })?,
+    }
+    std::fs::write(&key_path, &key).map_err(io(format!("cannot write {}", key_path.display())))?;
+    built.unchanged = false;
+    Ok(built)
+}
+
+/// The image's tree: the root, the overlay, the wheels, the modules, the
+/// init and the prelude as `/init`.
+fn assemble(
+    def: &ImageDef,
+    root: &Path,
+    wheels: &[PathBuf],
+    modules: &[Module],
+    init: Vec<u8>,
+) -> Result<Initramfs, ImageError> {
     let fs = |source| ImageError::Initramfs {
         image: def.name.clone(),
         source,
     };
     let mut image = Initramfs::new();
-    image.add_tree(&root, "", MARKERS).map_err(fs)?;
+    image.add_tree(root, "", MARKERS).map_err(fs)?;
     if let Some(overlay) = &def.overlay {
         image.add_tree(&def.dir.join(overlay), "", &[]).map_err(fs)?;
     }
-    for w in &wheels {
+    for w in wheels {
         wheels::add_wheel(&mut image, w)?;
     }
     let mut list = String::new();
-    for m in &modules {
+    for m in modules {
         let data = read_module(&m.path)?;
         image
             .insert(
@@ -198,15 +273,7 @@ pub fn build_image(
         minor: 1,
     };
     image.insert("dev/console", console).map_err(fs)?;
-    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    image.write_gz(&path).map_err(fs)?;
-    std::fs::write(&key_path, &key).map_err(io(format!("cannot write {}", key_path.display())))?;
-    Ok(BuiltImage {
-        path,
-        modules: names(),
-        kernel,
-        unchanged: false,
-    })
+    Ok(image)
 }
 
 /// What the image is made of: the provisioned root's and kernel's identities
@@ -217,7 +284,7 @@ fn image_key(
     def: &ImageDef,
     root: &Path,
     kernel: &Kernel,
-    modules: &[crate::toolchain::kernel::Module],
+    modules: &[Module],
     init: &[u8],
 ) -> Result<String, ImageError> {
     use sha2::{Digest, Sha256};
