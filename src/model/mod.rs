@@ -6,3 +6,4 @@ pub mod image_format;
 pub mod project;
 pub mod sysroot_def;
 pub mod target;
+pub mod target_image;

@@ -39,6 +39,7 @@ fn recipe(project: &Path, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
     c.env_clear()
         .env("PATH", "/usr/bin:/bin")
+        .env("COLUMNS", "1000")
         .env("HOME", cache().join("home"))
         .arg("--cache")
         .arg(cache())

@@ -12,34 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{EXIT_MARKER, INIT_MARKER, ImageError};
 use crate::model::target::Target;
-use crate::toolchain::ToolchainError;
 use crate::toolchain::qemusystem::QemuSystem;
-
-/// How a target's Debian architecture boots under `-M virt`.
-struct Machine {
-    emulator: &'static str,
-    cpu: &'static str,
-    console: &'static str,
-}
-
-fn machine(target: &Target) -> Result<Machine, ToolchainError> {
-    match target.debian_arch.as_str() {
-        "armhf" => Ok(Machine {
-            emulator: "qemu-system-arm",
-            cpu: "cortex-a15",
-            console: "ttyAMA0",
-        }),
-        "arm64" => Ok(Machine {
-            emulator: "qemu-system-aarch64",
-            cpu: "cortex-a57",
-            console: "ttyAMA0",
-        }),
-        other => Err(ToolchainError::Usage(format!(
-            "target {} ({other}) cannot boot: images boot on armhf and arm64",
-            target.name
-        ))),
-    }
-}
 
 pub struct BootRequest<'a> {
     pub name: &'a str,
@@ -71,20 +44,32 @@ pub struct BootOutcome {
 const KEEP_LINES: usize = 25;
 
 pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<BootOutcome, ImageError> {
-    let m = machine(target)?;
+    let m = target
+        .image
+        .as_ref()
+        .ok_or_else(|| crate::toolchain::kernel::no_image(target))?;
     if let Some(dir) = req.log.parent() {
         std::fs::create_dir_all(dir).map_err(super::io(format!("cannot create {}", dir.display())))?;
     }
     let log = std::fs::File::create(&req.log).map_err(super::io(format!("cannot create {}", req.log.display())))?;
     let stderr = log.try_clone().map_err(super::io("cannot share the log"))?;
-    let mut cmd = qemu.command(m.emulator)?;
-    cmd.args(["-M", "virt", "-cpu", m.cpu, "-smp", "1", "-m", &req.memory.to_string()])
-        .arg("-kernel")
-        .arg(req.kernel)
-        .arg("-initrd")
-        .arg(req.initrd)
-        .args(["-append", &kernel_command_line(m.console, req.disk.is_some())])
-        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+    let mut cmd = qemu.command(&m.qemu_system)?;
+    cmd.args([
+        "-M",
+        &m.machine,
+        "-cpu",
+        &m.cpu,
+        "-smp",
+        "1",
+        "-m",
+        &req.memory.to_string(),
+    ])
+    .arg("-kernel")
+    .arg(req.kernel)
+    .arg("-initrd")
+    .arg(req.initrd)
+    .args(["-append", &kernel_command_line(&m.console, req.disk.is_some())])
+    .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
     if let Some(disk) = req.disk {
         cmd.args(["-drive", &drive_option(disk), "-device", "virtio-blk-device,drive=d0"]);
     }
@@ -94,7 +79,9 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
     die_with_parent(&mut cmd);
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(super::io(format!("cannot start {}", m.emulator)))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(super::io(format!("cannot start {}", m.qemu_system)))?;
     let lines = console_lines(&mut child, log, req.echo);
     let mut watch = Watch::default();
     let deadline = started + req.timeout;
@@ -111,7 +98,7 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
     }
     let status = child
         .wait()
-        .map_err(super::io(format!("cannot wait for {}", m.emulator)))?;
+        .map_err(super::io(format!("cannot wait for {}", m.qemu_system)))?;
     let fail = |reason: String| ImageError::Boot {
         image: req.name.to_string(),
         reason,
