@@ -1,6 +1,7 @@
 //! `recipe boot NAME --target T`: build the image of recipes/NAME/image.kdl
 //! and boot it under qemu-system; the process exits with its init's status.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::build::image::boot::{BootRequest, boot};
@@ -11,8 +12,17 @@ use crate::settings::Settings;
 use crate::toolchain::qemusystem::ensure_qemu_system;
 use crate::toolchain::sysroot_def_for;
 
-pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, quiet: bool) -> Result<(), Error> {
-    let project = super::load(settings)?;
+/// `dirs`: `--build-dir` and `--out-dir`, as for `recipe build`.
+pub fn run(
+    settings: &Settings,
+    name: &str,
+    target: &str,
+    timeout: Option<u64>,
+    quiet: bool,
+    dirs: (Option<&Path>, Option<&Path>),
+) -> Result<(), Error> {
+    let session = crate::pipeline::Session::open(settings)?;
+    let project = &session.project;
     let t = project.target(target)?;
     let file = settings.paths.recipes.join(name).join(IMAGE_FILE);
     if !file.is_file() {
@@ -24,8 +34,10 @@ pub fn run(settings: &Settings, name: &str, target: &str, timeout: Option<u64>, 
     let def = ImageDef::load(&file, &format!("recipes/{name}/{IMAGE_FILE}"))?;
     let ctx = super::toolchain::context(settings, false)?;
     let suite = sysroot_def_for(t, &project.sysroots)?.suite.clone();
+    let installs = session.build_image_installs(&def, target, dirs)?;
+    let out_root = crate::pipeline::layout(settings, dirs.0, dirs.1).out_root;
     let started = Instant::now();
-    let image = build_image(&ctx, t, &suite, &def, &settings.paths.root.join("out"))?;
+    let image = build_image(&ctx, t, &suite, &def, &out_root, &installs)?;
     eprintln!(
         "image {}{} ({}, kernel {}, modules: {}) in {:.3} s",
         image.path.display(),

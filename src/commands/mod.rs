@@ -93,7 +93,16 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             target,
             timeout,
             quiet,
-        } => boot::run(&settings, &name, &target, timeout, quiet),
+            build_dir,
+            out_dir,
+        } => boot::run(
+            &settings,
+            &name,
+            &target,
+            timeout,
+            quiet,
+            (build_dir.as_deref(), out_dir.as_deref()),
+        ),
         Command::Run {
             target,
             root,

@@ -137,6 +137,11 @@ impl Initramfs {
         Ok(())
     }
 
+    /// Whether `path` is a directory of the tree.
+    pub fn is_dir(&self, path: &str) -> bool {
+        clean(path).is_ok_and(|p| matches!(self.nodes.get(&p), Some(Node::Dir { .. })))
+    }
+
     /// The entries, sorted by path (parents before their children).
     pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(p, n)| (p.as_str(), n))

@@ -5,6 +5,7 @@
 mod batch;
 mod build;
 mod check;
+mod image;
 mod provenance;
 mod shell;
 mod sources;

@@ -245,19 +245,26 @@ print("MARK wheel", tiny_wheel.VALUE, tiny_wheel.__file__)
 PY
 "#;
     let project = project_with_image("py", image, init);
-    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("recipe `tiny-wheel` is not built for armv7hf"),
-        "{stderr}"
-    );
-    let out_dir = project.path().join("out/armv7hf");
-    std::fs::create_dir_all(&out_dir).expect("mkdir");
-    write_wheel(&out_dir.join("tiny_wheel-1.0-py3-none-any.whl"));
+    // A script recipe staging a wheel: `recipe boot` builds it first.
+    let recipe = project.path().join("recipes/tiny-wheel");
+    std::fs::create_dir_all(recipe.join("files")).expect("mkdir");
+    write_wheel(&recipe.join("files/tiny_wheel-1.0-py3-none-any.whl"));
+    std::fs::write(
+        recipe.join("recipe.kdl"),
+        "package tiny-wheel {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    \
+         step \"mkdir -p $DESTDIR/usr/share/wheels && cp $RECIPE_DIR/files/*.whl $DESTDIR/usr/share/wheels/\"\n}\n",
+    )
+    .expect("write recipe");
     let out = boot(project.path(), &["py", "--target", "armv7hf"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(
+        project
+            .path()
+            .join("out/armv7hf/tiny_wheel-1.0-py3-none-any.whl")
+            .is_file(),
+        "built by recipe boot: {stderr}"
+    );
     assert!(stdout.contains("MARK armv7l 3.13."), "{stdout}");
     assert!(stdout.contains(" io_setup 0 0 True"), "kernel AIO in the VM: {stdout}");
     assert!(stdout.contains("MARK preload None False"), "no preload: {stdout}");

@@ -120,8 +120,8 @@ fn ext4_images_are_deterministic() {
     let def = ImageDef::load(&file, "recipes/disk/image.kdl").expect("image file");
     let ctx = context();
     let (a, b) = (p.path().join("out-a"), p.path().join("out-b"));
-    let first = recipe::build::image::build_image(&ctx, target, "trixie", &def, &a).expect("build a");
-    let second = recipe::build::image::build_image(&ctx, target, "trixie", &def, &b).expect("build b");
+    let first = recipe::build::image::build_image(&ctx, target, "trixie", &def, &a, &[]).expect("build a");
+    let second = recipe::build::image::build_image(&ctx, target, "trixie", &def, &b, &[]).expect("build b");
     assert!(!first.unchanged && !second.unchanged);
     for (x, y) in [(&first.path, &second.path), (&first.initrd, &second.initrd)] {
         let (bx, by) = (std::fs::read(x).expect("read"), std::fs::read(y).expect("read"));

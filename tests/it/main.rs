@@ -26,6 +26,7 @@ mod fuzz_smoke;
 mod host_tools;
 mod image_boot;
 mod image_ext4;
+mod image_install;
 mod image_target;
 mod kill_matrix;
 mod local_store;

@@ -4,7 +4,10 @@
 
 pub mod boot;
 pub mod ext4;
+pub mod staged;
 pub mod wheels;
+
+pub use staged::Installed;
 
 use std::path::{Path, PathBuf};
 
@@ -40,12 +43,16 @@ pub enum ImageError {
     )]
     NoBusybox { image: String },
 
-    #[error("recipe `{name}` is not built for {target}: no wheel of it in {dir}")]
+    #[error("recipe `{name}` is not built for {target}: no wheel or staged-files tarball of it in {dir}")]
     #[diagnostic(
         code(recipe::image::not_built),
         help("build it first: `recipe build {name} --target {target}`")
     )]
     NotBuilt { name: String, target: String, dir: String },
+
+    #[error("cannot install {tarball} into the image: {reason}")]
+    #[diagnostic(code(recipe::image::staged))]
+    Staged { tarball: String, reason: String },
 
     #[error("cannot install {wheel} into the image: {reason}")]
     #[diagnostic(code(recipe::image::wheel))]
@@ -141,13 +148,15 @@ pub struct BuiltImage {
 
 /// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`, or
 /// for `format "ext4"` into `<name>.ext4` with its stage-1
-/// `<name>.initrd.cpio.gz`.
+/// `<name>.initrd.cpio.gz`. `installs` are the recipes it installs, built
+/// already (see `Session::build_image_installs`).
 pub fn build_image(
     ctx: &ProvisionContext,
     target: &Target,
     default_suite: &str,
     def: &ImageDef,
     out_root: &Path,
+    installs: &[Installed],
 ) -> Result<BuiltImage, ImageError> {
     let suite = def.suite.as_deref().unwrap_or(default_suite);
     let root = ensure_target_root(ctx, target, suite, &def.packages)?;
@@ -164,10 +173,7 @@ pub fn build_image(
     let init_path = def.dir.join(&def.init);
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let dir = out_root.join(&target.name);
-    let mut wheels = Vec::new();
-    for name in &def.install {
-        wheels.extend(wheels::find_wheels(&out_root.join(&target.name), name, &target.name)?);
-    }
+    let wheels = staged::deliverables(&dir, installs, &target.name)?;
     // An ext4 image's stage 1 loads the disk's modules; the prelude on the
     // disk loads the rest of the image's.
     let (file, stage1, mke2fs) = match def.format {
@@ -248,7 +254,11 @@ fn assemble(
         image.add_tree(&def.dir.join(overlay), "", &[]).map_err(fs)?;
     }
     for w in wheels {
-        wheels::add_wheel(&mut image, w)?;
+        if w.extension().is_some_and(|e| e == "whl") {
+            wheels::add_wheel(&mut image, w)?;
+        } else {
+            staged::add_tarball(&mut image, w)?;
+        }
     }
     let mut list = String::new();
     for m in modules {
