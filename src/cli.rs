@@ -257,6 +257,9 @@ pub enum Command {
         /// Where artifacts and the image go [default: out/ beside the recipes]
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+        /// Build the image (and what it installs) without booting it
+        #[arg(long)]
+        no_boot: bool,
     },
 
     /// Run a target program under qemu-user with the target's sysroot

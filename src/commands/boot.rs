@@ -12,15 +12,23 @@ use crate::settings::Settings;
 use crate::toolchain::qemusystem::ensure_qemu_system;
 use crate::toolchain::sysroot_def_for;
 
-/// `dirs`: `--build-dir` and `--out-dir`, as for `recipe build`.
-pub fn run(
-    settings: &Settings,
-    name: &str,
-    target: &str,
-    timeout: Option<u64>,
-    quiet: bool,
-    dirs: (Option<&Path>, Option<&Path>),
-) -> Result<(), Error> {
+/// The flags of `recipe boot`.
+pub struct Options<'a> {
+    pub timeout: Option<u64>,
+    pub quiet: bool,
+    /// Build the image only.
+    pub no_boot: bool,
+    /// `--build-dir` and `--out-dir`, as for `recipe build`.
+    pub dirs: (Option<&'a Path>, Option<&'a Path>),
+}
+
+pub fn run(settings: &Settings, name: &str, target: &str, options: Options) -> Result<(), Error> {
+    let Options {
+        timeout,
+        quiet,
+        no_boot,
+        dirs,
+    } = options;
     let session = crate::pipeline::Session::open(settings)?;
     let project = &session.project;
     let t = project.target(target)?;
@@ -51,6 +59,9 @@ pub fn run(
         },
         started.elapsed().as_secs_f64()
     );
+    if no_boot {
+        return Ok(());
+    }
     let qemu = ensure_qemu_system(&ctx)?;
     let outcome = boot(
         &qemu,

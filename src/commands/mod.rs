@@ -95,13 +95,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             quiet,
             build_dir,
             out_dir,
+            no_boot,
         } => boot::run(
             &settings,
             &name,
             &target,
-            timeout,
-            quiet,
-            (build_dir.as_deref(), out_dir.as_deref()),
+            boot::Options {
+                timeout,
+                quiet,
+                no_boot,
+                dirs: (build_dir.as_deref(), out_dir.as_deref()),
+            },
         ),
         Command::Run {
             target,

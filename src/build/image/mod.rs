@@ -174,31 +174,29 @@ pub fn build_image(
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let dir = out_root.join(&target.name);
     let wheels = staged::deliverables(&dir, installs, &target.name)?;
-    // An ext4 image's stage 1 loads the disk's modules; the prelude on the
-    // disk loads the rest of the image's.
-    let (file, stage1, mke2fs) = match def.format {
-        ImageFormat::Initramfs => (format!("{}.cpio.gz", def.name), Vec::new(), None),
-        ImageFormat::Ext4 { .. } => {
-            let wanted: Vec<String> = ext4::STAGE1_MODULES.iter().map(|m| m.to_string()).collect();
-            let mke2fs = crate::toolchain::e2fsprogs::ensure_mke2fs(ctx)?;
-            (format!("{}.ext4", def.name), kernel.modules(&wanted)?, Some(mke2fs))
-        }
+    let (file, mke2fs) = match def.format {
+        ImageFormat::Initramfs => (format!("{}.cpio.gz", def.name), None),
+        ImageFormat::Ext4 { .. } => (
+            format!("{}.ext4", def.name),
+            Some(crate::toolchain::e2fsprogs::ensure_mke2fs(ctx)?),
+        ),
     };
-    let modules: Vec<Module> = kernel
-        .modules(&def.modules)?
-        .into_iter()
-        .filter(|m| !stage1.iter().any(|s| s.name == m.name))
-        .collect();
     let path = dir.join(&file);
     let key_path = dir.join(format!(".{file}.key"));
-    let mut key = image_key(def, &root, &kernel, &modules, &init)?;
+    // The key names the modules as asked for: with the kernel's identity
+    // that fixes the resolved list, so a no-op rebuild reads no module.
+    let mut key = image_key(def, &root, &kernel, &init)?;
     for w in &wheels {
         let sha = crate::digest::sha256_file(w).map_err(io(format!("cannot read {}", w.display())))?;
         key = format!("{key}\n{sha}");
     }
     if let (ImageFormat::Ext4 { size_mib }, Some(m)) = (def.format, &mke2fs) {
-        key = format!("{key}\n{}", ext4::key_parts(m, size_mib, &stage1));
+        key = format!("{key}\n{}", ext4::key_parts(m, size_mib));
     }
+    let key = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(key.as_bytes()))
+    };
     let initrd = match def.format {
         ImageFormat::Initramfs => path.clone(),
         ImageFormat::Ext4 { .. } => ext4::stage1_path(&path),
@@ -207,14 +205,38 @@ pub fn build_image(
         disk: mke2fs.is_some().then(|| path.clone()),
         path,
         initrd,
-        modules: stage1.iter().chain(&modules).map(|m| m.name.clone()).collect(),
+        modules: Vec::new(),
         kernel,
         unchanged: true,
     };
     // A booted ext4 disk keeps what the VM wrote while its key is unchanged.
-    if built.path.is_file() && built.initrd.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
+    let recorded = std::fs::read_to_string(&key_path).unwrap_or_default();
+    let mut lines = recorded.lines();
+    if built.path.is_file() && built.initrd.is_file() && lines.next() == Some(key.as_str()) {
+        built.modules = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         return Ok(built);
     }
+    // An ext4 image's stage 1 loads the disk's modules; the prelude on the
+    // disk loads the rest of the image's.
+    let stage1 = match def.format {
+        ImageFormat::Initramfs => Vec::new(),
+        ImageFormat::Ext4 { .. } => {
+            let wanted: Vec<String> = ext4::STAGE1_MODULES.iter().map(|m| m.to_string()).collect();
+            built.kernel.modules(&wanted)?
+        }
+    };
+    let modules: Vec<Module> = built
+        .kernel
+        .modules(&def.modules)?
+        .into_iter()
+        .filter(|m| !stage1.iter().any(|s| s.name == m.name))
+        .collect();
+    built.modules = stage1.iter().chain(&modules).map(|m| m.name.clone()).collect();
     let tree = assemble(def, &root, &wheels, &modules, init)?;
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
     // The key goes first: an interrupted build leaves a stale key, never a
@@ -230,7 +252,8 @@ pub fn build_image(
             source,
         })?,
     }
-    std::fs::write(&key_path, &key).map_err(io(format!("cannot write {}", key_path.display())))?;
+    let record = format!("{key}\n{}\n", built.modules.join(" "));
+    std::fs::write(&key_path, record).map_err(io(format!("cannot write {}", key_path.display())))?;
     built.unchanged = false;
     Ok(built)
 }
@@ -290,13 +313,7 @@ fn assemble(
 /// (their stamps), the modules, the init, the overlay's fingerprint (names,
 /// sizes, modes, times) and the prelude. Equal keys give equal images, so a
 /// no-op rebuild reads no package and writes nothing.
-fn image_key(
-    def: &ImageDef,
-    root: &Path,
-    kernel: &Kernel,
-    modules: &[Module],
-    init: &[u8],
-) -> Result<String, ImageError> {
+fn image_key(def: &ImageDef, root: &Path, kernel: &Kernel, init: &[u8]) -> Result<String, ImageError> {
     use sha2::{Digest, Sha256};
     let root_id = crate::toolchain::provision::Stamp::read(root)
         .map(|s| s.id)
@@ -313,8 +330,8 @@ fn image_key(
         h.update(part.as_bytes());
         h.update(b"\0");
     }
-    for m in modules {
-        h.update(m.name.as_bytes());
+    for m in &def.modules {
+        h.update(m.as_bytes());
         h.update(b"\0");
     }
     h.update(init);
