@@ -9,6 +9,7 @@ pub mod remote_server;
 pub mod report;
 pub mod spdx;
 pub mod toolchain;
+pub mod wheel;
 
 /// A diagnostic as plain text, without line wrapping.
 pub fn render_plain(err: &dyn miette::Diagnostic) -> String {
