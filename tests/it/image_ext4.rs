@@ -157,3 +157,29 @@ fn a_bad_format_or_size_is_named_with_its_span() {
         );
     }
 }
+
+/// Bad input the file cannot show: a tree larger than the disk is refused
+/// with mke2fs's own words, and a dynamically linked busybox (which stage 1
+/// could not run) is named before anything boots.
+#[test]
+fn a_disk_too_small_or_a_dynamic_busybox_is_refused() {
+    let small = DISK
+        .replace("size=\"64M\"", "size=\"16M\"")
+        .replace("\"busybox-static\"", "\"busybox-static\" \"python3.13\"");
+    let p = project("disk", &small, INIT);
+    let out = recipe(p.path(), &["boot", "disk", "--target", "armv7hf", "--no-boot"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("mke2fs could not make the ext4 image of disk"),
+        "{stderr}"
+    );
+    assert!(!p.path().join("out/armv7hf/disk.ext4").exists(), "no partial image");
+
+    let dynamic = DISK.replace("\"busybox-static\"", "\"busybox\"");
+    let p = project("disk", &dynamic, INIT);
+    let out = recipe(p.path(), &["boot", "disk", "--target", "armv7hf", "--no-boot"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("its busybox is dynamically linked"), "{stderr}");
+}

@@ -141,7 +141,15 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
         assert!(out.status.success(), "{stderr}");
         stderr
     };
-    build("first");
+    // Values of this run only, so neither wheel is in the local store yet.
+    let run = dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run")
+        .to_string();
+    let (first, second) = (format!("first{run}"), format!("second{run}"));
+    build(&first);
     // The trees the image is made from, as the tool resolves them.
     let project =
         recipe::model::project::Project::load(recipe::model::project::ProjectPaths::from_recipes_dir(&recipes))
@@ -162,7 +170,7 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
     let image = dir.path().join("out/armv7hf/wheel-image.cpio.gz");
     let image_before = identity(&image);
 
-    let stderr = build("second");
+    let stderr = build(&second);
     assert!(
         !stderr.contains("wheel-image.cpio.gz unchanged"),
         "the image is made again: {stderr}"
@@ -181,8 +189,9 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
     )
     .expect("gunzip");
     let has = |needle: &[u8]| cpio.windows(needle.len()).any(|w| w == needle);
+    let value = |v: &str| format!("VALUE = '{v}'").into_bytes();
     assert!(
-        has(b"VALUE = 'second'") && !has(b"VALUE = 'first'"),
+        has(&value(&second)) && !has(&value(&first)),
         "the new wheel is in the image"
     );
 }

@@ -43,6 +43,13 @@ pub enum ImageError {
     )]
     NoBusybox { image: String },
 
+    #[error("image {image}: its busybox is dynamically linked, and an ext4 image's stage 1 has no libraries")]
+    #[diagnostic(
+        code(recipe::image::dynamic_busybox),
+        help("install the static one: \"busybox-static\" in the image's `packages` instead of \"busybox\"")
+    )]
+    DynamicBusybox { image: String },
+
     #[error("recipe `{name}` is not built for {target}: no wheel or staged-files tarball of it in {dir}")]
     #[diagnostic(
         code(recipe::image::not_built),
