@@ -5,53 +5,20 @@
 //! the VM writes there persists across boots, and the same inputs give the
 //! same bytes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use recipe::model::image_def::{IMAGE_FILE, ImageDef};
 use recipe::model::project::{Project, ProjectPaths};
-use recipe::toolchain::provision::ProvisionContext;
 
 use crate::support::e2e::cache;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A throwaway project with the repo's targets and sysroots and one image.
-fn project(name: &str, image_kdl: &str, init: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["toolchains", "sysroots"] {
-        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
-    }
-    let image = dir.path().join("recipes").join(name);
-    std::fs::create_dir_all(&image).expect("mkdir");
-    std::fs::write(image.join(IMAGE_FILE), image_kdl).expect("write");
-    std::fs::write(image.join("init.sh"), init).expect("write");
-    dir
-}
+use crate::support::image::{context, project, text};
 
 fn recipe(project: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("COLUMNS", "1000")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.join("recipes"))
-        .args(args);
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
-    }
-    c.output().expect("spawn recipe")
+    crate::support::image::recipe(project)
+        .args(args)
+        .output()
+        .expect("spawn recipe")
 }
 
 const DISK: &str = r#"image disk {
@@ -101,14 +68,6 @@ fn armv7hf_ext4_image_boots_from_its_disk_and_keeps_what_it_wrote() {
     );
 }
 
-fn context() -> ProvisionContext {
-    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
-    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
-    let mut ctx = ProvisionContext::from_options(cache(), options).expect("context");
-    ctx.verbose = false;
-    ctx
-}
-
 /// Two builds of one image in two places give the same disk and stage-1
 /// bytes (fixed UUID and hash seed, times from SOURCE_DATE_EPOCH).
 #[test]
@@ -156,4 +115,43 @@ fn a_bad_format_or_size_is_named_with_its_span() {
             "the span is named: {stderr}"
         );
     }
+}
+
+/// Bad input the file cannot show: a tree larger than the disk is refused
+/// with mke2fs's own words, and a dynamically linked busybox (which stage 1
+/// could not run) is named before anything boots.
+#[test]
+fn a_disk_too_small_or_a_dynamic_busybox_is_refused() {
+    let small = DISK
+        .replace("size=\"64M\"", "size=\"16M\"")
+        .replace("\"busybox-static\"", "\"busybox-static\" \"python3.13\"");
+    let p = project("disk", &small, INIT);
+    let out = recipe(p.path(), &["boot", "disk", "--target", "armv7hf", "--no-boot"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("mke2fs could not make the ext4 image of disk"),
+        "{stderr}"
+    );
+    assert!(!p.path().join("out/armv7hf/disk.ext4").exists(), "no partial image");
+
+    let dynamic = DISK.replace("\"busybox-static\"", "\"busybox\"");
+    let p = project("disk", &dynamic, INIT);
+    let out = recipe(p.path(), &["boot", "disk", "--target", "armv7hf", "--no-boot"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("its busybox is dynamically linked"), "{stderr}");
+}
+
+/// The same disk image shape on aarch64 (the generic arm64 kernel, whose
+/// virtio-mmio transport is a module too).
+#[test]
+fn aarch64_ext4_image_boots_from_its_disk() {
+    let init = "echo \"MARK $(uname -m) root=$(grep ' / ' /proc/mounts | cut -d' ' -f1-3)\"\n";
+    let p = project("disk64", &DISK.replace("disk", "disk64"), init);
+    let out = recipe(p.path(), &["boot", "disk64", "--target", "aarch64"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("MARK aarch64 root=/dev/vda / ext4"), "{stdout}");
+    eprintln!("{}", stderr.lines().find(|l| l.contains("init started")).unwrap_or(""));
 }

@@ -5,35 +5,18 @@
 //! second boot builds nothing and reuses the image as it is.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::e2e::cache;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::image::{context, project, repo, text};
 
 fn boot(project: &Path, build: &Path, out: &Path, quiet: bool) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("COLUMNS", "1000")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.join("recipes"))
-        .args(["boot", "lz4-image", "--target", "armv7hf", "--build-dir"])
+    let mut c = crate::support::image::recipe(project);
+    c.args(["boot", "lz4-image", "--target", "armv7hf", "--build-dir"])
         .arg(build)
         .arg("--out-dir")
         .arg(out);
     if quiet {
         c.arg("--quiet");
-    }
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
     }
     c.output().expect("spawn recipe")
 }
@@ -52,16 +35,9 @@ python3.13 -c 'import ctypes; l = ctypes.CDLL("liblz4.so.1"); print("MARK lz4", 
 
 #[test]
 fn an_image_installing_an_unbuilt_recipe_builds_it_and_boots() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["toolchains", "sysroots"] {
-        std::os::unix::fs::symlink(repo.join(d), dir.path().join(d)).expect("link");
-    }
+    let dir = project("lz4-image", IMAGE, INIT);
     let recipes = dir.path().join("recipes");
-    std::fs::create_dir_all(recipes.join("lz4-image")).expect("mkdir");
-    std::os::unix::fs::symlink(repo.join("recipes/lz4"), recipes.join("lz4")).expect("link");
-    std::fs::write(recipes.join("lz4-image/image.kdl"), IMAGE).expect("write");
-    std::fs::write(recipes.join("lz4-image/init.sh"), INIT).expect("write");
+    std::os::unix::fs::symlink(repo().join("recipes/lz4"), recipes.join("lz4")).expect("link");
     let (build, out) = (dir.path().join("build"), dir.path().join("out"));
     let tarball = out.join("armv7hf/lz4-1.10.0.tar.gz");
     assert!(!tarball.exists());
@@ -95,22 +71,14 @@ fn identity(path: &Path) -> (u64, std::time::SystemTime) {
 /// keep their files, inodes and times), and no provisioning happens.
 #[test]
 fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["toolchains", "sysroots"] {
-        std::os::unix::fs::symlink(repo.join(d), dir.path().join(d)).expect("link");
-    }
-    let recipes = dir.path().join("recipes");
-    let image = recipes.join("wheel-image");
-    let wheel_recipe = recipes.join("tiny-wheel");
-    std::fs::create_dir_all(&image).expect("mkdir");
-    std::fs::create_dir_all(wheel_recipe.join("files/wheels")).expect("mkdir");
-    std::fs::write(
-        image.join("image.kdl"),
+    let dir = project(
+        "wheel-image",
         "image wheel-image {\n    packages \"busybox-static\"\n    install \"tiny-wheel\"\n    init \"init.sh\"\n}\n",
-    )
-    .expect("write");
-    std::fs::write(image.join("init.sh"), "true\n").expect("write");
+        "true\n",
+    );
+    let recipes = dir.path().join("recipes");
+    let wheel_recipe = recipes.join("tiny-wheel");
+    std::fs::create_dir_all(wheel_recipe.join("files/wheels")).expect("mkdir");
     std::fs::write(
         wheel_recipe.join("recipe.kdl"),
         // A `path` source: the wheel is part of the recipe's key.
@@ -121,35 +89,28 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
     let wheel = wheel_recipe.join("files/wheels/tiny_wheel-1.0-py3-none-any.whl");
     let build = |value: &str| {
         crate::support::wheel::write_wheel(&wheel, value);
-        let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-        c.env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("COLUMNS", "1000")
-            .env("HOME", cache().join("home"))
-            .arg("--cache")
-            .arg(cache())
-            .arg("--recipes")
-            .arg(&recipes)
-            .args(["boot", "wheel-image", "--target", "armv7hf", "--no-boot"]);
-        for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-            if let Ok(v) = std::env::var(k) {
-                c.env(k, v);
-            }
-        }
+        let mut c = crate::support::image::recipe(dir.path());
+        c.args(["boot", "wheel-image", "--target", "armv7hf", "--no-boot"]);
         let out = c.output().expect("spawn recipe");
         let stderr = text(&out.stderr);
         assert!(out.status.success(), "{stderr}");
         stderr
     };
-    build("first");
+    // Values of this run only, so neither wheel is in the local store yet.
+    let run = dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("run")
+        .to_string();
+    let (first, second) = (format!("first{run}"), format!("second{run}"));
+    build(&first);
     // The trees the image is made from, as the tool resolves them.
     let project =
         recipe::model::project::Project::load(recipe::model::project::ProjectPaths::from_recipes_dir(&recipes))
             .expect("project");
     let target = &project.targets["armv7hf"];
-    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
-    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
-    let ctx = recipe::toolchain::provision::ProvisionContext::from_options(cache(), options).expect("context");
+    let ctx = context();
     let packages = ["busybox-static".to_string()];
     let root = recipe::toolchain::targetroot::ensure_target_root(&ctx, target, "trixie", &packages).expect("root");
     let kernel = recipe::toolchain::kernel::ensure_kernel(&ctx, target, "trixie").expect("kernel");
@@ -162,7 +123,7 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
     let image = dir.path().join("out/armv7hf/wheel-image.cpio.gz");
     let image_before = identity(&image);
 
-    let stderr = build("second");
+    let stderr = build(&second);
     assert!(
         !stderr.contains("wheel-image.cpio.gz unchanged"),
         "the image is made again: {stderr}"
@@ -181,8 +142,9 @@ fn a_wheel_change_rebuilds_the_image_without_touching_the_debian_root() {
     )
     .expect("gunzip");
     let has = |needle: &[u8]| cpio.windows(needle.len()).any(|w| w == needle);
+    let value = |v: &str| format!("VALUE = '{v}'").into_bytes();
     assert!(
-        has(b"VALUE = 'second'") && !has(b"VALUE = 'first'"),
+        has(&value(&second)) && !has(&value(&first)),
         "the new wheel is in the image"
     );
 }

@@ -5,53 +5,34 @@
 //! tell), `recipe show` prints it, and a target without it cannot boot.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::support::e2e::{cache, copy_dir};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::e2e::copy_dir;
+use crate::support::image::{add_image, repo, text};
 
 /// A project with copies of the repo's targets (edited by `edit`) and one
 /// busybox image `hello`.
 fn project(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&repo.join("toolchains"), &dir.path().join("toolchains"));
-    std::os::unix::fs::symlink(repo.join("sysroots"), dir.path().join("sysroots")).expect("link");
+    copy_dir(&repo().join("toolchains"), &dir.path().join("toolchains"));
+    std::os::unix::fs::symlink(repo().join("sysroots"), dir.path().join("sysroots")).expect("link");
     let file = dir.path().join("toolchains/armv7hf.kdl");
     let kdl = std::fs::read_to_string(&file).expect("target file");
     std::fs::write(&file, edit(&kdl)).expect("write");
-    let image = dir.path().join("recipes/hello");
-    std::fs::create_dir_all(&image).expect("mkdir");
-    std::fs::write(
-        image.join("image.kdl"),
+    add_image(
+        dir.path(),
+        "hello",
         "image hello {\n    packages \"busybox-static\"\n    init \"init.sh\"\n}\n",
-    )
-    .expect("write");
-    std::fs::write(image.join("init.sh"), "grep -m1 'CPU part' /proc/cpuinfo\n").expect("write");
+        "grep -m1 'CPU part' /proc/cpuinfo\n",
+    );
     dir
 }
 
 fn recipe(project: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("COLUMNS", "1000")
-        .env("HOME", cache().join("home"))
-        .env("NO_COLOR", "1")
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.join("recipes"))
-        .args(args);
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
-    }
-    c.output().expect("spawn recipe")
+    crate::support::image::recipe(project)
+        .args(args)
+        .output()
+        .expect("spawn recipe")
 }
 
 #[test]

@@ -60,6 +60,11 @@ pub fn write_stage1(image: &str, busybox: &Path, modules: &[Module], dest: &Path
     };
     let mut t = Initramfs::new();
     let data = std::fs::read(busybox).map_err(io(format!("cannot read {}", busybox.display())))?;
+    if crate::elf::inspect_bytes(&data).is_some_and(|e| !e.needed.is_empty()) {
+        return Err(ImageError::DynamicBusybox {
+            image: image.to_string(),
+        });
+    }
     t.insert("bin/busybox", Node::File { mode: 0o755, data }).map_err(fs)?;
     let mut list = String::new();
     for m in modules {

@@ -45,6 +45,13 @@ pub enum ImageError {
     )]
     NoBusybox { image: String },
 
+    #[error("image {image}: its busybox is dynamically linked, and an ext4 image's stage 1 has no libraries")]
+    #[diagnostic(
+        code(recipe::image::dynamic_busybox),
+        help("install the static one: \"busybox-static\" in the image's `packages` instead of \"busybox\"")
+    )]
+    DynamicBusybox { image: String },
+
     #[error("recipe `{name}` is not built for {target}: no wheel or staged-files tarball of it in {dir}")]
     #[diagnostic(
         code(recipe::image::not_built),
@@ -239,15 +246,8 @@ pub fn build_image(
 ) -> Result<BuiltImage, ImageError> {
     let suite = def.suite.as_deref().unwrap_or(default_suite);
     let root = ensure_target_root(ctx, target, suite, &def.packages)?;
-    let Some(busybox) = ["usr/bin/busybox", "bin/busybox"]
-        .iter()
-        .map(|p| root.join(p))
-        .find(|p| p.is_file())
-    else {
-        return Err(ImageError::NoBusybox {
-            image: def.name.clone(),
-        });
-    };
+    // Checked before anything else: the prelude cannot run without it.
+    find_busybox(def, &root)?;
     let kernel = ensure_kernel(ctx, target, suite)?;
     let init_path = def.dir.join(&def.init);
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
@@ -307,6 +307,46 @@ pub fn build_image(
             .collect();
         return Ok(built);
     }
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    // The key goes first: an interrupted build leaves a stale key, never a
+    // fresh key beside stale bytes.
+    let _ = std::fs::remove_file(&key_path);
+    let image = ImageFiles { init, tests };
+    write_image(def, &root, &wheels, image, mke2fs.as_ref(), &key, &mut built)?;
+    let record = format!("{key}\n{}\n", built.modules.join(" "));
+    std::fs::write(&key_path, record).map_err(io(format!("cannot write {}", key_path.display())))?;
+    built.unchanged = false;
+    Ok(built)
+}
+
+/// The image's own files: its init and its test runner and steps.
+struct ImageFiles {
+    init: Vec<u8>,
+    tests: Vec<(String, Vec<u8>)>,
+}
+
+/// The root's busybox, which the prelude runs.
+fn find_busybox(def: &ImageDef, root: &Path) -> Result<PathBuf, ImageError> {
+    ["usr/bin/busybox", "bin/busybox"]
+        .iter()
+        .map(|p| root.join(p))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ImageError::NoBusybox {
+            image: def.name.clone(),
+        })
+}
+
+/// Resolves the modules and writes the image (and an ext4 image's stage 1)
+/// at `built`'s paths.
+fn write_image(
+    def: &ImageDef,
+    root: &Path,
+    wheels: &[PathBuf],
+    files: ImageFiles,
+    mke2fs: Option<&crate::toolchain::e2fsprogs::Mke2fs>,
+    key: &str,
+    built: &mut BuiltImage,
+) -> Result<(), ImageError> {
     // An ext4 image's stage 1 loads the disk's modules; the prelude on the
     // disk loads the rest of the image's.
     let stage1 = match def.format {
@@ -323,25 +363,18 @@ pub fn build_image(
         .filter(|m| !stage1.iter().any(|s| s.name == m.name))
         .collect();
     built.modules = stage1.iter().chain(&modules).map(|m| m.name.clone()).collect();
-    let tree = assemble(def, &root, &wheels, &modules, init, tests)?;
-    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    // The key goes first: an interrupted build leaves a stale key, never a
-    // fresh key beside stale bytes.
-    let _ = std::fs::remove_file(&key_path);
-    match (def.format, &mke2fs) {
+    let tree = assemble(def, root, wheels, &modules, files.init, files.tests)?;
+    match (def.format, mke2fs) {
         (ImageFormat::Ext4 { size_mib }, Some(m)) => {
-            ext4::write_stage1(&def.name, &busybox, &stage1, &built.initrd)?;
-            ext4::write_ext4(m, &def.name, &tree, size_mib, &key, &built.path)?;
+            ext4::write_stage1(&def.name, &find_busybox(def, root)?, &stage1, &built.initrd)?;
+            ext4::write_ext4(m, &def.name, &tree, size_mib, key, &built.path)?;
         }
         _ => tree.write_gz(&built.path).map_err(|source| ImageError::Initramfs {
             image: def.name.clone(),
             source,
         })?,
     }
-    let record = format!("{key}\n{}\n", built.modules.join(" "));
-    std::fs::write(&key_path, record).map_err(io(format!("cannot write {}", key_path.display())))?;
-    built.unchanged = false;
-    Ok(built)
+    Ok(())
 }
 
 /// The image's tree: the root, the overlay, the wheels, the modules, the

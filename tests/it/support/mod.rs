@@ -4,6 +4,7 @@ pub mod auditwheel;
 pub mod e2e;
 pub mod hostile;
 pub mod http;
+pub mod image;
 pub mod project;
 pub mod remote_server;
 pub mod report;
