@@ -91,6 +91,9 @@ pub(super) fn vm_command(
     if req.test_mode {
         append.push_str(" recipe.mode=test");
     }
+    if req.user_network {
+        append.push_str(" recipe.user=1");
+    }
     if let Some(l) = &req.link {
         append.push_str(&format!(" recipe.link={},{}/24", link_mac(node), l.address(node)));
     }

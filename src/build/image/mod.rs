@@ -122,9 +122,10 @@ pub const TEST_STEPS_DIR: &str = "etc/recipe/test.d";
 
 /// `/init`: mounts the kernel filesystems, installs busybox's applets, loads
 /// the modules in order, reads its node number and link address from the
-/// kernel command line (`recipe.node=N recipe.nodes=M recipe.link=MAC,ADDR`),
-/// configures the user-mode NIC as `eth0` (10.0.2.15/24 via 10.0.2.2) and
-/// the link's as `link0`, runs the image's init (or, with `recipe.mode=test`,
+/// kernel command line (`recipe.node=N recipe.nodes=M recipe.link=MAC,ADDR
+/// recipe.user=1`), configures the user-mode NIC as `eth0` (10.0.2.15/24 via
+/// 10.0.2.2) and the link's as `link0` (found by MAC address, waiting up to
+/// 10 s for them: virtio devices may appear after their module loaded), runs the image's init (or, with `recipe.mode=test`,
 /// its test steps) and
 /// powers off, so a VM always ends (with `-no-reboot`) and says how its init
 /// ended.
@@ -138,23 +139,25 @@ fn prelude() -> String {
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          for m in $(cat /{MODULE_LIST}); do insmod /{MODULES_DIR}/$m.ko || echo \"recipe: cannot load module $m\"; done\n\
-         RECIPE_NODE=1 RECIPE_NODES=1 link= mode=\n\
+         RECIPE_NODE=1 RECIPE_NODES=1 link= mode= user=\n\
          for a in $(cat /proc/cmdline); do case \"$a\" in\n\
          recipe.node=*) RECIPE_NODE=${{a#*=}} ;; recipe.nodes=*) RECIPE_NODES=${{a#*=}} ;;\n\
-         recipe.link=*) link=${{a#*=}} ;; recipe.mode=*) mode=${{a#*=}} ;;\n\
+         recipe.link=*) link=${{a#*=}} ;; recipe.mode=*) mode=${{a#*=}} ;; recipe.user=*) user=${{a#*=}} ;;\n\
          esac; done\n\
          export RECIPE_NODE RECIPE_NODES\n\
+         nic() {{ for t in $(seq 100); do for i in /sys/class/net/*; do\n\
+         [ \"$(cat $i/address)\" = \"$1\" ] && echo \"${{i##*/}}\" && return; done; usleep 100000; done; }}\n\
          ip link set lo up\n\
          echo '127.0.0.1 localhost' > /etc/hosts\n\
          if [ -n \"$link\" ]; then\n\
-         for i in /sys/class/net/*; do [ \"$(cat $i/address)\" = \"${{link%%,*}}\" ] && ip link set \"${{i##*/}}\" name link0; done\n\
-         [ -e /sys/class/net/eth1 ] && [ ! -e /sys/class/net/eth0 ] && ip link set eth1 name eth0\n\
+         n=$(nic \"${{link%%,*}}\"); [ -n \"$n\" ] && ip link set \"$n\" name link0\n\
          RECIPE_ADDR=${{link#*,}}; RECIPE_ADDR=${{RECIPE_ADDR%/*}}; export RECIPE_ADDR\n\
          ip link set link0 up && ip addr add \"${{link#*,}}\" dev link0 || echo 'recipe: no link NIC'\n\
          n=1; while [ $n -le $RECIPE_NODES ]; do echo \"${{RECIPE_ADDR%.*}}.$n node$n\" >> /etc/hosts; n=$((n+1)); done\n\
          fi\n\
-         if [ \"$(cat /sys/class/net/eth0/address 2>/dev/null)\" = {USER_MAC} ]; then\n\
-         ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2\n\
+         if [ -n \"$user\" ]; then\n\
+         n=$(nic {USER_MAC}); [ -n \"$n\" ] && [ \"$n\" != eth0 ] && ip link set \"$n\" name eth0\n\
+         ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo 'recipe: no user-mode NIC'\n\
          fi\n\
          echo \"{INIT_MARKER} $(cut -d' ' -f1 /proc/uptime)\"\n\
          if [ \"$mode\" = test ]; then /bin/sh /{TEST_RUNNER}; else /bin/sh /{USER_INIT}; fi\n\
