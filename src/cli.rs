@@ -239,7 +239,7 @@ pub enum Command {
 
     /// Build an image (recipes/NAME/image.kdl) and boot it under qemu-system; exits with its init's status
     #[command(
-        after_help = "Example:\n  recipe boot hello-image --target armv7hf\n\nWrites out/<target>/NAME.cpio.gz, boots it (-M virt, TCG) with the console on stdout and powers off when the image's init ends; the console log is in the cache's logs/."
+        after_help = "Example:\n  recipe boot hello-image --target armv7hf\n\nBuilds the recipes the image installs, writes out/<target>/NAME.cpio.gz (or NAME.ext4), boots it (-M virt, TCG) with the console on stdout and powers off when the image's init ends; the console log is in the cache's logs/."
     )]
     Boot {
         name: String,
@@ -251,6 +251,15 @@ pub enum Command {
         /// Do not copy the console to stdout
         #[arg(long)]
         quiet: bool,
+        /// Where the installed recipes are built [default: build/ beside the recipes]
+        #[arg(long, value_name = "DIR")]
+        build_dir: Option<PathBuf>,
+        /// Where artifacts and the image go [default: out/ beside the recipes]
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Build the image (and what it installs) without booting it
+        #[arg(long)]
+        no_boot: bool,
     },
 
     /// Run a target program under qemu-user with the target's sysroot

@@ -93,7 +93,20 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             target,
             timeout,
             quiet,
-        } => boot::run(&settings, &name, &target, timeout, quiet),
+            build_dir,
+            out_dir,
+            no_boot,
+        } => boot::run(
+            &settings,
+            &name,
+            &target,
+            boot::Options {
+                timeout,
+                quiet,
+                no_boot,
+                dirs: (build_dir.as_deref(), out_dir.as_deref()),
+            },
+        ),
         Command::Run {
             target,
             root,

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::image_net::{Forward, ImageTest, Link, MAX_VMS};
+pub use crate::model::image_format::ImageFormat;
+use crate::model::image_format::decode_format;
 use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile};
@@ -47,6 +49,8 @@ pub struct ImageDef {
     pub vms: u32,
     /// Steps `recipe test` runs in the booted VMs.
     pub test: Option<ImageTest>,
+    /// A compressed initramfs (the default) or an ext4 disk image.
+    pub format: ImageFormat,
 }
 
 impl ImageDef {
@@ -83,6 +87,7 @@ impl ImageDef {
                 link: None,
                 vms: 1,
                 test: None,
+                format: ImageFormat::default(),
             };
             let (mut init, mut overlay) = (None, None);
             let mut seen = Vec::new();
@@ -103,13 +108,14 @@ impl ImageDef {
                     "link" => def.link = super::image_net::link(&mut d, child),
                     "vms" => def.vms = d.single_int(child, 1, MAX_VMS).map_or(def.vms, |v| v.value as u32),
                     "test" => def.test = super::image_net::test(&mut d, child),
+                    "format" => def.format = decode_format(&mut d, child).unwrap_or_default(),
                     "memory" => def.memory = d.single_int(child, 64, 65_536).map_or(def.memory, |v| v.value as u64),
                     _ => d.unknown_node(
                         child,
                         "`image`",
                         &[
                             "suite", "packages", "install", "modules", "overlay", "init", "timeout", "memory",
-                            "network", "link", "vms", "test",
+                            "network", "link", "vms", "test", "format",
                         ],
                     ),
                 }

@@ -7,6 +7,8 @@ use kdl::KdlNode;
 use miette::SourceSpan;
 use serde::Serialize;
 
+pub use crate::model::target_image::TargetImage;
+use crate::model::target_image::decode_target_image;
 use crate::recipe::bounds::read_definition;
 use crate::recipe::decode::{Decoder, Spanned, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile, closest};
@@ -55,6 +57,8 @@ pub struct Target {
     pub elf: ElfExpect,
     /// What `recipe test` runs the target's tests in.
     pub test: TestRuntime,
+    /// How images of the target boot; `None`: they cannot.
+    pub image: Option<TargetImage>,
 }
 
 /// `test-runtime`: the root file system tests run in, from the target file
@@ -93,6 +97,7 @@ const TARGET_NODES: &[&str] = &[
     "toolchain",
     "sysroot",
     "elf",
+    "image",
 ];
 
 impl Target {
@@ -157,6 +162,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
     let mut sysroot = None;
     let mut elf = None;
     let mut test = TestRuntime::default();
+    let mut image = None;
     let mut seen = Vec::new();
     for child in node.children().map(|c| c.nodes()).unwrap_or_default() {
         let key = child.name().value();
@@ -180,6 +186,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
             "toolchain" => toolchain = toolchain_source(d, child),
             "test-runtime" => test = test_runtime(d, child),
             "elf" => elf = elf_expect(d, child),
+            "image" => image = decode_target_image(d, child),
             _ => d.unknown_node(child, "`target`", TARGET_NODES),
         }
     }
@@ -225,6 +232,7 @@ fn parse_target(d: &mut Decoder, node: &KdlNode) -> Option<(Target, SourceSpan)>
         sysroot: sysroot?,
         elf: elf?,
         test,
+        image,
     };
     Some((target, name.span))
 }

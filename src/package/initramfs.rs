@@ -31,7 +31,7 @@ pub enum InitramfsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write the initramfs: {0}")]
+    #[error("cannot write the image: {0}")]
     Write(#[from] std::io::Error),
     #[error("`{0}` is not a relative path inside the image")]
     BadPath(String),
@@ -137,6 +137,16 @@ impl Initramfs {
         Ok(())
     }
 
+    /// Whether `path` is a directory of the tree.
+    pub fn is_dir(&self, path: &str) -> bool {
+        clean(path).is_ok_and(|p| matches!(self.nodes.get(&p), Some(Node::Dir { .. })))
+    }
+
+    /// The entries, sorted by path (parents before their children).
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (p.as_str(), n))
+    }
+
     /// The uncompressed `newc` archive.
     pub fn to_cpio(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -204,3 +214,5 @@ fn write_entry(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, dev: (u32, u3
 
 #[cfg(test)]
 mod tests;
+
+mod tar;

@@ -1,14 +1,21 @@
 //! Images in a session: build one (`recipes/<name>/image.kdl`) for a
 //! target, boot its VM(s), and test it — its `test` steps run in every VM,
-//! reported like package tests.
+//! reported like package tests. The recipes an image installs are built
+//! for its target through the normal graph first (incremental: unchanged
+//! packages are skipped by key or restored from the local store), and the
+//! install closure is worked out from the rendered recipes.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::build::image::boot::{BootOutcome, BootRequest, VmEnd, boot};
-use crate::build::image::build_image;
+use crate::build::image::{BuiltImage, Installed, build_image};
 use crate::error::Error;
 use crate::model::image_def::{IMAGE_FILE, ImageDef};
+use crate::plan::render::render;
+use crate::recipe::schema::BuildKind;
+use crate::toolchain::provision::ProvisionContext;
 use crate::toolchain::qemusystem::ensure_qemu_system;
 use crate::toolchain::sysroot_def_for;
 
@@ -24,8 +31,21 @@ pub struct ImageBoot<'a> {
     /// Run the image's test steps instead of its init.
     pub test: bool,
     pub offline: bool,
-    /// Where wheels are read from and the image written [`out/`].
+    /// Packages built at once for the image's installs [cores].
+    pub jobs: Option<usize>,
+    /// The build tree of the installed recipes [`build/`].
+    pub build_dir: Option<PathBuf>,
+    /// Where their artifacts go and the image is written [`out/`].
     pub out_dir: Option<PathBuf>,
+}
+
+/// An image built for booting: its definition, the files and the context.
+pub struct PreparedImage {
+    pub def: ImageDef,
+    pub image: BuiltImage,
+    ctx: ProvisionContext,
+    /// The image's test `timeout`, when its test steps are to run.
+    test_timeout: Option<u64>,
 }
 
 impl Session<'_> {
@@ -35,8 +55,8 @@ impl Session<'_> {
         !self.project.recipes.contains_key(name) && self.settings.paths.recipes.join(name).join(IMAGE_FILE).is_file()
     }
 
-    /// Builds the image and boots its VM(s).
-    pub fn boot_image(&self, req: &ImageBoot) -> Result<BootOutcome, Error> {
+    /// Builds the recipes the image installs, then the image.
+    pub fn prepare_image(&self, req: &ImageBoot) -> Result<PreparedImage, Error> {
         let (settings, name) = (self.settings, req.name);
         let t = self.project.target(req.target)?;
         let file = settings.paths.recipes.join(name).join(IMAGE_FILE);
@@ -57,11 +77,12 @@ impl Session<'_> {
             }
             (_, false) => None,
         };
+        let installs = self.build_image_installs(&def, req)?;
         let ctx = settings.provision(req.offline)?;
         let suite = sysroot_def_for(t, &self.project.sysroots)?.suite.clone();
         let started = Instant::now();
-        let out_root = super::layout(settings, None, req.out_dir.as_deref()).out_root;
-        let image = build_image(&ctx, t, &suite, &def, &out_root)?;
+        let out_root = super::layout(settings, req.build_dir.as_deref(), req.out_dir.as_deref()).out_root;
+        let image = build_image(&ctx, t, &suite, &def, &out_root, &installs)?;
         eprintln!(
             "image {}{} ({}, kernel {}, modules: {}) in {:.3} s",
             image.path.display(),
@@ -75,6 +96,24 @@ impl Session<'_> {
             },
             started.elapsed().as_secs_f64()
         );
+        Ok(PreparedImage {
+            def,
+            image,
+            ctx,
+            test_timeout,
+        })
+    }
+
+    /// Builds the image and boots its VM(s).
+    pub fn boot_image(&self, req: &ImageBoot) -> Result<BootOutcome, Error> {
+        let name = req.name;
+        let t = self.project.target(req.target)?;
+        let PreparedImage {
+            def,
+            image,
+            ctx,
+            test_timeout,
+        } = self.prepare_image(req)?;
         let qemu = ensure_qemu_system(&ctx)?;
         let kind = if req.test { "test" } else { "boot" };
         let outcome = boot(
@@ -83,7 +122,8 @@ impl Session<'_> {
             &BootRequest {
                 name,
                 kernel: &image.kernel.image,
-                initrd: &image.path,
+                initrd: &image.initrd,
+                disk: image.disk.as_deref(),
                 memory: def.memory,
                 user_network: def.network.is_some(),
                 forwards: &def.forwards,
@@ -119,24 +159,10 @@ impl Session<'_> {
         Ok(outcome)
     }
 
-    /// Builds the recipes image `name` installs, then runs its test steps
+    /// Builds image `name` (and the recipes it installs), then runs its test steps
     /// on `target`; false when they failed (reported here, with the failing
     /// VM's last console lines and its log).
     pub fn test_image(&self, name: &str, target: &str, request: &TestRequest) -> Result<bool, Error> {
-        let file = self.settings.paths.recipes.join(name).join(IMAGE_FILE);
-        let def = ImageDef::load(&file, &format!("recipes/{name}/{IMAGE_FILE}"))?;
-        if !def.install.is_empty() {
-            let reports = self.build(BuildRequest {
-                names: def.install.clone(),
-                targets: vec![target.to_string()],
-                jobs: request.jobs,
-                offline: request.offline,
-                build_dir: request.build_dir.clone(),
-                out_dir: request.out_dir.clone(),
-                ..BuildRequest::default()
-            })?;
-            ensure_success(&reports)?;
-        }
         let req = ImageBoot {
             name,
             target,
@@ -144,6 +170,8 @@ impl Session<'_> {
             quiet: true,
             test: true,
             offline: request.offline,
+            jobs: request.jobs,
+            build_dir: request.build_dir.clone(),
             out_dir: request.out_dir.clone(),
         };
         let outcome = match self.boot_image(&req) {
@@ -186,6 +214,63 @@ impl Session<'_> {
             );
         }
         Ok(false)
+    }
+
+    /// Builds `def`'s `install` recipes for `target` (into the settings'
+    /// build and out directories, as `recipe build` does) and returns what
+    /// the image gets, dependencies first: a `python-wheel` recipe's wheels
+    /// alone (they bundle what they need), or another recipe's output (its
+    /// wheels, else its staged files) and those of its target dependencies,
+    /// transitively.
+    fn build_image_installs(&self, def: &ImageDef, req: &ImageBoot) -> Result<Vec<Installed>, Error> {
+        if def.install.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = self.project.target(req.target)?;
+        let mut order = Vec::new();
+        let mut seen = BTreeSet::new();
+        for name in &def.install {
+            self.install_closure(name, t, 0, &mut seen, &mut order)?;
+        }
+        let request = BuildRequest {
+            names: def.install.clone(),
+            targets: vec![req.target.to_string()],
+            jobs: req.jobs,
+            offline: req.offline,
+            build_dir: req.build_dir.clone(),
+            out_dir: req.out_dir.clone(),
+            ..BuildRequest::default()
+        };
+        ensure_success(&self.build(request)?)?;
+        Ok(order)
+    }
+
+    fn install_closure(
+        &self,
+        name: &str,
+        target: &crate::model::target::Target,
+        depth: usize,
+        seen: &mut BTreeSet<String>,
+        order: &mut Vec<Installed>,
+    ) -> Result<(), Error> {
+        if !seen.insert(name.to_string()) {
+            return Ok(());
+        }
+        crate::plan::graph::check_requested(&self.project, &[name.to_string()])?;
+        let recipe = render(&self.project.recipes[name], target)?;
+        let wheel = recipe.build.kind == BuildKind::PythonWheel;
+        // The plan has refused cycles already; the bound is belt and braces.
+        if !wheel && depth < 64 {
+            for dep in &recipe.depends {
+                self.install_closure(dep, target, depth + 1, seen, order)?;
+            }
+        }
+        order.push(Installed {
+            name: recipe.name,
+            version: recipe.version,
+            wheel,
+        });
+        Ok(())
     }
 }
 

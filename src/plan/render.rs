@@ -469,6 +469,7 @@ mod tests {
                 class: 32,
             },
             test: crate::model::target::TestRuntime::default(),
+            image: None,
         }
     }
 

@@ -120,6 +120,7 @@ pub fn host_target() -> Target {
             class: 64,
         },
         test: crate::model::target::TestRuntime::default(),
+        image: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Kernels for booting target images: the target's Debian kernel package
-//! (armhf: the `armmp` flavour, arm64: the generic one), found through its
-//! flavour metapackage in the target's suite and extracted into the cache,
+//! (the flavour metapackage its file names: armhf `linux-image-armmp`,
+//! arm64 `linux-image-arm64`), found through that metapackage in the suite and extracted into the cache,
 //! and the modules an image needs with their dependencies. Debian's package
 //! has no `modules.dep` (depmod runs at install), so dependencies are read
 //! from each module's own `.modinfo` (`depends=`).
@@ -37,30 +37,49 @@ pub struct Module {
     pub path: PathBuf,
 }
 
-/// The flavour metapackage of a Debian architecture's kernel for `-M virt`.
-pub fn kernel_metapackage(debian_arch: &str) -> Result<&'static str, ToolchainError> {
-    match debian_arch {
-        "armhf" => Ok("linux-image-armmp"),
-        "arm64" => Ok("linux-image-arm64"),
-        other => Err(ToolchainError::Usage(format!(
-            "no Debian kernel flavour known for {other}: images boot on armhf and arm64"
-        ))),
+/// The flavour metapackage of the target's kernel (its `image { kernel … }`).
+pub fn kernel_metapackage(target: &Target) -> Result<&str, ToolchainError> {
+    match &target.image {
+        Some(image) => Ok(&image.kernel),
+        None => Err(no_image(target)),
     }
+}
+
+/// A target without `image { … }` in its file cannot boot images.
+pub fn no_image(target: &Target) -> ToolchainError {
+    ToolchainError::Usage(format!(
+        "target {} cannot boot images: toolchains/{}.kdl has no `image {{ kernel …; qemu-system …; machine …; cpu …; console … }}`",
+        target.name, target.name
+    ))
+}
+
+/// A kernel the suite does not have, named with the closest one it has.
+fn unknown_kernel(target: &Target, meta: &str, index: &crate::debian::index::PackageIndex) -> ToolchainError {
+    let flavours = index
+        .packages
+        .keys()
+        .filter(|n| n.starts_with("linux-image-") && !n.bytes().any(|b| b.is_ascii_digit()));
+    let hint = match crate::recipe::error::closest(meta, flavours.map(String::as_str)) {
+        Some(c) => format!("; did you mean `{c}`?"),
+        None => String::new(),
+    };
+    ToolchainError::Usage(format!(
+        "kernel `{meta}` of target {} (toolchains/{}.kdl, `image {{ kernel … }}`) is not a package of {}/{}{hint}",
+        target.name, target.name, index.suite, index.arch
+    ))
 }
 
 /// Provisions (once) the kernel of `target`'s architecture from `suite`.
 pub fn ensure_kernel(ctx: &ProvisionContext, target: &Target, suite: &str) -> Result<Kernel, ToolchainError> {
     let arch = target.debian_arch.as_str();
-    let meta = kernel_metapackage(arch)?;
+    let meta = kernel_metapackage(target)?;
     let dir = ctx
         .cache
         .join("kernels")
         .join(format!("{arch}-{suite}-{}", short_hash(&["1", suite, arch, meta])));
     let stamp = install_checked(ctx, &dir, |tmp, _| {
         let index = ctx.index(suite, arch)?;
-        let entry = index
-            .best(meta)
-            .ok_or_else(|| ToolchainError::Usage(format!("{suite}/{arch} has no package {meta}")))?;
+        let entry = index.best(meta).ok_or_else(|| unknown_kernel(target, meta, &index))?;
         let name = relations(&entry.depends)
             .into_iter()
             .flatten()

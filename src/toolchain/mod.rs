@@ -9,6 +9,7 @@
 
 pub mod activate;
 pub mod buildpython;
+pub mod e2fsprogs;
 pub mod env;
 pub mod files;
 pub mod gotool;

@@ -18,7 +18,8 @@ pub const QEMU_SYSTEM_SUITE: &str = "trixie";
 /// The packages asked for; their dependency closure comes with them.
 /// `qemu-system-data` holds the firmware/data directory passed with `-L`.
 pub const QEMU_SYSTEM_PACKAGES: &[&str] = &["qemu-system-arm", "qemu-system-data"];
-pub const QEMU_SYSTEM_BINARIES: &[&str] = &["qemu-system-arm", "qemu-system-aarch64"];
+/// What target files may name in `image { qemu-system … }`.
+pub use crate::model::target_image::QEMU_SYSTEM_EMULATORS as QEMU_SYSTEM_BINARIES;
 
 #[derive(Debug, Clone)]
 pub struct QemuSystem {

@@ -245,19 +245,26 @@ print("MARK wheel", tiny_wheel.VALUE, tiny_wheel.__file__)
 PY
 "#;
     let project = project_with_image("py", image, init);
-    let out = boot(project.path(), &["py", "--target", "armv7hf"]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("recipe `tiny-wheel` is not built for armv7hf"),
-        "{stderr}"
-    );
-    let out_dir = project.path().join("out/armv7hf");
-    std::fs::create_dir_all(&out_dir).expect("mkdir");
-    write_wheel(&out_dir.join("tiny_wheel-1.0-py3-none-any.whl"));
+    // A script recipe staging a wheel: `recipe boot` builds it first.
+    let recipe = project.path().join("recipes/tiny-wheel");
+    std::fs::create_dir_all(recipe.join("files")).expect("mkdir");
+    crate::support::wheel::write_wheel(&recipe.join("files/tiny_wheel-1.0-py3-none-any.whl"), "from-the-wheel");
+    std::fs::write(
+        recipe.join("recipe.kdl"),
+        "package tiny-wheel {\n    version \"1.0\"\n    license \"MIT\"\n}\nbuild script {\n    \
+         step \"mkdir -p $DESTDIR/usr/share/wheels && cp $RECIPE_DIR/files/*.whl $DESTDIR/usr/share/wheels/\"\n}\n",
+    )
+    .expect("write recipe");
     let out = boot(project.path(), &["py", "--target", "armv7hf"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
+    assert!(
+        project
+            .path()
+            .join("out/armv7hf/tiny_wheel-1.0-py3-none-any.whl")
+            .is_file(),
+        "built by recipe boot: {stderr}"
+    );
     assert!(stdout.contains("MARK armv7l 3.13."), "{stdout}");
     assert!(stdout.contains(" io_setup 0 0 True"), "kernel AIO in the VM: {stdout}");
     assert!(stdout.contains("MARK preload None False"), "no preload: {stdout}");
@@ -272,38 +279,6 @@ PY
             .find(|l| l.contains("init started"))
             .expect("timing line")
     );
-}
-
-/// A pure-Python wheel as `recipe build` would leave it in out/<target>/,
-/// with a RECORD that lists every file's hash.
-fn write_wheel(path: &Path) {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    use std::io::Write as _;
-    let files: [(&str, &str); 3] = [
-        ("tiny_wheel/__init__.py", "VALUE = 'from-the-wheel'\n"),
-        (
-            "tiny_wheel-1.0.dist-info/METADATA",
-            "Metadata-Version: 2.1\nName: tiny-wheel\nVersion: 1.0\n",
-        ),
-        (
-            "tiny_wheel-1.0.dist-info/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        ),
-    ];
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).expect("create wheel"));
-    let opts = zip::write::SimpleFileOptions::default();
-    let mut record = String::new();
-    for (name, body) in files {
-        zip.start_file(name, opts).expect("entry");
-        zip.write_all(body.as_bytes()).expect("write");
-        let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(body.as_bytes()));
-        record.push_str(&format!("{name},sha256={hash},{}\n", body.len()));
-    }
-    record.push_str("tiny_wheel-1.0.dist-info/RECORD,,\n");
-    zip.start_file("tiny_wheel-1.0.dist-info/RECORD", opts).expect("entry");
-    zip.write_all(record.as_bytes()).expect("write");
-    zip.finish().expect("finish wheel");
 }
 
 /// `network "user"`: the guest's eth0 (virtio-net, module loaded by the

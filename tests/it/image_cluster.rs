@@ -4,7 +4,6 @@
 //! lose power, the timeout), and the repository's dqlite-cluster image —
 //! three dqlite nodes, leader failover, data intact, no AIO preload.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -91,21 +90,34 @@ fn free_port_pair() -> u16 {
     panic!("no two free ports in a row");
 }
 
-/// The first line served on `127.0.0.1:port`, retried until the guest
-/// listens (before that, user-mode networking accepts and closes at once).
-fn fetch_line(port: u16, within: Duration) -> String {
+/// The line of the answer to `GET path` on `127.0.0.1:port` that contains
+/// `wanted`, retried until the guest's server answers (before that,
+/// user-mode networking accepts and closes at once). Retried requests may
+/// still reach the guest late: `path` must be safe to repeat.
+fn fetch_line(port: u16, path: &str, wanted: &str, within: Duration) -> Option<String> {
+    use std::io::{Read as _, Write as _};
     let started = Instant::now();
     while started.elapsed() < within {
-        if let Ok(conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut line = String::new();
-            if BufReader::new(conn).read_line(&mut line).is_ok() && !line.is_empty() {
-                return line.trim().to_string();
+        if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = conn.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+            // Read until the wanted line came (the server may keep the
+            // connection open), the server closed it, or nothing came for 10 s.
+            let (mut body, mut buf) = (Vec::new(), [0u8; 4096]);
+            while let Ok(n) = conn.read(&mut buf) {
+                body.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&body).into_owned();
+                if let Some(line) = text.lines().find(|l| l.contains(wanted)) {
+                    return Some(line.trim().to_string());
+                }
+                if n == 0 {
+                    break;
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    panic!("nothing served on 127.0.0.1:{port} within {within:?}");
+    None
 }
 
 /// Two VMs on one link: each reaches the other by name and address, and
@@ -118,29 +130,51 @@ fn link_joins_vms_and_forwards_reach_each_vm() {
         "image pair {{\n packages \"busybox-static\"\n vms 2\n link \"10.10.0.0/24\"\n \
          network \"user\" {{\n  forward \"tcp\" host={port} guest=8080\n }}\n init \"init.sh\"\n timeout 240\n}}\n"
     );
+    // Each VM serves /hello; the build machine's request of /cgi-bin/done
+    // (once it was answered) lets the init end.
     let init = r#"echo "MARK node=$RECIPE_NODE of $RECIPE_NODES addr=$RECIPE_ADDR"
 echo "MARK nics=$(ls /sys/class/net | tr '\n' ,)"
+mkdir -p /www/cgi-bin
+cat > /www/cgi-bin/done <<EOF
+#!/bin/sh
+touch /tmp/done
+printf 'Content-Type: text/plain\r\n\r\nhost-reached-node$RECIPE_NODE\n'
+EOF
+chmod +x /www/cgi-bin/done
+echo "host-reached-node$RECIPE_NODE" > /www/hello
+httpd -p 8080 -h /www
 if [ "$RECIPE_NODE" = 1 ]; then
-  echo "over-the-link-from-node1" | nc -l -p 7000 &
+  echo "over-the-link-from-node1" | nc -l -p 7000
 else
+  for i in $(seq 1 60); do ping -c 1 -W 1 10.10.0.1 >/dev/null && break; done
+  echo "MARK ping $(ping -c 1 -W 5 10.10.0.1 >/dev/null && echo ok)"
   for i in $(seq 1 60); do r=$(nc node1 7000 2>/dev/null) && [ -n "$r" ] && break; sleep 1; done
   echo "MARK node2 got: $r"
-  echo "MARK ping $(ping -c 1 -W 5 10.10.0.1 >/dev/null && echo ok)"
 fi
-echo "host-reached-node$RECIPE_NODE" | nc -l -p 8080
-wait
+while [ ! -e /tmp/done ]; do sleep 1; done
 "#;
     let project = project_with_image("pair", &[("image.kdl", &image), ("init.sh", init)]);
     let path = project.path().to_path_buf();
     let booting = std::thread::spawn(move || recipe(&path, &["boot", "pair", "--target", "armv7hf"]));
     let served = [
-        fetch_line(port, Duration::from_secs(240)),
-        fetch_line(port + 1, Duration::from_secs(240)),
+        fetch_line(port, "/hello", "host-reached", Duration::from_secs(200)),
+        fetch_line(port + 1, "/hello", "host-reached", Duration::from_secs(200)),
     ];
+    for p in [port, port + 1] {
+        fetch_line(p, "/cgi-bin/done", "host-reached", Duration::from_secs(20));
+    }
     let out = booting.join().expect("boot thread");
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        served,
+        [
+            Some("host-reached-node1".to_string()),
+            Some("host-reached-node2".to_string())
+        ],
+        "ports {port}, {}: {stdout}\n{stderr}",
+        port + 1
+    );
     assert!(out.status.success(), "boot failed:\n{stdout}\n{stderr}");
-    assert_eq!(served, ["host-reached-node1", "host-reached-node2"], "{stdout}");
     assert!(stdout.contains("[node1] MARK node=1 of 2 addr=10.10.0.1"), "{stdout}");
     assert!(stdout.contains("[node2] MARK node=2 of 2 addr=10.10.0.2"), "{stdout}");
     assert!(stdout.contains("[node1] MARK nics=eth0,link0,lo,"), "{stdout}");
@@ -162,13 +196,15 @@ fn image_test_steps_run_in_every_vm_and_a_vm_may_ask_to_be_killed() {
     let _vms = one_at_a_time();
     let image = "image steps {\n packages \"busybox-static\"\n vms 2\n link \"10.10.0.0/24\"\n \
                  init \"init.sh\"\n test {\n  run \"echo step-one on node $RECIPE_NODE\"\n  script \"t.sh\"\n  timeout 240\n }\n}\n";
+    // Node 2 signals that it saw node 1 by taking a second address; node 1
+    // then loses power and node 2 sees it vanish from the link.
     let script = r#"if [ "$RECIPE_NODE" = 1 ]; then
-  # Wait for node 2 on the link, then lose power.
-  while ! ping -c 1 -W 1 node2 >/dev/null; do sleep 1; done
+  while ! ping -c 1 -W 1 10.10.0.102 >/dev/null; do sleep 1; done
   echo RECIPE-KILL
   sleep 1000
 fi
 while ! ping -c 1 -W 1 node1 >/dev/null; do sleep 1; done
+ip addr add 10.10.0.102/24 dev link0
 while ping -c 1 -W 1 node1 >/dev/null; do sleep 1; done
 echo "node1 is gone"
 "#;

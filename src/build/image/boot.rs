@@ -14,41 +14,26 @@ use super::ImageError;
 use super::link::LinkPorts;
 use crate::model::image_net::{Forward, Link};
 use crate::model::target::Target;
+use crate::model::target_image::TargetImage;
 use crate::toolchain::ToolchainError;
 use crate::toolchain::qemusystem::QemuSystem;
 
 pub use super::vms::{BootOutcome, VmEnd, VmOutcome, boot};
 
-/// How a target's Debian architecture boots under `-M virt`.
-pub(super) struct Machine {
-    pub emulator: &'static str,
-    cpu: &'static str,
-    console: &'static str,
-}
-
-pub(super) fn machine(target: &Target) -> Result<Machine, ToolchainError> {
-    match target.debian_arch.as_str() {
-        "armhf" => Ok(Machine {
-            emulator: "qemu-system-arm",
-            cpu: "cortex-a15",
-            console: "ttyAMA0",
-        }),
-        "arm64" => Ok(Machine {
-            emulator: "qemu-system-aarch64",
-            cpu: "cortex-a57",
-            console: "ttyAMA0",
-        }),
-        other => Err(ToolchainError::Usage(format!(
-            "target {} ({other}) cannot boot: images boot on armhf and arm64",
-            target.name
-        ))),
-    }
+/// How the target boots under qemu-system (its target file's `image { … }`).
+pub(super) fn machine(target: &Target) -> Result<&TargetImage, ToolchainError> {
+    target
+        .image
+        .as_ref()
+        .ok_or_else(|| crate::toolchain::kernel::no_image(target))
 }
 
 pub struct BootRequest<'a> {
     pub name: &'a str,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
+    /// The root disk (an ext4 image), attached as virtio-blk `/dev/vda`.
+    pub disk: Option<&'a Path>,
     pub memory: u64,
     /// A virtio NIC on qemu's user-mode network.
     pub user_network: bool,
@@ -92,29 +77,47 @@ fn link_mac(node: u32) -> String {
 /// The qemu command line of VM `node`.
 pub(super) fn vm_command(
     qemu: &QemuSystem,
-    m: &Machine,
+    m: &TargetImage,
     req: &BootRequest,
     node: u32,
     link: Option<LinkPorts>,
 ) -> Result<Command, ToolchainError> {
-    let mut cmd = qemu.command(m.emulator)?;
+    let mut cmd = qemu.command(&m.qemu_system)?;
     let mut append = format!(
-        "console={} panic=1 rdinit=/init recipe.node={node} recipe.nodes={}",
-        m.console, req.vms
+        "{} recipe.node={node} recipe.nodes={}",
+        kernel_command_line(&m.console, req.disk.is_some()),
+        req.vms
     );
     if req.test_mode {
         append.push_str(" recipe.mode=test");
     }
+    if req.user_network {
+        append.push_str(" recipe.user=1");
+    }
     if let Some(l) = &req.link {
         append.push_str(&format!(" recipe.link={},{}/24", link_mac(node), l.address(node)));
     }
-    cmd.args(["-M", "virt", "-cpu", m.cpu, "-smp", "1", "-m", &req.memory.to_string()])
-        .arg("-kernel")
-        .arg(req.kernel)
-        .arg("-initrd")
-        .arg(req.initrd)
-        .args(["-append", &append])
-        .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+    cmd.args([
+        "-M",
+        &m.machine,
+        "-cpu",
+        &m.cpu,
+        "-smp",
+        "1",
+        "-m",
+        &req.memory.to_string(),
+    ])
+    .arg("-kernel")
+    .arg(req.kernel)
+    .arg("-initrd")
+    .arg(req.initrd)
+    .args(["-append", &append])
+    .args(["-nodefaults", "-display", "none", "-serial", "stdio", "-no-reboot"]);
+    if let Some(disk) = req.disk {
+        // VMs booting one disk together each write to a throwaway overlay.
+        let drive = drive_option(disk, req.vms > 1);
+        cmd.args(["-drive", &drive, "-device", "virtio-blk-device,drive=d0"]);
+    }
     if req.user_network {
         let mut netdev = "user,id=n0".to_string();
         for f in req.forwards {
@@ -135,6 +138,18 @@ pub(super) fn vm_command(
         .args(["-device", &format!("virtio-net-device,netdev=l0,mac={}", link_mac(node))]);
     }
     Ok(cmd)
+}
+
+fn kernel_command_line(console: &str, disk: bool) -> String {
+    let root = if disk { " root=/dev/vda rw" } else { "" };
+    format!("console={console} panic=1 rdinit=/init{root}")
+}
+
+/// `-drive` for a raw disk image; qemu reads `,` in a value as `,,`.
+fn drive_option(disk: &Path, snapshot: bool) -> String {
+    let file = disk.display().to_string().replace(',', ",,");
+    let snapshot = if snapshot { ",snapshot=on" } else { "" };
+    format!("if=none,file={file},format=raw,id=d0{snapshot}")
 }
 
 /// The VM ends with `recipe` even when `recipe` is killed (no orphaned

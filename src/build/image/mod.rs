@@ -3,20 +3,24 @@
 //! (`recipes/<name>/image.kdl`), and booted under qemu-system.
 
 pub mod boot;
+pub mod ext4;
 pub mod link;
+pub mod staged;
 pub mod vms;
 pub mod wheels;
+
+pub use staged::Installed;
 
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::model::image_def::ImageDef;
+use crate::model::image_def::{ImageDef, ImageFormat};
 use crate::model::target::Target;
 use crate::package::initramfs::{Initramfs, InitramfsError, Node};
 use crate::toolchain::ToolchainError;
-use crate::toolchain::kernel::{Kernel, ensure_kernel, read_module};
+use crate::toolchain::kernel::{Kernel, Module, ensure_kernel, read_module};
 use crate::toolchain::provision::ProvisionContext;
 use crate::toolchain::targetroot::ensure_target_root;
 
@@ -41,16 +45,35 @@ pub enum ImageError {
     )]
     NoBusybox { image: String },
 
-    #[error("recipe `{name}` is not built for {target}: no wheel of it in {dir}")]
+    #[error("image {image}: its busybox is dynamically linked, and an ext4 image's stage 1 has no libraries")]
+    #[diagnostic(
+        code(recipe::image::dynamic_busybox),
+        help("install the static one: \"busybox-static\" in the image's `packages` instead of \"busybox\"")
+    )]
+    DynamicBusybox { image: String },
+
+    #[error("recipe `{name}` is not built for {target}: no wheel or staged-files tarball of it in {dir}")]
     #[diagnostic(
         code(recipe::image::not_built),
         help("build it first: `recipe build {name} --target {target}`")
     )]
     NotBuilt { name: String, target: String, dir: String },
 
+    #[error("cannot install {tarball} into the image: {reason}")]
+    #[diagnostic(code(recipe::image::staged))]
+    Staged { tarball: String, reason: String },
+
     #[error("cannot install {wheel} into the image: {reason}")]
     #[diagnostic(code(recipe::image::wheel))]
     Wheel { wheel: String, reason: String },
+
+    #[error("mke2fs could not make the ext4 image of {image} ({status}):\n{output}")]
+    #[diagnostic(code(recipe::image::mke2fs))]
+    Mke2fs {
+        image: String,
+        status: String,
+        output: String,
+    },
 
     #[error("{what}: {source}")]
     #[diagnostic(code(recipe::image::io))]
@@ -99,9 +122,10 @@ pub const TEST_STEPS_DIR: &str = "etc/recipe/test.d";
 
 /// `/init`: mounts the kernel filesystems, installs busybox's applets, loads
 /// the modules in order, reads its node number and link address from the
-/// kernel command line (`recipe.node=N recipe.nodes=M recipe.link=MAC,ADDR`),
-/// configures the user-mode NIC as `eth0` (10.0.2.15/24 via 10.0.2.2) and
-/// the link's as `link0`, runs the image's init (or, with `recipe.mode=test`,
+/// kernel command line (`recipe.node=N recipe.nodes=M recipe.link=MAC,ADDR
+/// recipe.user=1`), configures the user-mode NIC as `eth0` (10.0.2.15/24 via
+/// 10.0.2.2) and the link's as `link0` (found by MAC address, waiting up to
+/// 10 s for them: virtio devices may appear after their module loaded), runs the image's init (or, with `recipe.mode=test`,
 /// its test steps) and
 /// powers off, so a VM always ends (with `-no-reboot`) and says how its init
 /// ended.
@@ -115,27 +139,30 @@ fn prelude() -> String {
          mount -t proc proc /proc\n\
          mount -t sysfs sysfs /sys\n\
          for m in $(cat /{MODULE_LIST}); do insmod /{MODULES_DIR}/$m.ko || echo \"recipe: cannot load module $m\"; done\n\
-         RECIPE_NODE=1 RECIPE_NODES=1 link= mode=\n\
+         RECIPE_NODE=1 RECIPE_NODES=1 link= mode= user=\n\
          for a in $(cat /proc/cmdline); do case \"$a\" in\n\
          recipe.node=*) RECIPE_NODE=${{a#*=}} ;; recipe.nodes=*) RECIPE_NODES=${{a#*=}} ;;\n\
-         recipe.link=*) link=${{a#*=}} ;; recipe.mode=*) mode=${{a#*=}} ;;\n\
+         recipe.link=*) link=${{a#*=}} ;; recipe.mode=*) mode=${{a#*=}} ;; recipe.user=*) user=${{a#*=}} ;;\n\
          esac; done\n\
          export RECIPE_NODE RECIPE_NODES\n\
+         nic() {{ for t in $(seq 100); do for i in /sys/class/net/*; do\n\
+         [ \"$(cat $i/address)\" = \"$1\" ] && echo \"${{i##*/}}\" && return; done; usleep 100000; done; }}\n\
          ip link set lo up\n\
          echo '127.0.0.1 localhost' > /etc/hosts\n\
          if [ -n \"$link\" ]; then\n\
-         for i in /sys/class/net/*; do [ \"$(cat $i/address)\" = \"${{link%%,*}}\" ] && ip link set \"${{i##*/}}\" name link0; done\n\
-         [ -e /sys/class/net/eth1 ] && [ ! -e /sys/class/net/eth0 ] && ip link set eth1 name eth0\n\
+         n=$(nic \"${{link%%,*}}\"); [ -n \"$n\" ] && ip link set \"$n\" name link0\n\
          RECIPE_ADDR=${{link#*,}}; RECIPE_ADDR=${{RECIPE_ADDR%/*}}; export RECIPE_ADDR\n\
          ip link set link0 up && ip addr add \"${{link#*,}}\" dev link0 || echo 'recipe: no link NIC'\n\
          n=1; while [ $n -le $RECIPE_NODES ]; do echo \"${{RECIPE_ADDR%.*}}.$n node$n\" >> /etc/hosts; n=$((n+1)); done\n\
          fi\n\
-         if [ \"$(cat /sys/class/net/eth0/address 2>/dev/null)\" = {USER_MAC} ]; then\n\
-         ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2\n\
+         if [ -n \"$user\" ]; then\n\
+         n=$(nic {USER_MAC}); [ -n \"$n\" ] && [ \"$n\" != eth0 ] && ip link set \"$n\" name eth0\n\
+         ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || echo 'recipe: no user-mode NIC'\n\
          fi\n\
          echo \"{INIT_MARKER} $(cut -d' ' -f1 /proc/uptime)\"\n\
          if [ \"$mode\" = test ]; then /bin/sh /{TEST_RUNNER}; else /bin/sh /{USER_INIT}; fi\n\
          echo \"{EXIT_MARKER} $?\"\n\
+         sync\n\
          poweroff -f\n"
     )
 }
@@ -195,41 +222,53 @@ const MARKERS: &[&str] = &[
 ];
 
 pub struct BuiltImage {
+    /// The image: `NAME.cpio.gz`, or the disk `NAME.ext4`.
     pub path: PathBuf,
+    /// What qemu gets as `-initrd`: the image itself, or an ext4 image's
+    /// stage-1 initramfs.
+    pub initrd: PathBuf,
+    /// The root disk of an ext4 image.
+    pub disk: Option<PathBuf>,
     pub kernel: Kernel,
     pub modules: Vec<String>,
     /// The image on disk already had this content key: nothing was written.
     pub unchanged: bool,
 }
 
-/// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`.
+/// Assembles `def` for `target` into `out_root/<target>/<name>.cpio.gz`, or
+/// for `format "ext4"` into `<name>.ext4` with its stage-1
+/// `<name>.initrd.cpio.gz`. `installs` are the recipes it installs, built
+/// already (see `Session::build_image_installs`).
 pub fn build_image(
     ctx: &ProvisionContext,
     target: &Target,
     default_suite: &str,
     def: &ImageDef,
     out_root: &Path,
+    installs: &[Installed],
 ) -> Result<BuiltImage, ImageError> {
     let suite = def.suite.as_deref().unwrap_or(default_suite);
     let root = ensure_target_root(ctx, target, suite, &def.packages)?;
-    if !root.join("usr/bin/busybox").is_file() && !root.join("bin/busybox").is_file() {
-        return Err(ImageError::NoBusybox {
-            image: def.name.clone(),
-        });
-    }
+    // Checked before anything else: the prelude cannot run without it.
+    find_busybox(def, &root)?;
     let kernel = ensure_kernel(ctx, target, suite)?;
-    let modules = kernel.modules(&wanted_modules(def))?;
     let init_path = def.dir.join(&def.init);
     let init = std::fs::read(&init_path).map_err(io(format!("cannot read {}", init_path.display())))?;
     let dir = out_root.join(&target.name);
-    let path = dir.join(format!("{}.cpio.gz", def.name));
-    let key_path = dir.join(format!(".{}.cpio.gz.key", def.name));
-    let mut wheels = Vec::new();
-    for name in &def.install {
-        wheels.extend(wheels::find_wheels(&out_root.join(&target.name), name, &target.name)?);
-    }
+    let wheels = staged::deliverables(&dir, installs, &target.name)?;
+    let (file, mke2fs) = match def.format {
+        ImageFormat::Initramfs => (format!("{}.cpio.gz", def.name), None),
+        ImageFormat::Ext4 { .. } => (
+            format!("{}.ext4", def.name),
+            Some(crate::toolchain::e2fsprogs::ensure_mke2fs(ctx)?),
+        ),
+    };
+    let path = dir.join(&file);
+    let key_path = dir.join(format!(".{file}.key"));
     let tests = test_files(def)?;
-    let mut key = image_key(def, &root, &kernel, &modules, &init)?;
+    // The key names the modules as asked for: with the kernel's identity
+    // that fixes the resolved list, so a no-op rebuild reads no module.
+    let mut key = image_key(def, &root, &kernel, &init)?;
     for (path, body) in &tests {
         key = format!("{key}\n{path} {}", {
             use sha2::Digest as _;
@@ -240,29 +279,135 @@ pub fn build_image(
         let sha = crate::digest::sha256_file(w).map_err(io(format!("cannot read {}", w.display())))?;
         key = format!("{key}\n{sha}");
     }
-    let names = || modules.iter().map(|m| m.name.clone()).collect();
-    if path.is_file() && std::fs::read_to_string(&key_path).is_ok_and(|k| k == key) {
-        return Ok(BuiltImage {
-            path,
-            modules: names(),
-            kernel,
-            unchanged: true,
-        });
+    if let (ImageFormat::Ext4 { size_mib }, Some(m)) = (def.format, &mke2fs) {
+        key = format!("{key}\n{}", ext4::key_parts(m, size_mib));
     }
+    let key = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(key.as_bytes()))
+    };
+    let initrd = match def.format {
+        ImageFormat::Initramfs => path.clone(),
+        ImageFormat::Ext4 { .. } => ext4::stage1_path(&path),
+    };
+    let mut built = BuiltImage {
+        disk: mke2fs.is_some().then(|| path.clone()),
+        path,
+        initrd,
+        modules: Vec::new(),
+        kernel,
+        unchanged: true,
+    };
+    // A booted ext4 disk keeps what the VM wrote while its key is unchanged.
+    let recorded = std::fs::read_to_string(&key_path).unwrap_or_default();
+    let mut lines = recorded.lines();
+    if built.path.is_file() && built.initrd.is_file() && lines.next() == Some(key.as_str()) {
+        built.modules = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        return Ok(built);
+    }
+    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    // The key goes first: an interrupted build leaves a stale key, never a
+    // fresh key beside stale bytes.
+    let _ = std::fs::remove_file(&key_path);
+    let image = ImageFiles { init, tests };
+    write_image(def, &root, &wheels, image, mke2fs.as_ref(), &key, &mut built)?;
+    let record = format!("{key}\n{}\n", built.modules.join(" "));
+    std::fs::write(&key_path, record).map_err(io(format!("cannot write {}", key_path.display())))?;
+    built.unchanged = false;
+    Ok(built)
+}
+
+/// The image's own files: its init and its test runner and steps.
+struct ImageFiles {
+    init: Vec<u8>,
+    tests: Vec<(String, Vec<u8>)>,
+}
+
+/// The root's busybox, which the prelude runs.
+fn find_busybox(def: &ImageDef, root: &Path) -> Result<PathBuf, ImageError> {
+    ["usr/bin/busybox", "bin/busybox"]
+        .iter()
+        .map(|p| root.join(p))
+        .find(|p| p.is_file())
+        .ok_or_else(|| ImageError::NoBusybox {
+            image: def.name.clone(),
+        })
+}
+
+/// Resolves the modules and writes the image (and an ext4 image's stage 1)
+/// at `built`'s paths.
+fn write_image(
+    def: &ImageDef,
+    root: &Path,
+    wheels: &[PathBuf],
+    files: ImageFiles,
+    mke2fs: Option<&crate::toolchain::e2fsprogs::Mke2fs>,
+    key: &str,
+    built: &mut BuiltImage,
+) -> Result<(), ImageError> {
+    // An ext4 image's stage 1 loads the disk's modules; the prelude on the
+    // disk loads the rest of the image's.
+    let stage1 = match def.format {
+        ImageFormat::Initramfs => Vec::new(),
+        ImageFormat::Ext4 { .. } => {
+            let wanted: Vec<String> = ext4::STAGE1_MODULES.iter().map(|m| m.to_string()).collect();
+            built.kernel.modules(&wanted)?
+        }
+    };
+    let modules: Vec<Module> = built
+        .kernel
+        .modules(&wanted_modules(def))?
+        .into_iter()
+        .filter(|m| !stage1.iter().any(|s| s.name == m.name))
+        .collect();
+    built.modules = stage1.iter().chain(&modules).map(|m| m.name.clone()).collect();
+    let tree = assemble(def, root, wheels, &modules, files.init, files.tests)?;
+    match (def.format, mke2fs) {
+        (ImageFormat::Ext4 { size_mib }, Some(m)) => {
+            ext4::write_stage1(&def.name, &find_busybox(def, root)?, &stage1, &built.initrd)?;
+            ext4::write_ext4(m, &def.name, &tree, size_mib, key, &built.path)?;
+        }
+        _ => tree.write_gz(&built.path).map_err(|source| ImageError::Initramfs {
+            image: def.name.clone(),
+            source,
+        })?,
+    }
+    Ok(())
+}
+
+/// The image's tree: the root, the overlay, the wheels, the modules, the
+/// init and the prelude as `/init`.
+fn assemble(
+    def: &ImageDef,
+    root: &Path,
+    wheels: &[PathBuf],
+    modules: &[Module],
+    init: Vec<u8>,
+    tests: Vec<(String, Vec<u8>)>,
+) -> Result<Initramfs, ImageError> {
     let fs = |source| ImageError::Initramfs {
         image: def.name.clone(),
         source,
     };
     let mut image = Initramfs::new();
-    image.add_tree(&root, "", MARKERS).map_err(fs)?;
+    image.add_tree(root, "", MARKERS).map_err(fs)?;
     if let Some(overlay) = &def.overlay {
         image.add_tree(&def.dir.join(overlay), "", &[]).map_err(fs)?;
     }
-    for w in &wheels {
-        wheels::add_wheel(&mut image, w)?;
+    for w in wheels {
+        if w.extension().is_some_and(|e| e == "whl") {
+            wheels::add_wheel(&mut image, w)?;
+        } else {
+            staged::add_tarball(&mut image, w)?;
+        }
     }
     let mut list = String::new();
-    for m in &modules {
+    for m in modules {
         let data = read_module(&m.path)?;
         image
             .insert(
@@ -287,28 +432,14 @@ pub fn build_image(
         minor: 1,
     };
     image.insert("dev/console", console).map_err(fs)?;
-    std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-    image.write_gz(&path).map_err(fs)?;
-    std::fs::write(&key_path, &key).map_err(io(format!("cannot write {}", key_path.display())))?;
-    Ok(BuiltImage {
-        path,
-        modules: names(),
-        kernel,
-        unchanged: false,
-    })
+    Ok(image)
 }
 
 /// What the image is made of: the provisioned root's and kernel's identities
 /// (their stamps), the modules, the init, the overlay's fingerprint (names,
 /// sizes, modes, times) and the prelude. Equal keys give equal images, so a
 /// no-op rebuild reads no package and writes nothing.
-fn image_key(
-    def: &ImageDef,
-    root: &Path,
-    kernel: &Kernel,
-    modules: &[crate::toolchain::kernel::Module],
-    init: &[u8],
-) -> Result<String, ImageError> {
+fn image_key(def: &ImageDef, root: &Path, kernel: &Kernel, init: &[u8]) -> Result<String, ImageError> {
     use sha2::{Digest, Sha256};
     let root_id = crate::toolchain::provision::Stamp::read(root)
         .map(|s| s.id)
@@ -325,8 +456,8 @@ fn image_key(
         h.update(part.as_bytes());
         h.update(b"\0");
     }
-    for m in modules {
-        h.update(m.name.as_bytes());
+    for m in &wanted_modules(def) {
+        h.update(m.as_bytes());
         h.update(b"\0");
     }
     h.update(init);

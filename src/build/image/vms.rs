@@ -84,9 +84,9 @@ pub fn boot(qemu: &QemuSystem, target: &Target, req: &BootRequest) -> Result<Boo
     let mut vms: Vec<Vm> = Vec::new();
     for node in 1..=req.vms {
         let link = hub.as_ref().map(|h| h.ports[node as usize - 1]);
-        let cmd = vm_command(qemu, &m, req, node, link)?;
+        let cmd = vm_command(qemu, m, req, node, link)?;
         let log = req.log_of(node);
-        let spawned = spawn_vm(cmd, m.emulator, &log);
+        let spawned = spawn_vm(cmd, &m.qemu_system, &log);
         let (mut child, file) = match spawned {
             Ok(c) => c,
             Err(e) => {
