@@ -64,6 +64,10 @@ for sdist in "$DESTDIR"/opt/sdists/*.tar.gz; do
     end=$(date +%s.%N)
     echo "$(basename "$sdist") $(echo "$end - $start" | bc)" >>"$TMPDIR/times"
 done
+# A build that fell back to pure Python would not be the same work.
+for w in "$out"/*.whl; do
+    python3 -m zipfile -l "$w" | grep -q '\.so ' || { echo "$w has no extension module" >&2; exit 1; }
+done
 ls "$out"/*.whl
 SH
 {
