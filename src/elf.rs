@@ -19,6 +19,10 @@ pub struct ElfInfo {
     pub runpaths: Vec<String>,
     /// Highest `GLIBC_2.N` version needed, as (2, N).
     pub glibc: Option<(u32, u32)>,
+    /// Highest `GLIBCXX_3.4.N` and `CXXABI_1.3.N` versions needed (libstdc++),
+    /// as their numbers: they bound the manylinux policy as glibc's do.
+    pub glibcxx: Option<Vec<u32>>,
+    pub cxxabi: Option<Vec<u32>>,
 }
 
 const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
@@ -60,6 +64,7 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
         flags & EF_ARM_ABI_FLOAT_HARD != 0 && flags & EF_ARM_ABI_FLOAT_SOFT == 0
     });
     let mut glibc = None;
+    let (mut glibcxx, mut cxxabi) = (None, None);
     if let Some(verneed) = &elf.verneed {
         for need in verneed.iter() {
             for aux in need.iter() {
@@ -70,6 +75,12 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
                     && let Some(parsed) = parse_version(v)
                 {
                     glibc = glibc.max(Some(parsed));
+                }
+                for (prefix, slot) in [("GLIBCXX_", &mut glibcxx), ("CXXABI_", &mut cxxabi)] {
+                    if let Some(v) = name.strip_prefix(prefix) {
+                        let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
+                        *slot = (*slot).clone().max(parts);
+                    }
                 }
             }
         }
@@ -84,6 +95,8 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
         rpaths: elf.rpaths.iter().map(|s| s.to_string()).collect(),
         runpaths: elf.runpaths.iter().map(|s| s.to_string()).collect(),
         glibc,
+        glibcxx,
+        cxxabi,
     })
 }
 
