@@ -175,7 +175,7 @@ impl Repair<'_, '_> {
                 needs_vendored.then_some(runpath.as_str()),
                 None,
             )?;
-            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| policy_glibc(&i)));
+            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| elf::manylinux_glibc(&i)));
             files[*i].data = data;
         }
         for (soname, lib) in &vendored {
@@ -190,7 +190,7 @@ impl Repair<'_, '_> {
                 Some("$ORIGIN"),
                 Some(&lib.new_name),
             )?;
-            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| policy_glibc(&i)));
+            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| elf::manylinux_glibc(&i)));
             ctx.log
                 .note(&format!("# vendored {soname} as {libs_dir}/{}", lib.new_name))?;
             files.push(WheelEntry {
@@ -322,77 +322,5 @@ mod tests {
         assert!(a.starts_with("libyaml-0-") && a.ends_with(".so.2"), "{a}");
         assert_ne!(a, b);
         assert_eq!(a.len(), "libyaml-0-12345678.so.2".len());
-    }
-}
-
-/// The libstdc++ symbol versions each manylinux policy allows (as
-/// auditwheel's policies list them), by the policy's glibc: a binary needing
-/// a newer `GLIBCXX_`/`CXXABI_` version than a policy allows gets a later one.
-const CXX_POLICIES: &[((u32, u32), [u32; 3], [u32; 3])] = &[
-    ((2, 17), [3, 4, 19], [1, 3, 7]),
-    ((2, 24), [3, 4, 22], [1, 3, 10]),
-    ((2, 26), [3, 4, 24], [1, 3, 11]),
-    ((2, 31), [3, 4, 28], [1, 3, 12]),
-    ((2, 34), [3, 4, 29], [1, 3, 13]),
-    ((2, 35), [3, 4, 30], [1, 3, 13]),
-    ((2, 39), [3, 4, 33], [1, 3, 15]),
-];
-
-/// The oldest manylinux glibc baseline whose policy covers every versioned
-/// symbol the binary needs (glibc's and libstdc++'s).
-fn policy_glibc(info: &elf::ElfInfo) -> (u32, u32) {
-    let glibc = info.glibc.unwrap_or((2, 17)).max((2, 17));
-    if info.glibcxx.is_none() && info.cxxabi.is_none() {
-        return glibc;
-    }
-    let fits = |need: &Option<Vec<u32>>, max: &[u32; 3]| need.as_ref().is_none_or(|n| n.as_slice() <= max.as_slice());
-    let cxx = CXX_POLICIES
-        .iter()
-        .find(|(_, glibcxx, cxxabi)| fits(&info.glibcxx, glibcxx) && fits(&info.cxxabi, cxxabi))
-        // Newer than every policy known here: no older baseline than the
-        // C library the binary was built against can be claimed.
-        .map_or((2, 41), |(g, _, _)| *g);
-    glibc.max(cxx)
-}
-
-#[cfg(test)]
-mod policy_tests {
-    use super::*;
-
-    fn info(glibc: (u32, u32), glibcxx: Option<Vec<u32>>, cxxabi: Option<Vec<u32>>) -> elf::ElfInfo {
-        elf::ElfInfo {
-            machine: "arm".into(),
-            class: 32,
-            hard_float: Some(true),
-            shared: true,
-            soname: None,
-            needed: Vec::new(),
-            rpaths: Vec::new(),
-            runpaths: Vec::new(),
-            glibc: Some(glibc),
-            glibcxx,
-            cxxabi,
-        }
-    }
-
-    #[test]
-    fn libstdcxx_versions_raise_the_manylinux_baseline_as_auditwheel_does() {
-        // A C extension: glibc alone decides.
-        assert_eq!(policy_glibc(&info((2, 4), None, None)), (2, 17));
-        assert_eq!(policy_glibc(&info((2, 34), None, None)), (2, 34));
-        // Levenshtein's C++ module built by gcc 12: GLIBCXX_3.4.29 → 2_34.
-        assert_eq!(
-            policy_glibc(&info((2, 4), Some(vec![3, 4, 29]), Some(vec![1, 3, 9]))),
-            (2, 34)
-        );
-        assert_eq!(
-            policy_glibc(&info((2, 4), Some(vec![3, 4, 19]), Some(vec![1, 3, 7]))),
-            (2, 17)
-        );
-        assert_eq!(
-            policy_glibc(&info((2, 4), Some(vec![3, 4, 21]), Some(vec![1, 3, 12]))),
-            (2, 31)
-        );
-        assert_eq!(policy_glibc(&info((2, 36), Some(vec![3, 4, 21]), None)), (2, 36));
     }
 }
