@@ -10,13 +10,15 @@
 # (b)'s root (python3-dev, gcc, libc6-dev, pip, setuptools, Cython, cffi,
 # setuptools-scm, libyaml-dev: Debian's armhf packages) is provisioned by
 # recipe itself, as the root of a helper recipe's `test` step (no root
-# needed). A build spawns compilers, and without binfmt_misc a program the
-# emulated pip starts would not run: proot (Debian's build-machine package,
-# fetched with `apt-get download`) runs every ARM program of the build
-# through the same qemu, as binfmt_misc does for cibuildwheel. Same sdists
-# (the same pinned files), warm caches on both sides; root provisioning,
-# sources and toolchains are not timed. libyaml: (a) builds the graph's
-# libyaml before timing, (b) takes Debian's libyaml-dev.
+# needed). Without binfmt_misc a program running under qemu-user cannot
+# start another target program (pip → gcc → cc1, as, ld): bench/emu-exec.c,
+# cross-compiled by the helper and preloaded into every emulated process,
+# runs them through the same qemu, as binfmt_misc does for cibuildwheel.
+# qemu's -L covers the loader and open() but not stat(), so the emulated
+# compiler is named by its path on this machine with --sysroot set to the
+# root. Same sdists (the same pinned files), warm caches on both sides; root
+# provisioning, sources and toolchains are not timed. libyaml: (a) builds
+# the graph's libyaml before timing, (b) takes Debian's libyaml-dev.
 # Usage: bench/pywheels-vs-emulated.sh   (RECIPE_CACHE as for any build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +29,11 @@ bin=${RECIPE:-$PWD/target/release/recipe}
 target=armv7hf
 pkgs=(markupsafe msgpack pyyaml argon2-cffi-bindings)
 work=$(mktemp -d /tmp/recipe-bench.XXXXXX)
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+# KEEP=1 keeps the work dir (logs, both projects) for a look afterwards.
+[ -n "${KEEP:-}" ] || trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 
 # Warm for (a): sources, toolchain, build Python, libyaml, host tools.
-"$bin" build "${pkgs[@]}" --target "$target" >/dev/null
+"$bin" build "${pkgs[@]}" --target "$target" >/dev/null 2>&1
 
 # (b)'s project: the real targets, sysroots and lock file, and one helper
 # recipe whose sources are the same sdists (pins read from the real recipes).
@@ -38,27 +41,32 @@ emu=$work/emulated
 helper=$emu/recipes/emulated-wheels
 mkdir -p "$helper/files"
 cp -R toolchains sysroots python "$emu/"
-(cd "$work" && apt-get download -q proot libtalloc2 >/dev/null 2>&1)
-for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/proot-root"; done
-cp "$work"/proot-root/usr/bin/proot "$work"/proot-root/usr/lib/x86_64-linux-gnu/libtalloc.so.2* "$helper/files/"
+cp bench/emu-exec.c "$helper/files/"
 cat >"$helper/files/emulated.sh" <<'SH'
 # In the test step: each sdist built by the target's pip under qemu-user,
-# through proot (which runs every ARM program the build starts via qemu).
+# one after another; target programs the build starts go through qemu too.
 set -eu
 eval "set -- $RUN_PLAIN"
 qemu=$1
-tools=$DESTDIR/opt/tools
+r=$SYSROOT
+py=$(cd "$r/usr/bin" && ls python3.[0-9]* | grep -v -- - | sort -V | tail -1)
+cc="$r/usr/bin/arm-linux-gnueabihf-gcc --sysroot=$r"
 out=$TMPDIR/wheels
 mkdir -p "$out"
 : >"$TMPDIR/times"
 for sdist in "$DESTDIR"/opt/sdists/*.tar.gz; do
     start=$(date +%s.%N)
-    PROOT_TMP_DIR=$TMPDIR LD_LIBRARY_PATH=$tools "$tools/proot" -q "$qemu" -r "$SYSROOT" \
-        -b /proc -b /dev -b "$TMPDIR" -b "$DESTDIR" -w "$TMPDIR" \
-        /usr/bin/env -i PATH=/usr/bin:/bin HOME="$TMPDIR" TMPDIR="$TMPDIR" PYYAML_FORCE_LIBYAML=1 \
-        python3 -m pip wheel --no-build-isolation --no-deps --no-index -w "$out" "$sdist"
+    env -i PATH="$r/usr/bin:/usr/bin:/bin" HOME="$TMPDIR" TMPDIR="$TMPDIR" \
+        CC="$cc" LDSHARED="$cc -shared" CFLAGS="-I$r/usr/include/$py" \
+        "$qemu" -L "$r" -E LD_PRELOAD="$DESTDIR/opt/emu-exec.so" -E EMU_QEMU="$qemu" -E EMU_ROOT="$r" \
+        -E PYTHONHOME="$r/usr" -E PYYAML_FORCE_LIBYAML=1 \
+        "$r/usr/bin/$py" -m pip wheel --no-build-isolation --no-deps --no-index -w "$out" "$sdist"
     end=$(date +%s.%N)
     echo "$(basename "$sdist") $(echo "$end - $start" | bc)" >>"$TMPDIR/times"
+done
+# A build that fell back to pure Python would not be the same work.
+for w in "$out"/*.whl; do
+    python3 -m zipfile -l "$w" | grep -q '\.so ' || { echo "$w has no extension module" >&2; exit 1; }
 done
 ls "$out"/*.whl
 SH
@@ -71,10 +79,11 @@ SH
         sha=$(sed -n 's/^ *sha256 "\(.*\)"/\1/p' "$r" | head -1)
         printf 'source pypi="%s" {\n    file "%s"\n    sha256 "%s"\n    extract #false\n    dest "sdists"\n}\n' "$p" "$file" "$sha"
     done
-    printf 'source path="files" {\n    dest "tools"\n}\n'
-    printf 'build script {\n    step "mkdir -p \\"$DESTDIR/opt\\" && cp -R sdists tools \\"$DESTDIR/opt/\\""\n}\n'
+    printf 'source path="files" {\n    dest "files"\n}\n'
+    printf 'build script {\n    step "mkdir -p \\"$DESTDIR/opt\\" && cp -R sdists \\"$DESTDIR/opt/\\""\n'
+    printf '    step "$CC -O2 -shared -fPIC -o \\"$DESTDIR/opt/emu-exec.so\\" files/emu-exec.c -ldl"\n}\n'
     printf 'test {\n    requires "python3-dev" "gcc" "libc6-dev" "python3-pip" "python3-setuptools" "python3-wheel" "cython3" "python3-cffi" "python3-setuptools-scm" "libyaml-dev"\n'
-    printf '    run "sh \\"$DESTDIR/opt/tools/emulated.sh\\""\n}\n'
+    printf '    run "sh \\"$RECIPE_DIR/files/emulated.sh\\""\n}\n'
 } >"$helper/recipe.kdl"
 
 wall() { # command... → seconds on stdout, its output in $work/last.log

@@ -1,5 +1,6 @@
 //! ELF facts the packaging and verification steps need: machine, class,
-//! float ABI, NEEDED, RPATH/RUNPATH, and the highest glibc symbol version.
+//! float ABI, NEEDED, RPATH/RUNPATH, the highest glibc and libstdc++ symbol
+//! versions, and the manylinux baseline they need.
 
 use std::path::Path;
 
@@ -19,6 +20,10 @@ pub struct ElfInfo {
     pub runpaths: Vec<String>,
     /// Highest `GLIBC_2.N` version needed, as (2, N).
     pub glibc: Option<(u32, u32)>,
+    /// Highest `GLIBCXX_3.4.N` and `CXXABI_1.3.N` versions needed (libstdc++),
+    /// as their numbers: they bound the manylinux policy as glibc's do.
+    pub glibcxx: Option<Vec<u32>>,
+    pub cxxabi: Option<Vec<u32>>,
 }
 
 const EF_ARM_ABI_FLOAT_HARD: u32 = 0x400;
@@ -60,6 +65,7 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
         flags & EF_ARM_ABI_FLOAT_HARD != 0 && flags & EF_ARM_ABI_FLOAT_SOFT == 0
     });
     let mut glibc = None;
+    let (mut glibcxx, mut cxxabi) = (None, None);
     if let Some(verneed) = &elf.verneed {
         for need in verneed.iter() {
             for aux in need.iter() {
@@ -70,6 +76,12 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
                     && let Some(parsed) = parse_version(v)
                 {
                     glibc = glibc.max(Some(parsed));
+                }
+                for (prefix, slot) in [("GLIBCXX_", &mut glibcxx), ("CXXABI_", &mut cxxabi)] {
+                    if let Some(v) = name.strip_prefix(prefix) {
+                        let parts: Option<Vec<u32>> = v.split('.').map(|p| p.parse().ok()).collect();
+                        *slot = (*slot).clone().max(parts);
+                    }
                 }
             }
         }
@@ -84,6 +96,8 @@ pub fn inspect_bytes(bytes: &[u8]) -> Option<ElfInfo> {
         rpaths: elf.rpaths.iter().map(|s| s.to_string()).collect(),
         runpaths: elf.runpaths.iter().map(|s| s.to_string()).collect(),
         glibc,
+        glibcxx,
+        cxxabi,
     })
 }
 
@@ -138,5 +152,77 @@ mod tests {
         assert_eq!(parse_version("2.34"), Some((2, 34)));
         assert_eq!(parse_version("2"), Some((2, 0)));
         assert_eq!(parse_version("x"), None);
+    }
+}
+
+/// The libstdc++ symbol versions each manylinux policy allows (as
+/// auditwheel's policies list them), by the policy's glibc: a binary needing
+/// a newer `GLIBCXX_`/`CXXABI_` version than a policy allows gets a later one.
+const CXX_POLICIES: &[((u32, u32), [u32; 3], [u32; 3])] = &[
+    ((2, 17), [3, 4, 19], [1, 3, 7]),
+    ((2, 24), [3, 4, 22], [1, 3, 10]),
+    ((2, 26), [3, 4, 24], [1, 3, 11]),
+    ((2, 31), [3, 4, 28], [1, 3, 12]),
+    ((2, 34), [3, 4, 29], [1, 3, 13]),
+    ((2, 35), [3, 4, 30], [1, 3, 13]),
+    ((2, 39), [3, 4, 33], [1, 3, 15]),
+];
+
+/// The oldest manylinux glibc baseline whose policy covers every versioned
+/// symbol the binary needs (glibc's and libstdc++'s).
+pub fn manylinux_glibc(info: &ElfInfo) -> (u32, u32) {
+    let glibc = info.glibc.unwrap_or((2, 17)).max((2, 17));
+    if info.glibcxx.is_none() && info.cxxabi.is_none() {
+        return glibc;
+    }
+    let fits = |need: &Option<Vec<u32>>, max: &[u32; 3]| need.as_ref().is_none_or(|n| n.as_slice() <= max.as_slice());
+    let cxx = CXX_POLICIES
+        .iter()
+        .find(|(_, glibcxx, cxxabi)| fits(&info.glibcxx, glibcxx) && fits(&info.cxxabi, cxxabi))
+        // Newer than every policy known here: no older baseline than the
+        // C library the binary was built against can be claimed.
+        .map_or((2, 41), |(g, _, _)| *g);
+    glibc.max(cxx)
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    fn info(glibc: (u32, u32), glibcxx: Option<Vec<u32>>, cxxabi: Option<Vec<u32>>) -> ElfInfo {
+        ElfInfo {
+            machine: "arm".into(),
+            class: 32,
+            hard_float: Some(true),
+            shared: true,
+            soname: None,
+            needed: Vec::new(),
+            rpaths: Vec::new(),
+            runpaths: Vec::new(),
+            glibc: Some(glibc),
+            glibcxx,
+            cxxabi,
+        }
+    }
+
+    #[test]
+    fn libstdcxx_versions_raise_the_manylinux_baseline_as_auditwheel_does() {
+        // A C extension: glibc alone decides.
+        assert_eq!(manylinux_glibc(&info((2, 4), None, None)), (2, 17));
+        assert_eq!(manylinux_glibc(&info((2, 34), None, None)), (2, 34));
+        // Levenshtein's C++ module built by gcc 12: GLIBCXX_3.4.29 → 2_34.
+        assert_eq!(
+            manylinux_glibc(&info((2, 4), Some(vec![3, 4, 29]), Some(vec![1, 3, 9]))),
+            (2, 34)
+        );
+        assert_eq!(
+            manylinux_glibc(&info((2, 4), Some(vec![3, 4, 19]), Some(vec![1, 3, 7]))),
+            (2, 17)
+        );
+        assert_eq!(
+            manylinux_glibc(&info((2, 4), Some(vec![3, 4, 21]), Some(vec![1, 3, 12]))),
+            (2, 31)
+        );
+        assert_eq!(manylinux_glibc(&info((2, 36), Some(vec![3, 4, 21]), None)), (2, 36));
     }
 }

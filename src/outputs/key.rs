@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 /// none, and their restores published no licenses).
 /// 6: PEP 517 backends get the target's CMake/Meson cross configuration and
 /// no `$DESTDIR` (scikit-build-core's install went there, not into the wheel).
-pub const BUILDER_VERSION: &str = "6";
+/// 7: C++ extensions' manylinux tags account for their libstdc++ symbol
+/// versions (entries from 6 carry too old a tag).
+pub const BUILDER_VERSION: &str = "7";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {

@@ -153,8 +153,8 @@ pub fn verify_wheel(path: &Path, target: &Target, forbidden: &Forbidden) -> Resu
             let inner = path.join(name);
             check_elf(&inner, &info, target, data, forbidden)?;
             any_binary = true;
-            if let Some(g) = info.glibc {
-                max_glibc = max_glibc.max(g);
+            if info.glibc.is_some() || info.glibcxx.is_some() {
+                max_glibc = max_glibc.max(elf::manylinux_glibc(&info));
             }
         }
     }
@@ -288,8 +288,8 @@ fn verify_fat_wheel(
             check_portable(&inner, &info, data, forbidden)?;
         }
         needed[i].1 = true;
-        if let Some(g) = info.glibc {
-            needed[i].0 = needed[i].0.max(g);
+        if info.glibc.is_some() || info.glibcxx.is_some() {
+            needed[i].0 = needed[i].0.max(crate::elf::manylinux_glibc(&info));
         }
     }
     for (

@@ -175,7 +175,7 @@ impl Repair<'_, '_> {
                 needs_vendored.then_some(runpath.as_str()),
                 None,
             )?;
-            glibc = glibc.max(elf::inspect_bytes(&data).and_then(|i| i.glibc).unwrap_or((2, 17)));
+            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| elf::manylinux_glibc(&i)));
             files[*i].data = data;
         }
         for (soname, lib) in &vendored {
@@ -190,7 +190,7 @@ impl Repair<'_, '_> {
                 Some("$ORIGIN"),
                 Some(&lib.new_name),
             )?;
-            glibc = glibc.max(elf::inspect_bytes(&data).and_then(|i| i.glibc).unwrap_or((2, 17)));
+            glibc = glibc.max(elf::inspect_bytes(&data).map_or((2, 17), |i| elf::manylinux_glibc(&i)));
             ctx.log
                 .note(&format!("# vendored {soname} as {libs_dir}/{}", lib.new_name))?;
             files.push(WheelEntry {
