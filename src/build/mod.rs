@@ -8,6 +8,7 @@ pub mod job;
 pub mod jobenv;
 pub mod process;
 pub mod progress;
+pub mod publish;
 pub mod sandbox;
 pub mod scheduler;
 pub mod testrun;

@@ -11,7 +11,7 @@ use super::image_net::{Forward, ImageTest, Link, MAX_VMS};
 pub use crate::model::image_format::ImageFormat;
 use crate::model::image_format::decode_format;
 use crate::recipe::bounds::read_definition;
-use crate::recipe::decode::{Decoder, parse_document};
+use crate::recipe::decode::{Decoder, Spanned, parse_document};
 use crate::recipe::error::{RecipeErrors, SourceFile};
 
 pub const IMAGE_FILE: &str = "image.kdl";
@@ -120,16 +120,7 @@ impl ImageDef {
                     ),
                 }
             }
-            for rel in init.iter().chain(overlay.iter()) {
-                if Path::new(&rel.value).is_absolute() || rel.value.split('/').any(|c| c == "..") {
-                    d.invalid(
-                        rel.span,
-                        "path",
-                        "it leaves the recipe directory",
-                        "give a path inside the recipe directory",
-                    );
-                }
-            }
+            check_inside_recipe(&mut d, init.iter().chain(overlay.iter()));
             def.overlay = overlay.map(|s| s.value);
             if def.forwards.iter().any(|f| u32::from(f.host) + def.vms - 1 > 65_535) {
                 d.invalid(
@@ -161,6 +152,20 @@ impl ImageDef {
                 }
                 Err(RecipeErrors { errors: d.errors })
             }
+        }
+    }
+}
+
+/// `init` and `overlay` name files of the recipe directory, nothing outside.
+fn check_inside_recipe<'a>(d: &mut Decoder, paths: impl Iterator<Item = &'a Spanned<String>>) {
+    for rel in paths {
+        if Path::new(&rel.value).is_absolute() || rel.value.split('/').any(|c| c == "..") {
+            d.invalid(
+                rel.span,
+                "path",
+                "it leaves the recipe directory",
+                "give a path inside the recipe directory",
+            );
         }
     }
 }

@@ -259,7 +259,8 @@ impl<'r, 'a> Exec<'r, 'a> {
             self.progress.cached(id);
         }
         let host = self.run.envs[&id.target].base_sysroot.is_none();
-        let artifacts = job::publish_artifacts(layout, &self.run.recipes[id], &id.target, &digest, host)?;
+        let artifacts =
+            crate::build::publish::publish_artifacts(layout, &self.run.recipes[id], &id.target, &digest, host)?;
         let outcome = if restored {
             Outcome::Restored { digest: digest.clone() }
         } else {
