@@ -158,7 +158,10 @@ mod tests {
 /// The libstdc++ symbol versions each manylinux policy allows (as
 /// auditwheel's policies list them), by the policy's glibc: a binary needing
 /// a newer `GLIBCXX_`/`CXXABI_` version than a policy allows gets a later one.
-const CXX_POLICIES: &[((u32, u32), [u32; 3], [u32; 3])] = &[
+/// (glibc baseline, highest GLIBCXX_ allowed, highest CXXABI_ allowed).
+type CxxPolicy = ((u32, u32), [u32; 3], [u32; 3]);
+
+const CXX_POLICIES: &[CxxPolicy] = &[
     ((2, 17), [3, 4, 19], [1, 3, 7]),
     ((2, 24), [3, 4, 22], [1, 3, 10]),
     ((2, 26), [3, 4, 24], [1, 3, 11]),
