@@ -53,28 +53,29 @@ const PUBLISHED_DIR: &str = ".published";
 /// Only the package's own recorded files are touched.
 fn forget_unpublished(out_dir: &Path, name: &str, published: &[PathBuf]) -> std::io::Result<()> {
     let record = out_dir.join(PUBLISHED_DIR).join(name);
-    let now: Vec<&str> = published
+    let now: String = published
         .iter()
         .filter_map(|p| p.file_name().and_then(|f| f.to_str()))
+        .map(|n| format!("{n}\n"))
         .collect();
-    if let Ok(before) = std::fs::read_to_string(&record) {
-        for old in before.lines() {
-            // The record is ours, but a plain name is all it may hold.
-            let plain = !old.is_empty() && !old.contains('/') && old != "." && old != "..";
-            if plain && !now.contains(&old) {
-                match std::fs::remove_file(out_dir.join(old)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
+    let before = std::fs::read_to_string(&record).unwrap_or_default();
+    // The no-op case: same files as last time, nothing to remove or write.
+    if before == now {
+        return Ok(());
+    }
+    for old in before.lines() {
+        // The record is ours, but a plain name is all it may hold.
+        let plain = !old.is_empty() && !old.contains('/') && old != "." && old != "..";
+        if plain && !now.lines().any(|n| n == old) {
+            match std::fs::remove_file(out_dir.join(old)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
         }
     }
-    if published.is_empty() && !record.exists() {
-        return Ok(());
-    }
     std::fs::create_dir_all(record.parent().unwrap_or(out_dir))?;
     let tmp = record.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, now.iter().map(|n| format!("{n}\n")).collect::<String>())?;
+    std::fs::write(&tmp, now)?;
     std::fs::rename(&tmp, &record)
 }
 
