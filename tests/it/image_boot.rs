@@ -3,80 +3,15 @@
 //! -M virt` (TCG) by `recipe boot` — the init's output, its exit status,
 //! the timeout and that no VM process is left behind.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use recipe::model::project::{Project, ProjectPaths};
-use recipe::toolchain::provision::ProvisionContext;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Shared with the other end-to-end tests (and CI's `RECIPE_CACHE`).
-fn cache() -> PathBuf {
-    std::env::var_os("RECIPE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e").join("cache"))
-}
-
-fn context() -> ProvisionContext {
-    let config = recipe::settings::load_config(&recipe::settings::Environment::capture()).expect("config");
-    let options = recipe::fetch::FetchOptions::from_loaded(&config, false, &Default::default());
-    let mut ctx = ProvisionContext::from_options(cache(), options).expect("context");
-    ctx.verbose = false;
-    ctx
-}
-
-/// A throwaway project with the repo's targets and one image `name`.
-fn project_with_image(name: &str, image_kdl: &str, init: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["toolchains", "sysroots"] {
-        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
-    }
-    let image = dir.path().join("recipes").join(name);
-    std::fs::create_dir_all(&image).expect("mkdir");
-    std::fs::write(image.join("image.kdl"), image_kdl).expect("write");
-    std::fs::write(image.join("init.sh"), init).expect("write");
-    dir
-}
+use crate::support::image::{context, processes_mentioning, project as project_with_image, recipe, repo, text};
 
 fn boot(project: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("COLUMNS", "1000")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.join("recipes"))
-        .arg("boot")
-        .args(args);
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
-    }
-    c.output().expect("spawn recipe")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Processes whose command line mentions `needle` (e.g. an image's path).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
-            let cmdline = text(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
+    recipe(project).arg("boot").args(args).output().expect("spawn recipe")
 }
 
 const HELLO: &str = r#"image hello {
@@ -326,21 +261,8 @@ fn dqlite_node_image_runs_dqlitepy_with_kernel_aio() {
         std::os::unix::fs::symlink(e.path(), dir.path().join("recipes").join(e.file_name())).expect("link");
     }
     let started = std::time::Instant::now();
-    let mut build = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    build
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(dir.path().join("recipes"))
-        .args(["build", "dqlitepy", "--target", "armv7hf"]);
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            build.env(k, v);
-        }
-    }
+    let mut build = recipe(dir.path());
+    build.args(["build", "dqlitepy", "--target", "armv7hf"]);
     let built = build.output().expect("spawn build");
     assert!(built.status.success(), "{}", text(&built.stderr));
     eprintln!("dqlitepy built or restored in {:.1} s", started.elapsed().as_secs_f64());
@@ -402,22 +324,10 @@ fn init_status_is_the_exit_status_and_a_hung_vm_is_killed() {
 #[test]
 fn killing_recipe_boot_ends_the_vm() {
     let project = project_with_image("orphan", &HELLO.replace("hello", "orphan"), "echo up\nsleep 100000\n");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.path().join("recipes"))
-        .args(["boot", "orphan", "--target", "armv7hf", "--timeout", "600"])
+    let mut c = recipe(project.path());
+    c.args(["boot", "orphan", "--target", "armv7hf", "--timeout", "600"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
-    }
     let mut child = c.spawn().expect("spawn recipe");
     let image = project.path().join("out/armv7hf/orphan.cpio.gz").display().to_string();
     let started = std::time::Instant::now();

@@ -4,11 +4,11 @@
 //! lose power, the timeout), and the repository's dqlite-cluster image —
 //! three dqlite nodes, leader failover, data intact, no AIO preload.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use super::support::e2e::{Tree, cache};
+use super::support::e2e::Tree;
 
 /// These tests boot two or three VMs each: one at a time, so that on a
 /// 2-core machine they do not starve each other (and other tests) of CPU.
@@ -17,60 +17,13 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     VMS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A throwaway project with the repo's targets and one image `name` with
-/// its files (`(relative path, text)`).
-fn project_with_image(name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for d in ["toolchains", "sysroots"] {
-        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
-    }
-    let image = dir.path().join("recipes").join(name);
-    std::fs::create_dir_all(&image).expect("mkdir");
-    for (path, text) in files {
-        std::fs::write(image.join(path), text).expect("write");
-    }
-    dir
-}
+use super::support::image::{processes_mentioning, project_with_files as project_with_image, text};
 
 fn recipe(project: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_recipe"));
-    c.env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("COLUMNS", "1000")
-        .env("HOME", cache().join("home"))
-        .arg("--cache")
-        .arg(cache())
-        .arg("--recipes")
-        .arg(project.join("recipes"))
-        .args(args);
-    for k in ["RECIPE_DEBIAN_MIRROR", "http_proxy", "https_proxy", "no_proxy"] {
-        if let Ok(v) = std::env::var(k) {
-            c.env(k, v);
-        }
-    }
-    c.output().expect("spawn recipe")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Processes whose command line mentions `needle` (e.g. an image's path).
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
-            let cmdline = text(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
+    super::support::image::recipe(project)
+        .args(args)
+        .output()
+        .expect("spawn recipe")
 }
 
 fn assert_no_vm_left(image: &Path) {

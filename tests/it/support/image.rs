@@ -63,3 +63,32 @@ pub fn context() -> recipe::toolchain::provision::ProvisionContext {
     ctx.verbose = false;
     ctx
 }
+
+/// Processes whose command line mentions `needle` (e.g. an image's path).
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = text(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// A project with the repository's targets and image `name` made of
+/// `files` (`(path in the image's directory, text)`).
+pub fn project_with_files(name: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for d in ["toolchains", "sysroots"] {
+        std::os::unix::fs::symlink(repo().join(d), dir.path().join(d)).expect("link");
+    }
+    let image = dir.path().join("recipes").join(name);
+    std::fs::create_dir_all(&image).expect("mkdir");
+    for (path, text) in files {
+        std::fs::write(image.join(path), text).expect("write");
+    }
+    dir
+}
