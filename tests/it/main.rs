@@ -25,6 +25,7 @@ mod fetch_cli;
 mod fetch_download;
 mod fetch_faults;
 mod fuzz_smoke;
+mod go_cache;
 mod host_tools;
 mod image_boot;
 mod image_cluster;

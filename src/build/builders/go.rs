@@ -51,9 +51,37 @@ fn vendored_packages(text: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
+/// Where a `vendor` entry's module is before the build: the source tree,
+/// or (absolute paths) the staged output of a dependency already built, or
+/// the base sysroot. Only the early phase asks this; the build itself reads
+/// the package sysroot ([`vendor_source`]).
+fn vendor_source_early(ctx: &BuildCtx, base_sysroot: &Path, path: &str) -> Option<PathBuf> {
+    let found = match path.strip_prefix('/') {
+        Some(inside) => ctx
+            .deps
+            .iter()
+            .map(|(_, staged)| staged.join(inside))
+            .chain(std::iter::once(base_sysroot.join(inside)))
+            .find(|p| p.is_dir()),
+        None => Some(ctx.dirs.src.join(path)),
+    };
+    found.filter(|p| p.is_dir())
+}
+
+/// How thoroughly to vendor: the build needs every module (a missing one
+/// is the recipe's mistake); the early phase's cache warm-up takes what is
+/// there already.
+pub(super) enum Vendoring<'a> {
+    Complete,
+    AsFarAsBuilt { base_sysroot: &'a Path },
+}
+
+/// Fills `vendor/` from the recipe's `vendor` entries and
+/// `vendor-modules.txt`.
+pub(super) fn vendor(ctx: &BuildCtx, opts: &GoOptions, how: &Vendoring) -> Result<(), BuildError> {
     let work = ctx.work_dir();
     let vendor_dir = work.join("vendor");
+    let complete = matches!(how, Vendoring::Complete);
     let mut sources = std::collections::BTreeMap::new();
     for spec in &opts.vendor {
         let Some((module, path)) = spec.split_once('=') else {
@@ -62,7 +90,13 @@ pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
                 "write `vendor \"github.com/pkg/errors=/usr/share/gocode/src/github.com/pkg/errors\"`",
             ));
         };
-        let from = vendor_source(ctx, path);
+        let from = match how {
+            Vendoring::Complete => vendor_source(ctx, path),
+            Vendoring::AsFarAsBuilt { base_sysroot } => match vendor_source_early(ctx, base_sysroot, path) {
+                Some(from) => from,
+                None => continue,
+            },
+        };
         if !from.is_dir() {
             return Err(BuildError::invalid(
                 format!("vendored module {module}: {} does not exist", from.display()),
@@ -71,39 +105,54 @@ pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
         }
         sources.insert(module.to_string(), from);
     }
+    if opts.vendor.is_empty() {
+        return Ok(());
+    }
     let modules_txt = work.join("vendor-modules.txt");
-    if !sources.is_empty() {
-        let text = std::fs::read_to_string(&modules_txt).map_err(|e| {
-            BuildError::io(
-                format!(
-                    "vendoring needs {} (the vendor/modules.txt to use)",
-                    modules_txt.display()
-                ),
-                e,
-            )
-        })?;
-        for (module, packages) in vendored_packages(&text) {
-            let Some(root) = sources.get(&module) else {
-                return Err(BuildError::invalid(
-                    format!("vendor-modules.txt lists {module}, but no `vendor` entry says where it is"),
-                    format!("add `vendor \"{module}=PATH\"` to the build node"),
-                ));
-            };
-            for pkg in packages {
-                let rel = pkg.strip_prefix(&module).unwrap_or("").trim_start_matches('/');
-                let copied = copy_package(&root.join(rel), &vendor_dir.join(&pkg))
-                    .map_err(|e| BuildError::io(format!("cannot vendor package {pkg}"), e))?;
-                if copied == 0 {
+    let text = std::fs::read_to_string(&modules_txt).map_err(|e| {
+        BuildError::io(
+            format!(
+                "vendoring needs {} (the vendor/modules.txt to use)",
+                modules_txt.display()
+            ),
+            e,
+        )
+    })?;
+    for (module, packages) in vendored_packages(&text) {
+        let Some(root) = sources.get(&module) else {
+            if !complete {
+                continue;
+            }
+            return Err(BuildError::invalid(
+                format!("vendor-modules.txt lists {module}, but no `vendor` entry says where it is"),
+                format!("add `vendor \"{module}=PATH\"` to the build node"),
+            ));
+        };
+        for pkg in packages {
+            let rel = pkg.strip_prefix(&module).unwrap_or("").trim_start_matches('/');
+            let copied = copy_package(&root.join(rel), &vendor_dir.join(&pkg));
+            match copied {
+                Ok(n) if n > 0 => {}
+                _ if !complete => {}
+                Ok(_) => {
                     return Err(BuildError::invalid(
                         format!("vendored package {pkg} has no Go files in {}", root.join(rel).display()),
                         "check the module path in the `vendor` entry",
                     ));
                 }
+                Err(e) => return Err(BuildError::io(format!("cannot vendor package {pkg}"), e)),
             }
         }
-        std::fs::copy(&modules_txt, vendor_dir.join("modules.txt"))
-            .map_err(|e| BuildError::io("cannot install vendor/modules.txt", e))?;
     }
+    std::fs::create_dir_all(&vendor_dir).map_err(|e| BuildError::io("cannot create vendor/", e))?;
+    std::fs::copy(&modules_txt, vendor_dir.join("modules.txt"))
+        .map_err(|e| BuildError::io("cannot install vendor/modules.txt", e))?;
+    Ok(())
+}
+
+pub fn build(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
+    let work = ctx.work_dir();
+    vendor(ctx, opts, &Vendoring::Complete)?;
     let (subdir, default_name) = match opts.mode {
         GoMode::CShared => ("usr/lib", format!("lib{}.so", ctx.recipe.name)),
         GoMode::CArchive => ("usr/lib", format!("lib{}.a", ctx.recipe.name)),

@@ -5,6 +5,7 @@
 mod autotools;
 mod cmake;
 mod go;
+mod go_warm;
 mod make;
 mod meson;
 mod python_fat_wheel;
@@ -202,6 +203,17 @@ impl BuildCtx<'_> {
 pub fn prepare(ctx: &BuildCtx) -> Result<(), BuildError> {
     if autoreconf_wanted(ctx) && ctx.recipe.build.common.pre_build.is_empty() {
         ctx.run("autoreconf", vec!["-fi".into()], &ctx.work_dir())?;
+    }
+    Ok(())
+}
+
+/// After an early phase that ran while dependencies still build: work the
+/// build would otherwise do on the critical path. A Go package warms its
+/// build cache with the standard library (`base_sysroot`: the target's,
+/// the package sysroot does not exist yet).
+pub fn warm_up(ctx: &BuildCtx, base_sysroot: &Path) -> Result<(), BuildError> {
+    if let KindOptions::Go(o) = &ctx.recipe.build.typed {
+        go_warm::warm_cache(ctx, o, base_sysroot)?;
     }
     Ok(())
 }

@@ -138,6 +138,7 @@ impl<'r, 'a> Exec<'r, 'a> {
                 out.push(Launch::Prepare {
                     ix,
                     slot: self.slots.take(),
+                    ready: self.built_deps(ix),
                 });
             }
         }
@@ -153,6 +154,20 @@ impl<'r, 'a> Exec<'r, 'a> {
             && !self.pending.contains_key(&ix)
             && !self.preparing.contains(&ix)
             && !self.run.plan.deps(ix).iter().any(|d| self.waiting(*d))
+    }
+
+    /// Staged outputs of `ix`'s same-target dependencies that are done.
+    fn built_deps(&self, ix: NodeIndex) -> Vec<(String, PathBuf)> {
+        let plan = self.run.plan;
+        let target = &plan.node(ix).target;
+        transitive_deps(plan, ix)
+            .into_iter()
+            .filter(|d| &plan.node(*d).target == target && matches!(self.state.get(d), Some(State::Done(_))))
+            .map(|d| {
+                let n = plan.node(d);
+                (n.name.clone(), self.run.layout.staged(&n.target, &n.name))
+            })
+            .collect()
     }
 
     fn host_deps_done(&self, ix: NodeIndex) -> bool {

@@ -118,8 +118,13 @@ enum Launch {
         platforms: Vec<(String, Vec<(String, PathBuf)>)>,
         prepared: bool,
     },
-    /// Only the early phase (sources, `pre-build`, `autoreconf`).
-    Prepare { ix: NodeIndex, slot: usize },
+    /// Only the early phase (sources, `autoreconf`, a Go cache warm-up),
+    /// with the staged outputs of the dependencies already built.
+    Prepare {
+        ix: NodeIndex,
+        slot: usize,
+        ready: Vec<(String, PathBuf)>,
+    },
 }
 
 enum Phase {
@@ -177,7 +182,7 @@ impl Run<'_> {
         launch: Launch,
     ) {
         let (ix, slot) = match &launch {
-            Launch::Build { ix, slot, .. } | Launch::Prepare { ix, slot } => (*ix, *slot),
+            Launch::Build { ix, slot, .. } | Launch::Prepare { ix, slot, .. } => (*ix, *slot),
         };
         let id = self.plan.node(ix);
         let recipe = &self.recipes[id];
@@ -221,15 +226,17 @@ impl Run<'_> {
                     };
                     (Phase::Full(result), SpanPhase::Build)
                 }
-                Launch::Prepare { .. } => {
+                Launch::Prepare { ready, .. } => {
+                    let input = job::PrepareInput {
+                        recipe,
+                        env,
+                        layout,
+                        jobserver,
+                        prepare,
+                        early: Some(&ready),
+                    };
                     let result = match token {
-                        Ok(_) => job::prepare(&job::PrepareInput {
-                            recipe,
-                            env,
-                            layout,
-                            jobserver,
-                            prepare,
-                        }),
+                        Ok(_) => job::prepare(&input).and_then(|()| job::warm_up(&input)),
                         Err(e) => Err(BuildError::io("cannot take a jobserver token", e)),
                     };
                     (Phase::Prepare(result), SpanPhase::Prepare)
