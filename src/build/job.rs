@@ -305,13 +305,16 @@ pub fn prepare(job: &PrepareInput) -> Result<(), BuildError> {
 /// token and at normal priority did best: releasing the token or lowering
 /// the priority slowed dqlite's build as much and the warm-up more.
 pub fn warm_up(job: &PrepareInput) -> Result<(), BuildError> {
-    let (Some(_), Some(base_sysroot)) = (job.early, job.env.sysroot_of(&job.recipe.name)) else {
+    let Some(built) = job.early.filter(|_| builders::warms_up(job.recipe)) else {
         return Ok(());
     };
     let target = job.env.target.name.as_str();
     let dirs = dirs_for(job.layout, target, &job.recipe.name);
+    // The sysroot the build will have, but for dependencies still building:
+    // the same paths (so the same Go cache keys), the same base headers.
+    link_sysroot(job.env, &job.recipe.name, built, &dirs)?;
     let log = Log::append(job.layout.log_path(target, &job.recipe.name))?;
-    with_prepare_ctx(job, &dirs, &log, |ctx| builders::warm_up(ctx, base_sysroot))
+    with_prepare_ctx(job, &dirs, &log, builders::warm_up)
 }
 
 /// The early phase's context: no package sysroot yet, and of the

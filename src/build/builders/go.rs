@@ -51,29 +51,13 @@ fn vendored_packages(text: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-/// Where a `vendor` entry's module is before the build: the source tree,
-/// or (absolute paths) the staged output of a dependency already built, or
-/// the base sysroot. Only the early phase asks this; the build itself reads
-/// the package sysroot ([`vendor_source`]).
-fn vendor_source_early(ctx: &BuildCtx, base_sysroot: &Path, path: &str) -> Option<PathBuf> {
-    let found = match path.strip_prefix('/') {
-        Some(inside) => ctx
-            .deps
-            .iter()
-            .map(|(_, staged)| staged.join(inside))
-            .chain(std::iter::once(base_sysroot.join(inside)))
-            .find(|p| p.is_dir()),
-        None => Some(ctx.dirs.src.join(path)),
-    };
-    found.filter(|p| p.is_dir())
-}
-
 /// How thoroughly to vendor: the build needs every module (a missing one
-/// is the recipe's mistake); the early phase's cache warm-up takes what is
-/// there already.
-pub(super) enum Vendoring<'a> {
+/// is the recipe's mistake); the early phase's cache warm-up takes what its
+/// partial sysroot (the dependencies built so far) has.
+#[derive(PartialEq, Eq)]
+pub(super) enum Vendoring {
     Complete,
-    AsFarAsBuilt { base_sysroot: &'a Path },
+    AsFarAsBuilt,
 }
 
 /// Fills `vendor/` from the recipe's `vendor` entries and
@@ -81,7 +65,7 @@ pub(super) enum Vendoring<'a> {
 pub(super) fn vendor(ctx: &BuildCtx, opts: &GoOptions, how: &Vendoring) -> Result<(), BuildError> {
     let work = ctx.work_dir();
     let vendor_dir = work.join("vendor");
-    let complete = matches!(how, Vendoring::Complete);
+    let complete = *how == Vendoring::Complete;
     let mut sources = std::collections::BTreeMap::new();
     for spec in &opts.vendor {
         let Some((module, path)) = spec.split_once('=') else {
@@ -90,14 +74,11 @@ pub(super) fn vendor(ctx: &BuildCtx, opts: &GoOptions, how: &Vendoring) -> Resul
                 "write `vendor \"github.com/pkg/errors=/usr/share/gocode/src/github.com/pkg/errors\"`",
             ));
         };
-        let from = match how {
-            Vendoring::Complete => vendor_source(ctx, path),
-            Vendoring::AsFarAsBuilt { base_sysroot } => match vendor_source_early(ctx, base_sysroot, path) {
-                Some(from) => from,
-                None => continue,
-            },
-        };
+        let from = vendor_source(ctx, path);
         if !from.is_dir() {
+            if !complete {
+                continue;
+            }
             return Err(BuildError::invalid(
                 format!("vendored module {module}: {} does not exist", from.display()),
                 "absolute paths are looked up in the package's sysroot (base + dependencies); add the package providing it to `depends`",

@@ -9,8 +9,6 @@
 //! keyed by content and flags), so a failure is noted in the log and the
 //! build compiles everything itself.
 
-use std::path::Path;
-
 use super::go::{Vendoring, vendor};
 use super::{BuildCtx, BuildError};
 use crate::build::process::Step;
@@ -46,11 +44,11 @@ fn warm_main(packages: &[&str], mode: GoMode) -> String {
 }
 
 /// Warms the cache; notes in the log what it did or why it could not.
-pub fn warm_cache(ctx: &BuildCtx, opts: &GoOptions, base_sysroot: &Path) -> Result<(), BuildError> {
+pub fn warm_cache(ctx: &BuildCtx, opts: &GoOptions) -> Result<(), BuildError> {
     let vendor_dir = ctx.work_dir().join("vendor");
     // A source tree that ships its own vendor/ is used as it is.
     let made_vendor = !vendor_dir.exists() && !opts.vendor.is_empty();
-    let result = warm(ctx, opts, base_sysroot, made_vendor);
+    let result = warm(ctx, opts, made_vendor);
     let warm_dir = ctx.dirs.root.join(crate::build::jobenv::TMP).join(WARM_DIR);
     let _ = std::fs::remove_dir_all(&warm_dir);
     if made_vendor {
@@ -66,16 +64,13 @@ pub fn warm_cache(ctx: &BuildCtx, opts: &GoOptions, base_sysroot: &Path) -> Resu
     Ok(ctx.log.note(&note)?)
 }
 
-fn warm(ctx: &BuildCtx, opts: &GoOptions, base_sysroot: &Path, make_vendor: bool) -> Result<usize, BuildError> {
+fn warm(ctx: &BuildCtx, opts: &GoOptions, make_vendor: bool) -> Result<usize, BuildError> {
     if make_vendor {
-        vendor(ctx, opts, &Vendoring::AsFarAsBuilt { base_sysroot })?;
+        vendor(ctx, opts, &Vendoring::AsFarAsBuilt)?;
     }
     let warm_dir = ctx.dirs.root.join(crate::build::jobenv::TMP).join(WARM_DIR);
     std::fs::create_dir_all(&warm_dir).map_err(|e| BuildError::io("cannot create the warm-up dir", e))?;
-    // The package sysroot is assembled only for the build; the standard
-    // library needs no more than the base sysroot's libc headers.
-    let mut env = ctx.env.clone();
-    env.insert("RECIPE_SYSROOT".into(), base_sysroot.display().to_string());
+    let env = &ctx.env;
     let tags = (!opts.tags.is_empty()).then(|| format!("-tags={}", opts.tags.join(",")));
     let list = warm_dir.join("std.txt");
     let mut args = vec![
@@ -96,7 +91,7 @@ fn warm(ctx: &BuildCtx, opts: &GoOptions, base_sysroot: &Path, make_vendor: bool
         crate::toolchain::env::shell_quote(&list.display().to_string())
     );
     let cwd = ctx.work_dir();
-    run(ctx, Step::shell(&script, &cwd, &env))?;
+    run(ctx, Step::shell(&script, &cwd, env))?;
     let listed = std::fs::read_to_string(&list).map_err(|e| BuildError::io("cannot read the package list", e))?;
     let packages = importable(&listed);
     if packages.is_empty() {
@@ -117,7 +112,7 @@ fn warm(ctx: &BuildCtx, opts: &GoOptions, base_sysroot: &Path, make_vendor: bool
             program: "go",
             args,
             cwd: &warm_dir,
-            env: &env,
+            env,
             sandbox: None,
         },
     )?;

@@ -207,13 +207,19 @@ pub fn prepare(ctx: &BuildCtx) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// After an early phase that ran while dependencies still build: work the
-/// build would otherwise do on the critical path. A Go package warms its
-/// build cache with the standard library (`base_sysroot`: the target's,
-/// the package sysroot does not exist yet).
-pub fn warm_up(ctx: &BuildCtx, base_sysroot: &Path) -> Result<(), BuildError> {
+/// Whether [`warm_up`] has work for this recipe's build kind.
+pub fn warms_up(recipe: &Recipe) -> bool {
+    matches!(recipe.build.typed, KindOptions::Go(_))
+}
+
+/// After an early phase that ran while dependencies still build, with the
+/// package sysroot holding those built so far: work the build would
+/// otherwise do on the critical path. A Go package warms its build cache
+/// with the standard library.
+pub fn warm_up(ctx: &BuildCtx) -> Result<(), BuildError> {
+    debug_assert!(warms_up(ctx.recipe));
     if let KindOptions::Go(o) = &ctx.recipe.build.typed {
-        go_warm::warm_cache(ctx, o, base_sysroot)?;
+        go_warm::warm_cache(ctx, o)?;
     }
     Ok(())
 }
