@@ -80,6 +80,9 @@ impl Layout {
     }
 }
 
+/// The recipe directory's own files (`$RECIPE_DIR/files`).
+const RECIPE_FILES: &str = "files";
+
 /// Hashes of the files a recipe reads from its own directory.
 pub fn recipe_files(recipe: &Recipe) -> std::io::Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
@@ -112,9 +115,16 @@ pub fn key_inputs(recipe: &Recipe, env: &TargetEnv, deps: BTreeMap<String, Strin
             }
         }
     }
+    let mut files = recipe_files(recipe)?;
+    // A build step that reads `$RECIPE_DIR/files/…` depends on those files
+    // as on a patch (tests are not part of `json`: their files are not).
+    let files_dir = recipe.dir.join(RECIPE_FILES);
+    if json.to_string().contains("RECIPE_DIR") && files_dir.is_dir() && !files.contains_key(RECIPE_FILES) {
+        files.insert(format!("{RECIPE_FILES}/"), key::tree_digest(&files_dir)?);
+    }
     Ok(KeyInputs {
         recipe: json,
-        files: recipe_files(recipe)?,
+        files,
         toolchain: match (&env.go_identity, recipe.build.kind) {
             (Some(go), crate::recipe::BuildKind::Go) => format!("{}+{go}", env.identity_of(&recipe.name)),
             _ if builds_per_python(recipe, env) => python_identity(recipe, env, &env.build_pythons),

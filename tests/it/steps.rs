@@ -88,9 +88,16 @@ fn recipe_dir_is_exported_to_build_steps() {
     build_host(&p, &["withfiles"], &[]).code(0);
     let staged = p.path().join("build/host/withfiles/dest/usr/share/data.txt");
     assert_eq!(
-        std::fs::read_to_string(staged).expect("staged"),
+        std::fs::read_to_string(&staged).expect("staged"),
         "from the recipe dir\n"
     );
+
+    // A step reads files/: editing one rebuilds the package.
+    let p = p.file("recipes/withfiles/files/data.txt", "edited\n");
+    build_host(&p, &["withfiles"], &[])
+        .code(0)
+        .stderr_contains("built    withfiles@host");
+    assert_eq!(std::fs::read_to_string(&staged).expect("staged"), "edited\n");
 }
 
 /// Three packages each run `make -j8` over six targets that record how many
