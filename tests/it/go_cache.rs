@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::e2e::cache;
+use crate::support::project::copy_target_files;
 
 const TARGET: &str = "armv7hf";
 /// What the build log says after a warm-up.
@@ -24,15 +25,7 @@ fn write(root: &Path, rel: &str, text: &str) {
 /// c-shared library, returns that string. Its module uses `net` (a cgo
 /// package of the standard library) so the warm-up has real work.
 fn project(root: &Path, cval_version: &str) {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["toolchains", "sysroots"] {
-        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
-        for f in std::fs::read_dir(repo.join(sub)).expect("read").flatten() {
-            if f.file_type().is_ok_and(|t| t.is_file()) {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).expect("copy");
-            }
-        }
-    }
+    copy_target_files(root);
     write(
         root,
         "recipes/cval/recipe.kdl",

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::e2e::{Tree, cache};
+use crate::support::project::copy_target_files;
 
 const TARGET: &str = "armv7hf";
 
@@ -28,13 +29,12 @@ fn write(root: &Path, rel: &str, text: &str) {
 /// A project with the repository's targets and sysroots, its lz4 recipe, a
 /// small cgo library and a script package with odd modes.
 fn project(root: &Path) {
+    copy_target_files(root);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for sub in ["toolchains", "sysroots", "recipes/lz4"] {
-        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
-        for f in std::fs::read_dir(repo.join(sub)).expect("read").flatten() {
-            if f.file_type().is_ok_and(|t| t.is_file()) {
-                std::fs::copy(f.path(), root.join(sub).join(f.file_name())).expect("copy");
-            }
+    std::fs::create_dir_all(root.join("recipes/lz4")).expect("mkdir");
+    for f in std::fs::read_dir(repo.join("recipes/lz4")).expect("read").flatten() {
+        if f.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::copy(f.path(), root.join("recipes/lz4").join(f.file_name())).expect("copy");
         }
     }
     write(
