@@ -9,6 +9,7 @@ use std::time::Instant;
 use crate::build::builders::{self, BuildCtx, BuildDirs, BuildError};
 use crate::build::jobenv::{self, package_env};
 use crate::build::process::Log;
+use crate::build::tree::{link_tree, remove_dir_if_exists, sanitize_staged};
 use crate::outputs::key::{self, KeyInputs, Stamp};
 use crate::recipe::Recipe;
 use crate::recipe::options::KindOptions;
@@ -184,61 +185,6 @@ fn relativize(value: &mut serde_json::Value, dir: &Path) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(|v| relativize(v, dir)),
         _ => {}
     }
-}
-
-/// Hard-links (or copies, across file systems) `from` into `to`, merging.
-pub fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let ft = entry.file_type()?;
-        let dest = to.join(entry.file_name());
-        if ft.is_dir() {
-            link_tree(&entry.path(), &dest)?;
-        } else {
-            if dest.symlink_metadata().is_ok() {
-                std::fs::remove_file(&dest)?;
-            }
-            if ft.is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
-            } else if std::fs::hard_link(entry.path(), &dest).is_err() {
-                std::fs::copy(entry.path(), &dest)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn remove_dir_if_exists(p: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// libtool archives and build-sysroot paths in pkg-config files would leak
-/// this machine's paths into dependents; drop the former, rewrite the latter.
-fn sanitize_staged(dest: &Path, sysroot: &Path) -> std::io::Result<()> {
-    let sysroot_str = sysroot.display().to_string();
-    let mut stack = vec![dest.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let p = entry.path();
-            let ft = entry.file_type()?;
-            if ft.is_dir() {
-                stack.push(p);
-            } else if ft.is_file() && p.extension().is_some_and(|e| e == "la") {
-                std::fs::remove_file(&p)?;
-            } else if ft.is_file() && p.extension().is_some_and(|e| e == "pc") {
-                let text = std::fs::read_to_string(&p)?;
-                if text.contains(&sysroot_str) {
-                    std::fs::write(&p, text.replace(&sysroot_str, ""))?;
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 pub struct JobInput<'a> {
@@ -572,24 +518,4 @@ pub fn source_date_epoch(recipe: &Recipe) -> u64 {
     recipe
         .source_date_epoch
         .unwrap_or(crate::toolchain::env::DEFAULT_SOURCE_DATE_EPOCH)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_drops_la_and_rewrites_pc() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lib = dir.path().join("usr/lib/pkgconfig");
-        std::fs::create_dir_all(&lib).expect("mkdir");
-        std::fs::write(dir.path().join("usr/lib/libx.la"), "x").expect("la");
-        std::fs::write(lib.join("x.pc"), "Libs.private: -L/b/sysroot/usr/lib -luv\n").expect("pc");
-        sanitize_staged(dir.path(), Path::new("/b/sysroot")).expect("sanitize");
-        assert!(!dir.path().join("usr/lib/libx.la").exists());
-        assert_eq!(
-            std::fs::read_to_string(lib.join("x.pc")).expect("pc"),
-            "Libs.private: -L/usr/lib -luv\n"
-        );
-    }
 }

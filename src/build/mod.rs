@@ -12,3 +12,4 @@ pub mod publish;
 pub mod sandbox;
 pub mod scheduler;
 pub mod testrun;
+pub mod tree;

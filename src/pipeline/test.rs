@@ -290,13 +290,13 @@ fn assemble_root(
     let plan = crate::plan::graph::plan(project, &[name.to_string()], &[target.to_string()])?;
     let _ = std::fs::remove_dir_all(dest);
     let io = |e| Error::io(format!("cannot assemble the test root {}", dest.display()), e);
-    crate::build::job::link_tree(base, dest).map_err(io)?;
+    crate::build::tree::link_tree(base, dest).map_err(io)?;
     for ix in &plan.order {
         let id = plan.node(*ix);
         if id.target == target {
             let staged = layout.staged(&id.target, &id.name);
             if staged.is_dir() {
-                crate::build::job::link_tree(&staged, dest).map_err(io)?;
+                crate::build::tree::link_tree(&staged, dest).map_err(io)?;
             }
         }
     }
