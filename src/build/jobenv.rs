@@ -178,7 +178,10 @@ pub fn package_env(recipe: &Recipe, env: &TargetEnv, layout: &Layout, dirs: &Bui
             dirs.root.display()
         );
         for var in ["CFLAGS", "CXXFLAGS", "CGO_CFLAGS"] {
-            let old = vars.get(var).cloned().unwrap_or_else(|| "-O2".into());
+            let old = vars
+                .get(var)
+                .cloned()
+                .unwrap_or_else(|| crate::toolchain::env::DEFAULT_OPTIMISATION.into());
             vars.insert(var.into(), format!("{old} {maps}"));
         }
     }

@@ -20,7 +20,9 @@ use sha2::{Digest, Sha256};
 /// no `$DESTDIR` (scikit-build-core's install went there, not into the wheel).
 /// 7: C++ extensions' manylinux tags account for their libstdc++ symbol
 /// versions (entries from 6 carry too old a tag).
-pub const BUILDER_VERSION: &str = "7";
+/// 8: target C and C++ code is compiled at `-O2` (entries from 7 were built
+/// at gcc's default `-O0` unless the package chose a level itself).
+pub const BUILDER_VERSION: &str = "8";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInputs {

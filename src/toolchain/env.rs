@@ -117,15 +117,13 @@ pub fn build_loader(purpose: &str) -> Result<(&'static str, &'static str, &'stat
     }
 }
 
-pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
+/// The optimisation level of target code, as Buildroot and Debian build.
+pub const DEFAULT_OPTIMISATION: &str = "-O2";
+
+/// The cross tools, the build machine's compiler and the target's flags.
+fn compiler_vars(toolchain: &Toolchain, set: &mut impl FnMut(&str, String)) {
     let t = &toolchain.target;
     let tool = |n: &str| path_str(&toolchain.bin_dir.join(n));
-    let sysroot = opts.staging.clone().unwrap_or_else(|| toolchain.sysroot.clone());
-    let sr = path_str(&sysroot);
-    let mut v: BTreeMap<String, String> = BTreeMap::new();
-    let mut set = |k: &str, val: String| {
-        v.insert(k.to_string(), val);
-    };
     for (var, name) in [
         ("CC", "cc"),
         ("CXX", "c++"),
@@ -145,11 +143,28 @@ pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
     for k in ["CC_FOR_BUILD", "BUILD_CC"] {
         set(k, "/usr/bin/gcc".into());
     }
-    let cflags = t.cflags.join(" ");
+    // gcc's default is -O0: without a level here every package whose build
+    // system adds none of its own (sqlite, libuv) shipped unoptimised code.
+    // The target's flags come after, so a target's own `-Os` wins.
+    let cflags = std::iter::once(DEFAULT_OPTIMISATION)
+        .chain(t.cflags.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
     set("CFLAGS", cflags.clone());
     set("CXXFLAGS", cflags);
     set("CPPFLAGS", String::new());
     set("LDFLAGS", t.ldflags.join(" "));
+}
+
+pub fn compose(toolchain: &Toolchain, opts: &EnvOptions) -> BuildEnv {
+    let t = &toolchain.target;
+    let sysroot = opts.staging.clone().unwrap_or_else(|| toolchain.sysroot.clone());
+    let sr = path_str(&sysroot);
+    let mut v: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, val: String| {
+        v.insert(k.to_string(), val);
+    };
+    compiler_vars(toolchain, &mut set);
     set("CONFIGURE_HOST", t.triple.clone());
     set("CONFIGURE_BUILD", build_triple());
     set("RECIPE_TARGET", t.name.clone());

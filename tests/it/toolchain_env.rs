@@ -44,16 +44,10 @@ fn env_is_explicit_and_sourceable() {
 
 #[test]
 fn shell_runs_a_script_with_the_target_environment() {
-    let mut c = recipe(&["shell", "--target", "aarch64"]);
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = c.spawn().expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"echo \"target=$RECIPE_TARGET\"\n$CC -dumpmachine\necho \"ps1=$PS1\"\nexit 7\n")
-        .expect("write script");
-    let out = child.wait_with_output().expect("wait");
+    let out = shell_script(
+        "aarch64",
+        b"echo \"target=$RECIPE_TARGET\"\n$CC -dumpmachine\necho \"ps1=$PS1\"\nexit 7\n",
+    );
     let text = stdout(&out);
     assert!(text.contains("target=aarch64\n"), "{text}");
     assert!(text.contains("aarch64-linux-gnu\n"), "{text}");
@@ -187,4 +181,39 @@ fn shell_for_a_failed_package_has_its_build_environment() {
     assert!(text.contains("flavour=crunchy\n"), "the recipe's env:\n{text}");
     assert!(text.contains("/build/armv7hf/app/dest.new\n"), "its DESTDIR:\n{text}");
     assert!(text.contains("/build/armv7hf/app/src\n"), "in its source tree:\n{text}");
+}
+
+/// Target code is compiled optimised, as Buildroot's and Debian's default
+/// `-O2`: the target's `cflags` only add its ABI, and a package whose
+/// build system adds no `-O` of its own (sqlite, libuv) must not end up
+/// at gcc's `-O0`.
+#[test]
+fn target_cflags_optimise() {
+    for target in ["armv7hf", "aarch64"] {
+        let out = shell_script(
+            target,
+            b"set -e\ncd \"$(mktemp -d)\"\n\
+              printf '#ifndef __OPTIMIZE__\\n#error built without optimisation\\n#endif\\nint x;\\n' > o.c\n\
+              $CC $CFLAGS -c o.c -o o.o\n$CXX $CXXFLAGS -x c++ -c o.c -o p.o\necho compiled\n",
+        );
+        let (text, err) = (stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(
+            out.status.success() && text.contains("compiled"),
+            "{target}:\n{text}\n{err}"
+        );
+    }
+}
+
+/// Runs `script` in `recipe shell --target TARGET`.
+fn shell_script(target: &str, script: &[u8]) -> std::process::Output {
+    let mut c = recipe(&["shell", "--target", target]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script)
+        .expect("write script");
+    child.wait_with_output().expect("wait")
 }
