@@ -23,6 +23,9 @@ pub struct Layout {
     pub host_prefix: PathBuf,
     /// Build and test steps run in the sandbox (`false` with `--no-sandbox`).
     pub confine_steps: bool,
+    /// The cache's record of each package's last build time, which ranks
+    /// jobs in a build tree without stamps (`None`: none kept).
+    pub timings: Option<PathBuf>,
 }
 
 impl Layout {

@@ -69,6 +69,7 @@ pub fn layout(settings: &Settings, build_dir: Option<&Path>, out_dir: Option<&Pa
         out_root: out_dir.map_or_else(|| root.join("out"), absolute),
         build_root,
         confine_steps: settings.sandbox,
+        timings: Some(settings.cache.join("timings")),
     }
 }
 

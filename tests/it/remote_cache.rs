@@ -647,6 +647,7 @@ fn a_restored_output_that_fails_verification_is_rebuilt() {
         out_root: work.path().join("out"),
         build_root,
         confine_steps: true,
+        timings: None,
     };
     // A target environment without provisioning: the script needs no compiler.
     let base = work.path().join("base-sysroot");

@@ -607,6 +607,66 @@ fn the_longest_remaining_path_starts_first() {
         "{:?}",
         p.event_lines()
     );
+    // A build tree without stamps ranks by the times the cache recorded
+    // (forced: the local store would restore all three).
+    std::fs::remove_file(p.events()).expect("reset");
+    let fresh = tempfile::tempdir_in(p.path()).expect("build dir");
+    let dir = fresh.path().to_str().expect("utf-8");
+    let out = p.build(&[
+        "c",
+        "z",
+        "-j",
+        "1",
+        "--build-dir",
+        dir,
+        "--force",
+        "b",
+        "--force",
+        "c",
+        "--force",
+        "z",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        p.event_lines().first().map(String::as_str),
+        Some("z-start"),
+        "{:?}",
+        p.event_lines()
+    );
+}
+
+/// With two slots, the job on the longest chain keeps recipe's priority;
+/// a job beside it runs at nice +10, and so do the processes it starts, so
+/// it gets only what the critical job leaves idle.
+#[test]
+fn jobs_off_the_critical_path_run_nicer() {
+    let p = Project::new();
+    let step = |n: &str, secs: &str| [log_step(&p, n, "nice-$(nice)"), format!("sleep {secs}")];
+    let (b, c, z) = (step("b", "0.1"), step("c", "0"), step("z", "1.5"));
+    p.script("b", &[], &strs(&b));
+    p.script("c", &["b"], &strs(&c));
+    p.script("z", &[], &strs(&z));
+    // The first build records the times that rank the second.
+    let out = p.build(&["c", "z", "-j", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(p.events()).expect("reset");
+    let out = p.build(&["c", "z", "-j", "2", "--force", "b", "--force", "c", "--force", "z"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let base: i32 = String::from_utf8_lossy(&Command::new("nice").output().expect("nice").stdout)
+        .trim()
+        .parse()
+        .expect("a niceness");
+    let nicer = (base + 10).min(19);
+    let mut lines = p.event_lines();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            format!("b-nice-{nicer}"),
+            format!("c-nice-{nicer}"),
+            format!("z-nice-{base}")
+        ],
+    );
 }
 
 /// Each job that ran has its time and worker slot in report.json, the

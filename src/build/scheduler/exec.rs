@@ -9,6 +9,7 @@ use std::time::Instant;
 use petgraph::stable_graph::NodeIndex;
 
 use super::decide::{Decision, Facts, decide, rebuilds_anyway};
+use super::history::History;
 use super::timeline::{Slots, Span, critical_path};
 use super::{Finished, Launch, NodeReport, Outcome, Phase, Run, empty_inputs, first_line, order, transitive_deps};
 use crate::build::builders::BuildError;
@@ -30,6 +31,9 @@ pub(super) struct Exec<'r, 'a> {
     t0: Instant,
     /// The plan's nodes, critical path first (see [`order`]).
     order: Vec<NodeIndex>,
+    /// Each node's longest remaining path, its own weight included.
+    remaining: BTreeMap<NodeIndex, u64>,
+    history: Option<History>,
     state: BTreeMap<NodeIndex, State>,
     reports: BTreeMap<NodeIndex, NodeReport>,
     /// Own key inputs and stamp, until the package's turn.
@@ -69,17 +73,25 @@ impl<'r, 'a> Exec<'r, 'a> {
             let restorable = super::predict::store_hits(plan, &known, store);
             eager.retain(|ix| forced(ix) || !restorable.contains(ix));
         }
+        // A tree without stamps asks the cache how long each took last time.
+        let history = run.layout.timings.as_deref().map(History::new);
         let last_ms = known
             .iter()
-            .map(|(ix, (_, stamp))| (*ix, stamp.as_ref().map(|s| s.duration_ms)))
+            .map(|(ix, (_, stamp))| {
+                let recorded = || history.as_ref().and_then(|h| h.last_ms(plan.node(*ix)));
+                (*ix, stamp.as_ref().map(|s| s.duration_ms).or_else(recorded))
+            })
             .collect();
-        let order = order::by_priority(plan, &order::remaining(plan, &order::weights(&last_ms)));
+        let remaining = order::remaining(plan, &order::weights(&last_ms));
+        let order = order::by_priority(plan, &remaining);
         let mut exec = Exec {
             run,
             progress,
             jobs: run.options.jobs.max(1),
             t0: Instant::now(),
             order,
+            remaining,
+            history,
             state: plan.order.iter().map(|ix| (*ix, State::Waiting)).collect(),
             reports: BTreeMap::new(),
             known,
@@ -378,7 +390,19 @@ impl<'r, 'a> Exec<'r, 'a> {
             deps,
             platforms,
             prepared: self.prepared.remove(&ix),
+            critical: self.on_critical_path(ix),
         }
+    }
+
+    /// No unfinished package has a longer remaining path than `ix` (ties
+    /// count: with nothing known every chain is critical).
+    fn on_critical_path(&self, ix: NodeIndex) -> bool {
+        let rank = |i: &NodeIndex| self.remaining.get(i).copied().unwrap_or(0);
+        let mine = rank(&ix);
+        self.state
+            .iter()
+            .filter(|(_, s)| matches!(s, State::Waiting))
+            .all(|(i, _)| rank(i) <= mine)
     }
 
     /// A fat wheel's other targets: each target's bundled packages (its
@@ -431,6 +455,9 @@ impl<'r, 'a> Exec<'r, 'a> {
                     writer.submit_built(&id.name, &id.target, &key, &staged, &out.digest);
                 }
                 self.progress.built(&id, out.duration_ms);
+                if let Some(history) = &self.history {
+                    history.record(&id, out.duration_ms);
+                }
                 let outcome = Outcome::Built {
                     digest: out.digest.clone(),
                 };

@@ -10,6 +10,7 @@
 
 mod decide;
 mod exec;
+mod history;
 mod order;
 mod predict;
 pub mod simulate;
@@ -117,6 +118,8 @@ enum Launch {
         /// Other targets' outputs a fat wheel carries, by target name.
         platforms: Vec<(String, Vec<(String, PathBuf)>)>,
         prepared: bool,
+        /// On the longest chain still to run: keeps normal CPU priority.
+        critical: bool,
     },
     /// Only the early phase (sources, `autoreconf`, a Go cache warm-up),
     /// with the staged outputs of the dependencies already built.
@@ -184,6 +187,9 @@ impl Run<'_> {
         let (ix, slot) = match &launch {
             Launch::Build { ix, slot, .. } | Launch::Prepare { ix, slot, .. } => (*ix, *slot),
         };
+        // An early phase is never on the critical path: its package still
+        // waits for dependencies.
+        let critical = matches!(launch, Launch::Build { critical: true, .. });
         let id = self.plan.node(ix);
         let recipe = &self.recipes[id];
         let env = &self.envs[&id.target];
@@ -191,6 +197,9 @@ impl Run<'_> {
         let tx = tx.clone();
         let ms = move || t0.elapsed().as_millis() as u64;
         scope.spawn(move || {
+            if !critical {
+                yield_to_the_critical_path();
+            }
             let token = jobserver.acquire();
             let start_ms = ms();
             let (phase, span_phase) = match launch {
@@ -287,6 +296,24 @@ impl Run<'_> {
             spans: Vec::new(),
             critical: false,
         }
+    }
+}
+
+/// How much nicer than `recipe` a job off the critical path runs.
+const NICE_OFF_CRITICAL_PATH: libc::c_int = 10;
+
+/// Lowers the CPU priority of this job thread and so of every process it
+/// starts. Jobs hold one jobserver token each, but Go's compiler and
+/// configure scripts do not share the cores that way: without this, a
+/// side job slows the chain that decides when the run ends as much as it
+/// is slowed itself. At nice 10 it still gets every cycle the critical
+/// job leaves idle.
+fn yield_to_the_critical_path() {
+    // SAFETY: nice(2) only changes the calling thread's scheduling
+    // priority (Linux keeps it per thread; children inherit it). Failing
+    // leaves the priority as it was, which is harmless.
+    unsafe {
+        libc::nice(NICE_OFF_CRITICAL_PATH);
     }
 }
 
