@@ -598,41 +598,24 @@ fn the_longest_remaining_path_starts_first() {
     assert!(out.status.success(), "{}", stderr(&out));
     // Never built: equal weights, the longer chain first.
     assert_eq!(p.event_lines().first().map(String::as_str), Some("b-start"));
-    std::fs::remove_file(p.events()).expect("reset");
-    let out = p.build(&["c", "z", "-j", "1", "--force", "b", "--force", "c", "--force", "z"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        p.event_lines().first().map(String::as_str),
-        Some("z-start"),
-        "{:?}",
-        p.event_lines()
-    );
+    let first_start = || p.event_lines().first().cloned().unwrap_or_default();
+    rebuild_c_and_z(&p, &["-j", "1"]);
+    assert_eq!(first_start(), "z-start", "{:?}", p.event_lines());
     // A build tree without stamps ranks by the times the cache recorded
     // (forced: the local store would restore all three).
-    std::fs::remove_file(p.events()).expect("reset");
     let fresh = tempfile::tempdir_in(p.path()).expect("build dir");
     let dir = fresh.path().to_str().expect("utf-8");
-    let out = p.build(&[
-        "c",
-        "z",
-        "-j",
-        "1",
-        "--build-dir",
-        dir,
-        "--force",
-        "b",
-        "--force",
-        "c",
-        "--force",
-        "z",
-    ]);
+    rebuild_c_and_z(&p, &["-j", "1", "--build-dir", dir]);
+    assert_eq!(first_start(), "z-start", "{:?}", p.event_lines());
+}
+
+/// Builds `c` and `z` with `b`, `c` and `z` forced, from an empty event log.
+fn rebuild_c_and_z(p: &Project, args: &[&str]) {
+    std::fs::remove_file(p.events()).expect("reset");
+    let mut all = vec!["c", "z", "--force", "b", "--force", "c", "--force", "z"];
+    all.extend_from_slice(args);
+    let out = p.build(&all);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        p.event_lines().first().map(String::as_str),
-        Some("z-start"),
-        "{:?}",
-        p.event_lines()
-    );
 }
 
 /// With two slots, the job on the longest chain keeps recipe's priority;
@@ -649,9 +632,7 @@ fn jobs_off_the_critical_path_run_nicer() {
     // The first build records the times that rank the second.
     let out = p.build(&["c", "z", "-j", "2"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    std::fs::remove_file(p.events()).expect("reset");
-    let out = p.build(&["c", "z", "-j", "2", "--force", "b", "--force", "c", "--force", "z"]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    rebuild_c_and_z(&p, &["-j", "2"]);
     let base: i32 = String::from_utf8_lossy(&Command::new("nice").output().expect("nice").stdout)
         .trim()
         .parse()
