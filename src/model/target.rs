@@ -431,7 +431,7 @@ pub fn check_path_name(name: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -457,9 +457,9 @@ mod tests {
         assert_eq!(t.cflags.len(), 2);
     }
 
-    #[test]
-    fn test_runtime_comes_from_the_target_file() {
-        let base = r#"target t {
+    /// An armv7hf target file's required nodes, its closing brace left out
+    /// for the test's own nodes.
+    pub(crate) const OPEN_TARGET: &str = r#"target t {
     triple "arm-linux-gnueabihf"
     arch "arm"
     debian-arch "armhf"
@@ -469,7 +469,10 @@ mod tests {
     sysroot "debian-trixie"
     elf machine="arm" class=32
 "#;
-        let parse = |extra: &str| Target::parse(&SourceFile::new("t.kdl", format!("{base}{extra}\n}}")));
+
+    #[test]
+    fn test_runtime_comes_from_the_target_file() {
+        let parse = |extra: &str| Target::parse(&SourceFile::new("t.kdl", format!("{OPEN_TARGET}{extra}\n}}")));
         let t = parse(
             r#"test-runtime suite="trixie" {
         packages "libc6"

@@ -138,18 +138,8 @@ fn check_word(d: &mut Decoder, v: Spanned<String>, what: &str) -> Option<String>
 #[cfg(test)]
 mod tests {
     use crate::model::target::Target;
+    use crate::model::target::tests::OPEN_TARGET as BASE;
     use crate::recipe::error::SourceFile;
-
-    const BASE: &str = r#"target t {
-    triple "arm-linux-gnueabihf"
-    arch "arm"
-    debian-arch "armhf"
-    go arch="arm" arm="7"
-    python platform="linux_armv7l" machine="armv7l" lib-dir="linux-armv7"
-    toolchain host
-    sysroot "debian-trixie"
-    elf machine="arm" class=32
-"#;
 
     fn parse(image: &str) -> Result<Target, String> {
         Target::parse(&SourceFile::new("t.kdl", format!("{BASE}    {image}\n}}"))).map_err(|e| format!("{e:?}"))

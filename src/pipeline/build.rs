@@ -389,7 +389,7 @@ pub fn activate_plan(
         let need_python = recipes.iter().any(|(id, r)| {
             id.target == t && matches!(&r.build.typed, crate::recipe::options::KindOptions::PythonWheel(o) if o.pep517)
         });
-        let mut env = activate::activate_for(project, &t, &layout.host_prefix, &home, provision, need_go, need_python)?;
+        let mut env = activate::activate(project, &t, &layout.host_prefix, &home, provision, need_go, need_python)?;
         if t != HOST {
             for (id, r) in recipes
                 .iter()

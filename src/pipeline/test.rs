@@ -56,7 +56,7 @@ fn test(session: &Session, request: TestRequest) -> Result<usize, Error> {
     for t in &request.targets {
         let target = project.target(t)?;
         let target_env =
-            crate::toolchain::activate::activate(project, t, &layout.host_prefix, &home, &provision, false)?;
+            crate::toolchain::activate::activate(project, t, &layout.host_prefix, &home, &provision, false, false)?;
         let qemu = if target.emulated() {
             Some(ensure_qemu(&provision)?)
         } else {

@@ -248,24 +248,36 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// `node "value"`: exactly one string argument, no properties, no children.
-    pub fn single_string(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
+    /// The argument of a node that takes exactly one, no properties and no
+    /// children (each excess reported).
+    fn sole_argument<'n>(&mut self, node: &'n KdlNode) -> Option<&'n KdlEntry> {
         self.check_props(node, &[]);
         self.check_max_args(node, 1);
         self.check_no_children(node);
+        self.positional(node).first().copied()
+    }
+
+    /// `node "value"`: exactly one string argument, no properties, no children.
+    pub fn single_string(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
         let name = node.name().value();
-        match self.positional(node).first() {
+        match self.sole_argument(node) {
             Some(entry) => self.entry_string(name, entry),
             None => {
-                self.missing(
-                    node.span(),
-                    "a value",
-                    &format!("`{name}`"),
-                    &format!("write it as `{name} \"…\"`"),
-                );
+                self.missing_string(node);
                 None
             }
         }
+    }
+
+    /// A string node written without its value.
+    fn missing_string(&mut self, node: &KdlNode) {
+        let name = node.name().value();
+        self.missing(
+            node.span(),
+            "a value",
+            &format!("`{name}`"),
+            &format!("write it as `{name} \"…\"`"),
+        );
     }
 
     /// `node "a" "b" …`: one or more string arguments.
@@ -275,22 +287,14 @@ impl<'a> Decoder<'a> {
         let name = node.name().value().to_string();
         let args = self.positional(node);
         if args.is_empty() {
-            self.missing(
-                node.span(),
-                "a value",
-                &format!("`{name}`"),
-                &format!("write it as `{name} \"…\"`"),
-            );
+            self.missing_string(node);
         }
         args.into_iter().filter_map(|e| self.entry_string(&name, e)).collect()
     }
 
     pub fn single_bool(&mut self, node: &KdlNode) -> Option<Spanned<bool>> {
-        self.check_props(node, &[]);
-        self.check_max_args(node, 1);
-        self.check_no_children(node);
         let name = node.name().value();
-        match self.positional(node).first() {
+        match self.sole_argument(node) {
             Some(entry) => match entry.value() {
                 KdlValue::Bool(b) => Some(Spanned::new(*b, entry.span())),
                 _ => {
@@ -304,11 +308,8 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn single_int(&mut self, node: &KdlNode, min: i128, max: i128) -> Option<Spanned<i64>> {
-        self.check_props(node, &[]);
-        self.check_max_args(node, 1);
-        self.check_no_children(node);
         let name = node.name().value();
-        match self.positional(node).first() {
+        match self.sole_argument(node) {
             Some(entry) => match entry.value() {
                 KdlValue::Integer(i) if (min..=max).contains(i) => Some(Spanned::new(*i as i64, entry.span())),
                 KdlValue::Integer(_) => {

@@ -172,22 +172,10 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
     }
 }
 
-/// Provisions (if needed) and activates `name`: toolchain and sysroot, and
-/// Go when `need_go`.
-pub fn activate(
-    project: &Project,
-    name: &str,
-    host_prefix: &Path,
-    home: &Path,
-    provision: &ProvisionContext,
-    need_go: bool,
-) -> Result<TargetEnv, ToolchainError> {
-    activate_for(project, name, host_prefix, home, provision, need_go, false)
-}
-
-/// [`activate`], with the build Python of PEP 517 wheel builds when
+/// Provisions (if needed) and activates `name`: toolchain and sysroot, Go
+/// when `need_go`, and the build Python of PEP 517 wheel builds when
 /// `need_python`.
-pub fn activate_for(
+pub fn activate(
     project: &Project,
     name: &str,
     host_prefix: &Path,
