@@ -112,7 +112,8 @@ impl PackageIndex {
             &format!("main/binary-{arch}/Packages.xz"),
             &format!("Packages-{suite}-{arch}.xz"),
             log,
-        )?;
+        )?
+        .text()?;
         Ok(PackageIndex::from_entries(suite, arch, parse_packages(&text)))
     }
 
@@ -122,9 +123,24 @@ impl PackageIndex {
     }
 }
 
+/// An index file as downloaded (still compressed), its content the one the
+/// signed `InRelease` names by `sha256`.
+pub struct VerifiedIndex {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+impl VerifiedIndex {
+    pub fn text(&self) -> Result<String, DebianError> {
+        decompress_xz(&self.path)
+    }
+}
+
 /// Downloads (or reuses) the xz index `path` of `suite` (e.g.
-/// `main/source/Sources.xz`), verified through the signed `InRelease`, and
-/// returns its text; `local_name` is its file name in the download cache.
+/// `main/source/Sources.xz`), verified through the signed `InRelease`;
+/// `local_name` is its file name in the download cache. Still compressed:
+/// a reader that keeps what it derives under the index's sha256 need not
+/// decompress it again ([`VerifiedIndex::text`] does).
 pub fn fetch_index(
     archive: &Archive,
     fetch: &FetchContext,
@@ -132,7 +148,7 @@ pub fn fetch_index(
     path: &str,
     local_name: &str,
     log: &Path,
-) -> Result<String, DebianError> {
+) -> Result<VerifiedIndex, DebianError> {
     let dir = archive.cache.join("dists").join(suite);
     std::fs::create_dir_all(&dir).map_err(|e| DebianError::io(format!("cannot create {}", dir.display()), e))?;
     let body = release_body(archive, fetch, suite, &dir, log)?;
@@ -153,7 +169,10 @@ pub fn fetch_index(
     urls.push(archive.url(&format!("dists/{suite}/{path}")));
     let size = Some(entry.size).filter(|s| *s > 0);
     let local = download_sized(fetch, &urls, &entry.sha256, local_name, size)?;
-    decompress_xz(&local)
+    Ok(VerifiedIndex {
+        path: local,
+        sha256: entry.sha256,
+    })
 }
 
 fn decompress_xz(path: &Path) -> Result<String, DebianError> {

@@ -89,7 +89,8 @@ pub fn source_versions(
         "main/source/Sources.xz",
         &format!("Sources-{suite}.xz"),
         log,
-    )?;
+    )?
+    .text()?;
     let mut found: Vec<SourceEntry> = parse_sources(&text)
         .into_iter()
         .filter(|e| e.package == package)

@@ -3,6 +3,7 @@
 //! upstream versions on the Debian archive and the Python index).
 
 pub mod new_patch;
+mod newest;
 pub mod outdated;
 pub mod pyversion;
 pub mod tree_diff;

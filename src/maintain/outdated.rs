@@ -22,8 +22,8 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::debian::index::{Archive, fetch_index};
-use crate::debian::sources::{SourceEntry, parse_sources};
+use crate::debian::index::Archive;
+use crate::debian::sources::SourceEntry;
 use crate::debian::version::DebVersion;
 use crate::fetch::FetchContext;
 use crate::fetch::pypi::{normalize_project, project_files};
@@ -293,25 +293,18 @@ impl DebianIndexes {
         for suite in suites {
             let read = archive.clone().and_then(|archive| {
                 let log = archive.cache.join("gpgv-recipe-outdated.log");
-                let text = fetch_index(
-                    &archive,
-                    ctx,
-                    &suite,
-                    "main/source/Sources.xz",
-                    &format!("Sources-{suite}.xz"),
-                    &log,
-                )
-                .map_err(|e| e.to_string())?;
-                let mut best: BTreeMap<String, SourceEntry> = BTreeMap::new();
-                for e in parse_sources(&text) {
-                    let higher = best
-                        .get(&e.package)
-                        .is_none_or(|b| crate::debian::version::compare(&e.version, &b.version).is_gt());
-                    if higher {
-                        best.insert(e.package.clone(), e);
-                    }
-                }
-                Ok(best)
+                let newest = super::newest::newest_versions(&archive, ctx, &suite, &log).map_err(|e| e.to_string())?;
+                Ok(newest
+                    .into_iter()
+                    .map(|(package, version)| {
+                        let entry = SourceEntry {
+                            package: package.clone(),
+                            version,
+                            ..SourceEntry::default()
+                        };
+                        (package, entry)
+                    })
+                    .collect())
             });
             out.suites.insert(suite, read);
         }
