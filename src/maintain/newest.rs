@@ -46,8 +46,13 @@ pub(crate) fn newest_versions(
         return Ok(newest);
     }
     let newest = highest_versions(&index.text()?);
-    write_memo(&memo, &index.sha256, &newest);
-    Ok(newest)
+    let made = Memo {
+        format: MEMO_FORMAT,
+        index_sha256: index.sha256,
+        newest,
+    };
+    write_memo(&memo, &made);
+    Ok(made.newest)
 }
 
 fn highest_versions(sources: &str) -> BTreeMap<String, String> {
@@ -70,16 +75,11 @@ fn read_memo(path: &Path, index_sha256: &str) -> Option<BTreeMap<String, String>
 
 /// Best effort, whole through a rename: without it the next run reads the
 /// index again.
-fn write_memo(path: &Path, index_sha256: &str, newest: &BTreeMap<String, String>) {
-    let memo = Memo {
-        format: MEMO_FORMAT,
-        index_sha256: index_sha256.to_string(),
-        newest: newest.clone(),
-    };
+fn write_memo(path: &Path, memo: &Memo) {
     let write = || -> std::io::Result<()> {
         let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent"))?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        serde_json::to_writer(&mut tmp, &memo).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut tmp, memo).map_err(std::io::Error::other)?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     };
@@ -106,7 +106,12 @@ Package: sqlite3\nVersion: 3.46.1-7\nDirectory: pool/main/s/sqlite3\n";
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("Sources-newest.json");
         let newest = highest_versions(SOURCES);
-        write_memo(&path, "aa", &newest);
+        let memo = Memo {
+            format: MEMO_FORMAT,
+            index_sha256: "aa".into(),
+            newest: newest.clone(),
+        };
+        write_memo(&path, &memo);
         assert_eq!(read_memo(&path, "aa"), Some(newest));
         assert_eq!(read_memo(&path, "bb"), None, "another index");
         std::fs::write(&path, "{\"format\":1,\"index_sha256\":\"aa\"").expect("write");

@@ -149,7 +149,7 @@ pub fn activate_host(host_prefix: &Path, home: &Path) -> TargetEnv {
     ] {
         vars.insert(k.into(), v.into());
     }
-    vars.insert("CFLAGS".into(), "-O2".into());
+    vars.insert("CFLAGS".into(), crate::toolchain::env::DEFAULT_OPTIMISATION.into());
     vars.insert(
         "PKG_CONFIG_PATH".into(),
         format!("{}/lib/pkgconfig", host_prefix.display()),
